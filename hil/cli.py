@@ -1,0 +1,77 @@
+"""The ``hil`` command.
+
+Subcommands live in :mod:`hil.commands`, one module each, discovered at start-up: a module defines
+``NAME`` (the subcommand), ``HELP`` (one line), ``register(parser)`` (adds its arguments) and
+``run(args) -> int`` (the exit status). Only subcommands that exist are listed in ``--help``.
+
+Errors of the testbed (:class:`hil.errors.HILError`) are printed as one line ``hil: error: ...``
+with exit status 2 (configuration) or 1 (device/stream); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+import hil
+from hil.errors import ConfigError, HILError
+
+__all__ = ["main", "build_parser"]
+
+
+def _command_modules():
+    import hil.commands as pkg
+
+    mods = []
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{pkg.__name__}.{info.name}")
+        if all(hasattr(mod, a) for a in ("NAME", "HELP", "register", "run")):
+            mods.append(mod)
+    return sorted(mods, key=lambda m: getattr(m, "ORDER", 50))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hil",
+        description="Hardware-in-the-loop SDR testbed for LEO satellite links.",
+        epilog="Run `hil COMMAND --help` for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {hil.__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for mod in _command_modules():
+        p = sub.add_parser(mod.NAME, help=mod.HELP, description=getattr(mod, "DESCRIPTION", mod.HELP),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.register(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except HILError as exc:
+        if args.debug:
+            raise
+        print(f"hil: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        print("hil: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of ``hil``: one module each (see :mod:`hil.cli` for the contract)."""

@@ -1,0 +1,33 @@
+"""``hil info``: what is installed - version, compiled kernels, optional hardware libraries."""
+
+import importlib.util
+
+NAME = "info"
+HELP = "show the version, which kernels are compiled and which hardware libraries are installed"
+ORDER = 90
+
+
+def register(parser):
+    return parser
+
+
+def _has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def run(args) -> int:
+    import hil
+    from dsp._kernels import status
+
+    print(f"leo-hil {hil.__version__}")
+    print("kernels:")
+    for name, state in status().items():
+        print(f"  {name:<16} {state}")
+    print("optional libraries:")
+    for mod, what in (("adi", "pyadi-iio (Pluto backend)"), ("iio", "pylibiio/libiio (Pluto backend)"),
+                      ("SoapySDR", "SoapySDR binding (USRP/Soapy backend)")):
+        print(f"  {what:<40} {'yes' if _has(mod) else 'no'}")
+    return 0

@@ -1,0 +1,78 @@
+"""Build script for the compiled (Cython) kernels.
+
+Metadata lives in pyproject.toml; this file only declares the extensions.
+
+* Every ``*.pyx`` under ``dsp/``, ``hil/`` and ``calibration/`` becomes an extension module named after
+  its path (``dsp/_kernels/_nco.pyx`` -> ``dsp._kernels._nco``).
+* ``HIL_PURE_PYTHON=1`` builds no extensions at all: every kernel then runs through its NumPy twin
+  (``dsp/_kernels/<name>_py.py``). Useful on machines without a C compiler, and in CI to prove the
+  twins alone pass the suite.
+* Safety directives (boundscheck, wraparound, ...) are set per function in the .pyx files; only the
+  language level and a few global, harmless options are set here.
+"""
+
+import glob
+import os
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+PURE = os.environ.get("HIL_PURE_PYTHON", "").strip() not in ("", "0")
+
+_NO_COMPILER_HELP = (
+    "\n\nleo-hil: building the compiled Cython kernels failed ({err}).\n"
+    "  * Install a C compiler and the Python headers, e.g. on Debian/Ubuntu:\n"
+    "        apt-get install build-essential python3-dev\n"
+    "  * or build without compiled kernels (NumPy twins, much slower):\n"
+    "        HIL_PURE_PYTHON=1 pip install .\n"
+)
+
+
+class BuildExt(build_ext):
+    """build_ext that turns a missing/broken compiler into a message a user can act on."""
+
+    def run(self):
+        try:
+            super().run()
+        except Exception as exc:  # distutils raises several unrelated classes here
+            if type(exc).__name__ in ("CompileError", "CCompilerError", "DistutilsExecError",
+                                      "DistutilsPlatformError", "LinkError"):
+                sys.stderr.write(_NO_COMPILER_HELP.format(err=exc))
+            raise
+
+
+def _extensions():
+    if PURE:
+        print("leo-hil: HIL_PURE_PYTHON set - building no compiled kernels", file=sys.stderr)
+        return []
+    try:
+        import numpy
+        from Cython.Build import cythonize
+    except ImportError as exc:  # pragma: no cover - pyproject's build-system provides both
+        raise SystemExit(f"leo-hil: the build needs Cython>=3 and numpy ({exc}); "
+                         "`pip install Cython numpy` or set HIL_PURE_PYTHON=1") from exc
+    from setuptools import Extension
+
+    sources = sorted(p for pkg in ("dsp", "hil", "calibration")
+                     for p in glob.glob(os.path.join(pkg, "**", "*.pyx"), recursive=True))
+    exts = [
+        Extension(
+            os.path.splitext(src)[0].replace(os.sep, "."),
+            [src],
+            include_dirs=[numpy.get_include()],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            extra_compile_args=["-O3"],
+            libraries=["m"] if os.name == "posix" else [],
+        )
+        for src in sources
+    ]
+    return cythonize(
+        exts,
+        language_level=3,
+        compiler_directives={"embedsignature": True, "initializedcheck": False},
+        nthreads=int(os.environ.get("HIL_BUILD_JOBS", "0")),
+    )
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
