@@ -7,6 +7,8 @@ Metadata lives in pyproject.toml; this file only declares the extensions.
 * ``HIL_PURE_PYTHON=1`` builds no extensions at all: every kernel then runs through its NumPy twin
   (``dsp/_kernels/<name>_py.py``). Useful on machines without a C compiler, and in CI to prove the
   twins alone pass the suite.
+* ``HIL_BUILD_ONLY=_nco,_mp`` builds only the kernels whose file name contains one of the given
+  comma-separated strings (development convenience: rebuild one kernel without touching the rest).
 * Safety directives (boundscheck, wraparound, ...) are set per function in the .pyx files; only the
   language level and a few global, harmless options are set here.
 """
@@ -56,6 +58,9 @@ def _extensions():
 
     sources = sorted(p for pkg in ("dsp", "hil", "calibration")
                      for p in glob.glob(os.path.join(pkg, "**", "*.pyx"), recursive=True))
+    only = [s.strip() for s in os.environ.get("HIL_BUILD_ONLY", "").split(",") if s.strip()]
+    if only:
+        sources = [p for p in sources if any(o in os.path.basename(p) for o in only)]
     exts = [
         Extension(
             os.path.splitext(src)[0].replace(os.sep, "."),
