@@ -1,0 +1,1 @@
+"""Data: device profile YAML files (a package so that installs include them)."""
