@@ -1,20 +1,66 @@
-"""Applying a stored calibration: what a backend calls when a calibration file exists.
+"""Applying a stored calibration: what a backend does when a calibration file exists.
+
+Every :class:`hil.backends.base.Radio` does this by itself at ``start()`` (see docs/backends.md,
+"Calibration"): it looks up (profile, ``radio.serial``) in the store, then corrects::
 
     cal = calibration.load_for(radio.profile.name, serial, sample_rate=fs, frequency=fc)
     if cal is not None:
         rx_fix = cal.rx_corrector(frequency=fc, rx_gain=g)   # process(x) on every read
         tx_fix = cal.tx_corrector()                          # process(x) on every write
         meta["calibration"] = cal.describe()                 # say so in the metadata
+
+:func:`load_file` loads one named file with the same checks as ``load_for`` (a radio given
+``calibration="path/to/file.json"`` uses it).
 """
 
 from __future__ import annotations
 
+import os
+import warnings
+
 import numpy as np
 
 from calibration.correctors import ClockCorrector, RxCorrector, TxPrecorrector
-from calibration.store import CalibrationRecord
+from calibration.store import CalibrationRecord, CalibrationWarning, load
 
-__all__ = ["Calibration"]
+__all__ = ["Calibration", "load_file", "check_fit"]
+
+
+def check_fit(record: CalibrationRecord, *, profile: str | None = None, serial: str | None = None,
+              sample_rate: float | None = None, frequency: float | None = None, max_age_days: float = 30.0,
+              rel_tolerance: float = 0.05) -> list[str]:
+    """Why ``record`` may not fit this radio (the rules of :func:`calibration.store.load_for`): another
+    profile or serial, older than ``max_age_days``, or made at a sample rate / frequency (Hz) more than
+    ``rel_tolerance`` (relative) away. Empty when it fits; None arguments are not checked."""
+    problems = []
+    if (profile is not None and record.profile != profile) or (serial is not None and record.serial != serial):
+        problems.append(f"it is for {record.profile}/{record.serial}, not {profile or record.profile}/"
+                        f"{serial or record.serial} (mismatched file)")
+    age = record.age_days()
+    if age > max_age_days:
+        problems.append(f"it is {age:.1f} days old (stale: older than {max_age_days:g} days)")
+    for what, now, then in (("sample rate", sample_rate, record.sample_rate_hz),
+                            ("frequency", frequency, record.frequency_hz)):
+        if now is not None and abs(now - then) > rel_tolerance * then:
+            problems.append(f"it was made at {what} {then:g} Hz, the radio now uses {now:g} Hz")
+    return problems
+
+
+def load_file(path, *, profile: str | None = None, serial: str | None = None, sample_rate: float | None = None,
+              frequency: float | None = None, max_age_days: float = 30.0, rel_tolerance: float = 0.05):
+    """One calibration file as a :class:`Calibration`.
+
+    Raises ConfigError for a missing, corrupted or unsupported file (as :func:`calibration.store.load`);
+    warns (:class:`CalibrationWarning`) when it does not fit (see :func:`check_fit`) and still returns it.
+    """
+    path = os.fspath(path)
+    rec = load(path)
+    problems = check_fit(rec, profile=profile, serial=serial, sample_rate=sample_rate, frequency=frequency,
+                         max_age_days=max_age_days, rel_tolerance=rel_tolerance)
+    if problems:
+        warnings.warn(f"calibration {path}: " + "; ".join(problems) + ". Re-run `hil calibrate` for this "
+                      "device to refresh it.", CalibrationWarning, stacklevel=2)
+    return Calibration(rec, path=path, warnings=problems)
 
 
 class Calibration:

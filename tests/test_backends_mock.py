@@ -8,7 +8,7 @@ from dsp.channel import DoublyDispersiveChannel, Path
 from hil.backends import make_radio
 from hil.backends.base import RxChunk
 from hil.backends.mock import LoopbackChannel, LoopbackTransport, MockRadio, StreamingPaths, Transport
-from hil.errors import ConfigError, DeviceError, StreamOverflow
+from hil.errors import ConfigError, StreamError, StreamOverflow
 from tests.radio_suite import RadioSuite, tone
 
 
@@ -71,8 +71,9 @@ def test_make_radio_names_backends():
     assert isinstance(make_radio("mock", "pluto_ad9363"), MockRadio)
     with pytest.raises(ConfigError, match="one of mock, soapy, pluto"):
         make_radio("hackrf")
-    with pytest.raises(DeviceError, match="not available yet"):
-        make_radio("mock-zmq")
+    from hil.backends.zmq_transport import ZmqMockRadio
+
+    assert isinstance(make_radio("mock-zmq"), ZmqMockRadio)
     with pytest.raises(ConfigError, match="mock option: got 'latncy'; allowed: one of channel, latency"):
         make_radio("mock", latncy=3)
     assert make_radio("mock", latency=3).transport.latency == 3
@@ -184,3 +185,126 @@ def test_transport_and_channel_are_exclusive():
         MockRadio("mock", transport=LoopbackTransport(), channel=LoopbackChannel())
     with pytest.raises(ConfigError, match="latency"):
         LoopbackTransport(latency=-1)
+
+
+def test_awgn_does_not_depend_on_how_reads_split_the_stream(rng):
+    """Noise on: the same seed gives the same samples whatever the read sizes (one draw per sample)."""
+    x = tone(3000, seed=4)
+
+    def run(cuts):
+        ch = LoopbackChannel([Path(0.9, 1.5, 1e-4)], noise_power=1e-3, rng=5)
+        with MockRadio("mock", channel=ch) as r:
+            r.configure()
+            r.start()
+            r.write(x, end_burst=True)
+            parts, left = [], 3200
+            for c in cuts:
+                parts.append(r.read(min(c, left))[0])
+                left -= parts[-1].size
+            if left:
+                parts.append(r.read(left)[0])
+            return np.concatenate(parts)
+
+    whole = run([3200])
+    for _ in range(3):
+        cuts = [int(c) for c in rng.integers(1, 900, 6)]
+        np.testing.assert_array_equal(run(cuts), whole)
+    # and it is the stated noise: the difference from the noiseless channel has the stated power
+    ch0 = LoopbackChannel([Path(0.9, 1.5, 1e-4)])
+    with MockRadio("mock", channel=ch0) as r:
+        r.configure()
+        r.start()
+        r.write(x, end_burst=True)
+        clean = r.read(3200)[0]
+    assert np.mean(np.abs(whole - clean) ** 2) == pytest.approx(1e-3, rel=0.1)  # 3200 samples: ~2 % std
+
+
+class _GainFrontEnd:
+    """A minimal front end: gain g, a pipeline of `latency` samples, records the settings it hears."""
+
+    def __init__(self, gain=0.5, latency=3):
+        self.gain, self.latency = gain, latency
+        self.settings, self.bound = {}, None
+        self.reset()
+
+    def bind(self, sample_rate):
+        self.bound = sample_rate
+
+    def setting(self, name, value):
+        self.settings[name] = value
+
+    def reset(self):
+        self._fifo = np.zeros(self.latency, np.complex128)
+
+    def process(self, x):
+        buf = np.concatenate((self._fifo, self.gain * np.asarray(x, np.complex128)))
+        self._fifo = buf[len(x):]
+        return buf[:len(x)]
+
+    def clone(self, channel_index):
+        fe = _GainFrontEnd(self.gain * (channel_index + 1), self.latency)
+        fe.settings = dict(self.settings)
+        return fe
+
+
+def test_frontend_hook_gets_settings_and_shapes_the_loopback():
+    fe = _GainFrontEnd()
+    r = MockRadio("mock", frontend=fe, latency=2)
+    assert r.frontend is fe
+    with r:
+        r.configure(sample_rate=1e6, rx_frequency=1.5e9)
+        assert fe.settings["rx_frequency"] == 1.5e9 and fe.settings["sample_rate"] == 1e6
+        r.configure(rx_channels=(0, 1), tx_channels=(0,))
+        r.start()
+        assert fe.bound == 1e6
+        r.rx_gain = 7.0  # forwarded while streaming, to every chain
+        assert fe.settings["rx_gain"] == 7.0 and r.transport._fronts[1].settings["rx_gain"] == 7.0
+        x = tone(500)
+        r.write(x, end_burst=True)
+        y, _ = r.read(600)
+    np.testing.assert_allclose(y[0, 5:505], 0.5 * x, atol=1e-7)  # 2 (transport) + 3 (front end) samples late
+    np.testing.assert_allclose(y[1, 5:505], 1.0 * x, atol=1e-7)  # the clone for RX channel 1
+    assert not np.any(y[:, :5])
+
+
+def test_frontend_latency_counts_for_the_underflow_timeline():
+    with MockRadio("mock", frontend=_GainFrontEnd(latency=40)) as r:
+        r.configure()
+        r.start()
+        r.write(tone(100))  # left open
+        r.read(130)  # its last sample reaches RX at 139: not dry yet
+        r.write(tone(10))
+        r.read(200)
+        with pytest.raises(StreamError, match="underflow"):
+            r.write(tone(10))
+
+
+def test_frontend_protocol_checked():
+    class NoProcess:
+        latency = 0
+
+        def bind(self, fs): ...
+        def setting(self, n, v): ...
+        def reset(self): ...
+
+    with pytest.raises(ConfigError, match="missing: process"):
+        MockRadio("mock", frontend=NoProcess())
+    bad = _GainFrontEnd()
+    bad.latency = -1
+    with pytest.raises(ConfigError, match="latency"):
+        MockRadio("mock", frontend=bad)
+    with pytest.raises(ConfigError, match="transport"):
+        MockRadio("mock", frontend=_GainFrontEnd(), transport=LoopbackTransport())
+    one = _GainFrontEnd()
+    one.clone = None
+    with MockRadio("mock", frontend=one) as r:
+        r.configure(rx_channels=(0, 1))
+        with pytest.raises(ConfigError, match="clone"):
+            r.start()
+
+
+def test_serial_is_configurable_and_validated():
+    assert MockRadio("mock").serial is None
+    assert MockRadio("mock", serial="unit-3").serial == "unit-3"
+    with pytest.raises(ConfigError, match="serial"):
+        MockRadio("mock", serial="")

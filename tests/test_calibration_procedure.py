@@ -62,7 +62,7 @@ def test_one_device_loopback(seed, ppm):
     radio = impaired_mock("mock", imp, rng=seed)
     res = run_calibration(radio, SETTINGS)
     rec = res.record
-    pipeline = radio.transport.channel.latency
+    pipeline = radio.frontend.latency
     assert rec.delay_samples == pytest.approx(imp.latency_samples * (1 + ppm * 1e-6) + pipeline, abs=0.05)
     assert rec.ppm == pytest.approx(0.0, abs=0.01)  # a shared reference cancels in the loopback
     assert rec.iq_separated

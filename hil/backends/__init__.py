@@ -1,5 +1,6 @@
-"""Radios behind one protocol (:class:`~hil.backends.base.Radio`): the loopback mock, PlutoSDR
-(pyadi-iio) and any SoapySDR device (USRP B2xx/X3xx ...), each configured from a firmware_cfg profile.
+"""Radios behind one protocol (:class:`~hil.backends.base.Radio`): the loopback mock, the mock as a client
+of the ZeroMQ channel emulator ("mock-zmq"), PlutoSDR (pyadi-iio) and any SoapySDR device (USRP
+B2xx/X3xx ...), each configured from a firmware_cfg profile and corrected by its stored calibration.
 
 ``make_radio(kind, profile, uri, **options)`` builds one by name; backend modules are imported
 lazily, so a missing hardware library only matters when that backend is asked for.
@@ -21,7 +22,7 @@ BACKENDS = {
     "mock": ("hil.backends.mock", "MockRadio", "mock"),
     "soapy": ("hil.backends.soapy", "SoapyRadio", "usrp_b210"),
     "pluto": ("hil.backends.pluto", "PlutoRadio", "pluto_ad9363"),
-    "mock-zmq": (None, None, "mock"),
+    "mock-zmq": ("hil.backends.zmq_transport", "ZmqMockRadio", "mock"),
 }
 
 
@@ -30,9 +31,6 @@ def backend_class(kind: str):
     if kind not in BACKENDS:
         raise ConfigError.bad_value("backend", kind, "one of " + ", ".join(BACKENDS))
     module, cls, _ = BACKENDS[kind]
-    if module is None:
-        raise DeviceError(f"backend {kind!r}: the emulator-backed mock (ZeroMQ client) is not available yet; "
-                          "use backend 'mock' (in-process loopback)")
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
@@ -44,7 +42,9 @@ def backend_class(kind: str):
 
 def make_radio(kind: str = "mock", profile: str | None = None, uri: str | None = None, **options) -> Radio:
     """Build (not open) a radio: ``make_radio("mock", "pluto_ad9363")``, ``make_radio("soapy", "usrp_b210",
-    "driver=uhd,type=b200")``. ``options`` go to the backend class (e.g. ``stream_errors``, ``channel``)."""
+    "driver=uhd,type=b200")``, ``make_radio("mock-zmq")`` (through an in-process channel emulator) or
+    ``make_radio("mock-zmq", uri="tx=tcp://127.0.0.1:5600;rx=tcp://127.0.0.1:5603")`` (a running one).
+    ``options`` go to the backend class (e.g. ``stream_errors``, ``channel``, ``serial``, ``calibration``)."""
     cls = backend_class(kind)
     params = inspect.signature(cls.__init__).parameters
     known = [n for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]

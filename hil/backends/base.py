@@ -26,9 +26,19 @@ With ``stream_errors="raise"`` (default) they are raised; ``"mark"`` only record
 metadata and counters (for recorders that annotate gaps). Either way nothing is hidden: the sample
 index stays absolute across a gap and the first block after a gap carries ``lost``/``discontinuity``.
 
+Identity and calibration: ``radio.serial`` (with the profile name) identifies a device. At every
+``start()`` the radio looks up the stored calibration of (profile, serial) with
+:func:`calibration.load_for` (store root ``$HIL_CALIBRATION_DIR``) and, when one exists, applies its
+RX correction to every block it receives and its TX pre-correction to every block it sends (channel 0
+of the device, the chain the procedure measured); ``ReadMeta.calibration`` and
+``radio.calibration`` say which. ``Radio(..., calibration=False)`` turns this off; a path (a store
+directory or one ``.json`` file) or a :class:`calibration.Calibration` chooses another source. A
+radio with no known serial looks nothing up.
+
 Backends implement the ``_open``, ``_close``, ``_apply``, ``_start``, ``_stop``, ``_receive``,
-``_send`` and ``_poll_tx`` hooks; the public methods here own the state machine, the validation and
-the bookkeeping, so all backends behave alike.
+``_send`` and ``_poll_tx`` hooks (``_read_serial`` where the device has a serial); the public
+methods here own the state machine, the validation, calibration and the bookkeeping, so all backends
+behave alike.
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from __future__ import annotations
 import abc
 import enum
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -44,7 +55,7 @@ import numpy as np
 from firmware_cfg import SETTINGS, Profile, load_profile
 from hil.errors import ConfigError, DeviceError, StreamTimeout, stream_error
 
-__all__ = ["Radio", "RadioState", "ReadMeta", "RxChunk", "TxEvent", "SETTINGS", "MAX_READ"]
+__all__ = ["Radio", "RadioState", "ReadMeta", "RxChunk", "TxEvent", "SETTINGS", "MAX_READ", "serial_from_info"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +87,12 @@ class ReadMeta:
         Device timestamp of the first sample in ns, where the device has one (SoapySDR HAS_TIME).
     clipped : int
         Samples in this block at or beyond full scale in I or Q (ADC saturation), where known.
+    duplicates, reordered : int
+        Frames dropped since ``start()`` because they repeated one already received, or came after later
+        ones (transports with framed headers, e.g. the emulator client; 0 elsewhere).
+    calibration : str | None
+        The calibration applied to this block (its file, or ``profile/serial@created`` for one given
+        as an object); None: uncorrected.
     """
 
     sample_index: int
@@ -85,6 +102,9 @@ class ReadMeta:
     lost: int | None = 0
     hw_time_ns: int | None = None
     clipped: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    calibration: str | None = None
 
     @property
     def discontinuity(self) -> bool:
@@ -105,6 +125,8 @@ class RxChunk:
     hw_time_ns: int | None = None
     clipped: int = 0
     raised: bool = False  # the overflow before it was already raised once
+    duplicates: int = 0  # frames dropped as duplicates since the previous chunk (framed transports)
+    reordered: int = 0  # frames dropped as out of order since the previous chunk
 
 
 @dataclass(frozen=True)
@@ -139,6 +161,8 @@ class _Counters:
     underflows: int = 0
     late: int = 0
     lost_samples: int = 0
+    duplicates: int = 0
+    reordered: int = 0
     rx_samples: int = 0
     tx_samples: int = 0
     unreported_tx: list = field(default_factory=list)
@@ -155,6 +179,12 @@ class Radio(abc.ABC):
         Device URI / SoapySDR args; None uses the profile's ``default_uri``.
     stream_errors : "raise" | "mark"
         Whether overflow/underflow/late events raise (default) or are only recorded in the metadata.
+    calibration : bool | str | os.PathLike | calibration.Calibration
+        True (default): apply the stored calibration of (profile, :attr:`serial`) if there is one;
+        False: never; a directory: look it up in that store instead of ``$HIL_CALIBRATION_DIR`` (a store
+        that does not exist yet holds nothing); a ``.json`` file: that calibration (ConfigError if it is
+        missing); a Calibration object: that one. Also settable later as
+        :attr:`use_calibration` (it takes effect at the next ``start()``).
     """
 
     #: the firmware_cfg ``backend`` values this class can drive (a mock drives any)
@@ -176,7 +206,8 @@ class Radio(abc.ABC):
     rx_channels = _Setting("rx_channels", "Tuple of enabled RX channel numbers (default (0,)).")
     tx_channels = _Setting("tx_channels", "Tuple of enabled TX channel numbers (default (0,)).")
 
-    def __init__(self, profile: str | Profile = "mock", uri: str | None = None, *, stream_errors: str = "raise"):
+    def __init__(self, profile: str | Profile = "mock", uri: str | None = None, *, stream_errors: str = "raise",
+                 calibration=True):
         self.profile = load_profile(profile)
         if self.backends and self.profile.backend not in self.backends:
             raise ConfigError.bad_value("profile", self.profile.name,
@@ -191,6 +222,10 @@ class Radio(abc.ABC):
         self._counters = _Counters()
         self._pending: list[RxChunk] = []
         self._next_index = 0
+        self.use_calibration = calibration
+        self._cal = None
+        self._cal_rx = None  # (row in the RX block, RxCorrector)
+        self._cal_tx = None  # (row in the TX block, TxPrecorrector)
 
     # -- state machine ---------------------------------------------------------------------------
     @property
@@ -257,6 +292,7 @@ class Radio(abc.ABC):
         self._counters = _Counters()
         self._pending = []
         self._next_index = 0
+        self._load_calibration()
         self._start()
         self._state = RadioState.STREAMING
 
@@ -329,6 +365,8 @@ class Radio(abc.ABC):
                     f"together with configure() (profile {self.profile.name})") from None
         applied = self._apply(name, q)
         self._applied[name] = q if applied is None else applied
+        if self._cal is not None and name in ("rx_frequency", "rx_gain", "rx_gain_mode"):
+            self._build_correctors()  # the gain table depends on the LO frequency and the gain
         if isinstance(q, float) and q != value:
             log.debug("%s: %s %r quantised to %r", self.describe(), name, value, q)
 
@@ -355,6 +393,126 @@ class Radio(abc.ABC):
     @property
     def n_tx(self) -> int:
         return len(self._applied.get("tx_channels", (0,)))
+
+    # -- identity and calibration ----------------------------------------------------------------
+    @property
+    def serial(self) -> str | None:
+        """The device's serial number (with the profile it identifies a device, e.g. for calibration);
+        None where the backend does not know it (some need the device open to read it)."""
+        v = self._read_serial()
+        return None if v is None or v == "" else str(v)
+
+    @property
+    def use_calibration(self):
+        """Where calibration comes from at the next ``start()`` (see the ``calibration`` parameter)."""
+        return self._use_cal
+
+    @use_calibration.setter
+    def use_calibration(self, value):
+        ok = isinstance(value, (bool, str, os.PathLike)) or (
+            hasattr(value, "rx_corrector") and hasattr(value, "tx_corrector") and hasattr(value, "record"))
+        if not ok or (isinstance(value, str) and not value):
+            raise ConfigError.bad_value("calibration", value, "True (the stored calibration of profile + serial), "
+                                        "False, a store directory, a calibration .json file or a "
+                                        "calibration.Calibration")
+        self._use_cal = value
+
+    @property
+    def calibration(self):
+        """The :class:`calibration.Calibration` applied while streaming (None: uncorrected)."""
+        return self._cal
+
+    def calibration_info(self) -> dict | None:
+        """What is applied, for logs and capture metadata: the calibration's ``describe()`` plus which RX
+        and TX channels are corrected. None when nothing is."""
+        if self._cal is None:
+            return None
+        d = dict(self._cal.describe())
+        rx_ch = self._applied.get("rx_channels", (0,))
+        tx_ch = self._applied.get("tx_channels", (0,))
+        d["rx_channels"] = [] if self._cal_rx is None else [rx_ch[self._cal_rx[0]]]
+        d["tx_channels"] = [] if self._cal_tx is None else [tx_ch[self._cal_tx[0]]]
+        return d
+
+    def _cal_label(self) -> str | None:
+        cal = self._cal
+        if cal is None:
+            return None
+        if getattr(cal, "path", None):
+            return str(cal.path)
+        r = cal.record
+        return f"{r.profile}/{r.serial}@{r.created_utc}"
+
+    def _load_calibration(self) -> None:
+        """Find the calibration to apply for this stream (called by ``start()``)."""
+        self._cal = self._cal_rx = self._cal_tx = None
+        src = self._use_cal
+        if src is False:
+            return
+        fs = self._applied.get("sample_rate")
+        fc = self._applied.get("rx_frequency")
+        is_file = isinstance(src, (str, os.PathLike)) and (os.path.isfile(src)
+                                                          or os.fspath(src).lower().endswith(".json"))
+        if src is True or (isinstance(src, (str, os.PathLike)) and not is_file):  # a store (maybe still empty)
+            serial = self.serial
+            if serial is None:
+                log.info("%s: serial unknown; no calibration looked up", self.describe())
+                return
+            from calibration.store import load_for
+
+            cal = load_for(self.profile.name, _safe_serial(serial), directory=None if src is True else src,
+                           sample_rate=fs, frequency=fc)
+            if cal is None:
+                log.info("%s (serial %s): no stored calibration; running uncorrected", self.describe(), serial)
+                return
+        elif isinstance(src, (str, os.PathLike)):
+            from calibration.apply import load_file
+
+            cal = load_file(src, profile=self.profile.name, serial=self.serial, sample_rate=fs, frequency=fc)
+        else:
+            cal = src
+        self._cal = cal
+        self._build_correctors()
+        log.info("%s: applying calibration %s", self.describe(), self._cal_label())
+
+    def _build_correctors(self) -> None:
+        """RX/TX correctors for the current settings. The record describes one RX and one TX chain (the
+        procedure measures channel 0), so only channel 0 is corrected where it is enabled."""
+        cal = self._cal
+        self._cal_rx = self._cal_tx = None
+        if cal is None:
+            return
+        rx_ch = tuple(self._applied.get("rx_channels", (0,)))
+        tx_ch = tuple(self._applied.get("tx_channels", (0,)))
+        if 0 in rx_ch:
+            gain = self._applied.get("rx_gain") if self.get("rx_gain_mode") == "manual" else None
+            self._cal_rx = (rx_ch.index(0), cal.rx_corrector(frequency=self._applied.get("rx_frequency"),
+                                                             rx_gain=gain))
+        r = cal.record
+        if 0 in tx_ch and (r.tx_iq_beta != 0 or r.tx_leak_add != 0):
+            self._cal_tx = (tx_ch.index(0), cal.tx_corrector())
+
+    def _correct_rx(self, s: np.ndarray) -> np.ndarray:
+        if self._cal_rx is None or s.shape[1] == 0:
+            return s
+        row, fix = self._cal_rx
+        s = np.array(s, dtype=np.complex64, copy=True)
+        s[row] = fix.process(s[row])
+        return s
+
+    def _precorrect_tx(self, x: np.ndarray) -> np.ndarray:
+        if self._cal_tx is None:
+            return x
+        row, fix = self._cal_tx
+        x = x.copy()
+        x[row] = fix.process(x[row])
+        peak = float(np.max(np.maximum(np.abs(x[row].real), np.abs(x[row].imag))))
+        if peak > 1.0:
+            raise ConfigError.bad_value("samples", f"peak |I|/|Q| {peak:.6g} after the TX pre-correction of "
+                                        f"{self._cal_label()}", "<= 1.0 full scale: leave the pre-correction "
+                                        f"headroom (scale the signal by <= {1 / peak:.6f}; nothing is clipped "
+                                        "silently)")
+        return x
 
     # -- streaming -------------------------------------------------------------------------------
     @property
@@ -425,7 +583,9 @@ class Radio(abc.ABC):
         data = parts[0].samples if len(parts) == 1 else np.concatenate([p.samples for p in parts], axis=1)
         meta = ReadMeta(sample_index=first.sample_index, host_time=time.time(),
                         overflows=self._counters.overflows, underflows=self._counters.underflows,
-                        lost=first.lost, hw_time_ns=first.hw_time_ns, clipped=sum(p.clipped for p in parts))
+                        lost=first.lost, hw_time_ns=first.hw_time_ns, clipped=sum(p.clipped for p in parts),
+                        duplicates=self._counters.duplicates, reordered=self._counters.reordered,
+                        calibration=self._cal_label() if self._cal_rx is not None else None)
         data = np.ascontiguousarray(data, dtype=np.complex64)
         return (data[0] if data.shape[0] == 1 else data), meta
 
@@ -441,6 +601,10 @@ class Radio(abc.ABC):
             self._counters.overflows += 1
             if chunk.lost:
                 self._counters.lost_samples += chunk.lost
+        self._counters.duplicates += chunk.duplicates
+        self._counters.reordered += chunk.reordered
+        # Correct each fresh chunk once, in stream order (a pending chunk split later is already corrected).
+        chunk.samples = self._correct_rx(s)
         self._counters.rx_samples += s.shape[1]
         self._next_index = chunk.sample_index + s.shape[1]
         return chunk
@@ -474,6 +638,7 @@ class Radio(abc.ABC):
                                "this write() sent nothing - call it again", count=ev.count,
                                sample_index=ev.sample_index)
         self._counters.unreported_tx = []
+        x = self._precorrect_tx(x)
         n = self._send(x, at_sample, bool(end_burst), timeout)
         self._counters.tx_samples += n
         return n
@@ -522,6 +687,10 @@ class Radio(abc.ABC):
         """Getter hook: the value to report (default: what ``_apply`` reported)."""
         return applied
 
+    def _read_serial(self) -> str | None:
+        """The device serial (see :func:`serial_from_info`), or None where unknown (default)."""
+        return None
+
     @abc.abstractmethod
     def _start(self) -> None:
         """Set up and activate the RX and TX streams."""
@@ -546,3 +715,21 @@ class Radio(abc.ABC):
     def __repr__(self) -> str:
         return f"<{self.describe()} {self._state.value}>"
 
+
+
+def _safe_serial(serial: str) -> str:
+    """A serial as the calibration store names files (the procedure's :func:`device_serial` rule)."""
+    out = "".join(c if c.isalnum() or c in "._-" else "_" for c in serial)[:128]
+    return out.lstrip("._-") or "unknown"
+
+
+def serial_from_info(info, args=None) -> str | None:
+    """A serial number from a device's hardware information (SoapySDR ``getHardwareInfo()``, a libiio
+    context's attributes) or, failing that, from its device arguments: the first non-empty of the keys
+    ``serial``, ``hw_serial``, ``mboard_serial``, ``serial_number``. None when none is there."""
+    for src in (info or {}, args or {}):
+        for key in ("serial", "hw_serial", "mboard_serial", "serial_number"):
+            v = src.get(key) if hasattr(src, "get") else None
+            if v is not None and str(v).strip():
+                return str(v).strip()
+    return None

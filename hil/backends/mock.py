@@ -3,8 +3,10 @@
 :class:`MockRadio` is the Radio protocol (state machine, profile validation, metadata, typed stream
 errors - all from :class:`~hil.backends.base.Radio`) over a swappable :class:`Transport` that moves
 the samples. :class:`LoopbackTransport` (the default) is in-process: what is written to TX comes back
-on RX, optionally through a :class:`LoopbackChannel` (dsp multipath, frequency offset, AWGN). A ZeroMQ
-transport to the channel emulator (framed mode) plugs into the same slot.
+on RX, optionally through a :class:`LoopbackChannel` (dsp multipath, frequency offset, AWGN) and a
+*front end* (``MockRadio(frontend=obj)``: a model of the device's analog impairments, see
+:class:`FrontEnd`). :class:`hil.backends.zmq_transport.ZmqTransport` (the channel emulator, framed
+mode) plugs into the same slot.
 
 The mock honours the profile it stands in for: ``MockRadio("pluto_ad9363")`` refuses 70 GHz exactly
 as the Pluto backend does. It is not paced in real time: time advances only as RX samples are read.
@@ -27,7 +29,60 @@ import numpy as np
 from hil.backends.base import Radio, RxChunk, TxEvent
 from hil.errors import ConfigError, StreamError, StreamTimeout, check_range
 
-__all__ = ["MockRadio", "Transport", "LoopbackTransport", "LoopbackChannel", "StreamingPaths"]
+__all__ = ["MockRadio", "Transport", "LoopbackTransport", "LoopbackChannel", "StreamingPaths", "FrontEnd",
+           "check_frontend"]
+
+
+class FrontEnd:
+    """The protocol of a mock front end (duck-typed; subclassing this class is optional).
+
+    A front end models what the device's analog chain does to the loopback signal (IQ imbalance, DC,
+    LO leakage, a TX->RX latency, noise ...); :mod:`calibration.mock_frontend` has one. The loopback
+    passes each RX channel's signal through it after the :class:`LoopbackChannel`.
+
+    * ``bind(sample_rate)``: the radio's sample rate (Hz), called at every ``start()``; leaves the block
+      at the start of a stream.
+    * ``setting(name, value)``: a radio setting was applied (any of ``firmware_cfg.SETTINGS``; e.g.
+      ``rx_frequency`` in Hz, ``rx_gain`` in dB); also before ``bind`` and while streaming.
+    * ``process(x) -> y``: complex samples in, the same number out (a streaming block).
+    * ``reset()``: back to the start of a stream.
+    * ``latency``: int, samples of pipeline delay the block adds (the radio's TX->RX timeline includes it).
+    * ``clone(channel_index) -> FrontEnd``: an independent block with the same settings for RX channel
+      ``channel_index`` >= 1 (only needed with more than one RX channel).
+    """
+
+    latency = 0
+
+    def bind(self, sample_rate: float) -> None:
+        self.reset()
+
+    def setting(self, name: str, value) -> None:  # noqa: B027 - optional
+        """Most front ends ignore most settings."""
+
+    def process(self, x) -> np.ndarray:
+        return np.asarray(x, np.complex128)
+
+    def reset(self) -> None:  # noqa: B027 - memoryless by default
+        """Nothing to reset."""
+
+    def clone(self, channel_index: int) -> FrontEnd:
+        return type(self)()
+
+
+_FRONTEND_API = ("bind", "setting", "process", "reset")
+
+
+def check_frontend(obj, field_name: str = "frontend"):
+    """``obj`` if it follows the :class:`FrontEnd` protocol, else ConfigError naming what is missing."""
+    missing = [m for m in _FRONTEND_API if not callable(getattr(obj, m, None))]
+    lat = getattr(obj, "latency", None)
+    if isinstance(lat, bool) or not isinstance(lat, (int, np.integer)) or lat < 0:
+        missing.append(f"latency (an int >= 0; got {lat!r})")
+    if missing:
+        raise ConfigError.bad_value(field_name, type(obj).__name__, "an object with bind(sample_rate), "
+                                    "setting(name, value), process(x), reset() and an integer latency >= 0 "
+                                    f"(missing: {', '.join(missing)})")
+    return obj
 
 
 class StreamingPaths:
@@ -151,8 +206,10 @@ class LoopbackChannel:
                 raise ConfigError.bad_value("sample_rate", self.sample_rate, "set (Hz) when a frequency offset is used")
             y = self._nco.process(y).astype(np.complex128)
         if self.noise_power > 0:
-            s = math.sqrt(self.noise_power / 2)
-            y = y + s * (self._rng.standard_normal(y.size) + 1j * self._rng.standard_normal(y.size))
+            # One draw of 2n normals read as n (re, im) pairs: sample k always gets draws 2k, 2k+1 of the
+            # stream, so the noise does not depend on how the reads split the stream.
+            w = self._rng.standard_normal(2 * y.size).view(np.complex128)
+            y = y + math.sqrt(self.noise_power / 2) * w
         return y
 
     def __repr__(self) -> str:
@@ -204,18 +261,27 @@ class LoopbackTransport(Transport):
     saturates at +/-1.0 (counted in ``ReadMeta.clipped``).
 
     latency : int
-        Fixed TX->RX delay in samples (the channel's own latency comes on top).
+        Fixed TX->RX delay in samples (the channel's and the front end's own latency come on top).
+    frontend : FrontEnd | None
+        Device impairments after the channel (see :class:`FrontEnd`); RX channel j >= 1 gets
+        ``frontend.clone(j)``.
     """
 
-    def __init__(self, channel: LoopbackChannel | None = None, *, latency: int = 0):
+    def __init__(self, channel: LoopbackChannel | None = None, *, latency: int = 0, frontend=None):
         if channel is not None and not isinstance(channel, LoopbackChannel):
             raise ConfigError.bad_value("channel", type(channel).__name__, "a LoopbackChannel or None")
         if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
             raise ConfigError.bad_value("latency", latency, "an integer >= 0 (samples)")
         self.channel = channel
         self.latency = latency
+        self.frontend = None if frontend is None else check_frontend(frontend)
+        self._fronts = []
         self._inject = deque()
         self._running = False
+
+    def configure(self, name: str, value) -> None:
+        for fe in self._fronts or ([self.frontend] if self.frontend is not None else []):
+            fe.setting(name, value)
 
     # -- injection (tests) ---------------------------------------------------------------------
     def inject_overflow(self, count: int) -> None:
@@ -258,7 +324,18 @@ class LoopbackTransport(Transport):
             for c in extra:
                 c.bind(sample_rate)
             self._chans = [self.channel, *extra]
-        self._delay = self.latency + (self.channel.latency if self.channel is not None else 0)
+        self._fronts = []
+        if self.frontend is not None:
+            if n_rx > 1 and not callable(getattr(self.frontend, "clone", None)):
+                raise ConfigError.bad_value("rx_channels", n_rx, f"1 ({type(self.frontend).__name__} has no "
+                                            "clone(channel_index) for more RX channels)")
+            self._fronts = [self.frontend, *(check_frontend(self.frontend.clone(j), f"frontend.clone({j})")
+                                             for j in range(1, n_rx))]
+            for fe in self._fronts:
+                fe.bind(sample_rate)
+                fe.reset()
+        self._delay = (self.latency + (self.channel.latency if self.channel is not None else 0)
+                       + (int(self.frontend.latency) if self.frontend is not None else 0))
         self._running = True
 
     def stop(self) -> None:
@@ -279,7 +356,8 @@ class LoopbackTransport(Transport):
         rx = np.empty((self.n_rx, n), np.complex64)
         for j in range(self.n_rx):
             src = tx[j % self.n_tx]
-            rx[j] = self._chans[j].process(src) if self._chans else src
+            y = self._chans[j].process(src) if self._chans else src
+            rx[j] = self._fronts[j].process(y) if self._fronts else y
         self._rx_pos += n
         # Transmitter ran dry: a burst still open whose last sample has already been received.
         if self._burst_open and self._tx_end + self._delay < self._rx_pos:
@@ -299,7 +377,7 @@ class LoopbackTransport(Transport):
             self._produce(lost)  # the lost samples still pass through the channel (its state moves on)
         start = self._rx_pos
         rx = self._produce(n)
-        if self._chans:
+        if self._chans or self._fronts:
             # ADC saturation: the real device clips too; say how many samples it hit.
             over = (np.abs(rx.real) > 1.0) | (np.abs(rx.imag) > 1.0)
             clipped = int(over.any(axis=0).sum())
@@ -337,7 +415,8 @@ class LoopbackTransport(Transport):
         return ev
 
     def __repr__(self) -> str:
-        return f"LoopbackTransport({self.channel!r}, latency={self.latency})"
+        fe = "" if self.frontend is None else f", frontend={self.frontend!r}"
+        return f"LoopbackTransport({self.channel!r}, latency={self.latency}{fe})"
 
 
 class MockRadio(Radio):
@@ -353,42 +432,62 @@ class MockRadio(Radio):
         Impairments between TX and RX (loopback transport only); None: an ideal wire, bit-exact.
     latency : int
         TX->RX delay in samples (loopback transport only).
+    frontend : FrontEnd | None
+        Device impairments after the channel (loopback transport only; see :class:`FrontEnd`).
     transport : Transport | None
-        Replaces the in-process loopback (e.g. a ZeroMQ client of the channel emulator).
+        Replaces the in-process loopback (e.g. :class:`hil.backends.zmq_transport.ZmqTransport`).
+    serial : str | None
+        The serial this mock reports (:attr:`Radio.serial`). None (default): no serial - a mock is no
+        particular device, so it never picks up a stored calibration; give one to make it a device.
+    calibration : bool | str | PathLike | Calibration
+        See :class:`~hil.backends.base.Radio` (applies only when a serial is set, or given directly).
     stream_errors : "raise" | "mark"
         See :class:`~hil.backends.base.Radio`.
     """
 
     def __init__(self, profile="mock", uri: str | None = None, *, channel: LoopbackChannel | None = None,
-                 latency: int = 0, transport: Transport | None = None, stream_errors: str = "raise"):
-        super().__init__(profile, uri, stream_errors=stream_errors)
+                 latency: int = 0, frontend=None, transport: Transport | None = None, serial: str | None = None,
+                 calibration=True, stream_errors: str = "raise"):
+        if serial is not None and (not isinstance(serial, str) or not serial.strip()):
+            raise ConfigError.bad_value("serial", serial, "None or a non-empty string")
+        self._serial = serial
+        super().__init__(profile, uri, stream_errors=stream_errors, calibration=calibration)
         if transport is None:
-            transport = LoopbackTransport(channel, latency=latency)
-        elif channel is not None or latency:
-            raise ConfigError.bad_value("channel/latency", (channel, latency),
-                                        "unset when a transport is given (the transport owns the channel)")
+            transport = LoopbackTransport(channel, latency=latency, frontend=frontend)
+        elif channel is not None or latency or frontend is not None:
+            raise ConfigError.bad_value("channel/latency/frontend", (channel, latency, frontend),
+                                        "unset when a transport is given (the transport owns them)")
         if not isinstance(transport, Transport):
             raise ConfigError.bad_value("transport", type(transport).__name__, "a hil.backends.mock.Transport")
         self.transport = transport
 
-    # -- injection for tests (loopback transport) ------------------------------------------------
-    def _loopback(self) -> LoopbackTransport:
-        if not isinstance(self.transport, LoopbackTransport):
+    @property
+    def frontend(self):
+        """The transport's front end (None without one)."""
+        return getattr(self.transport, "frontend", None)
+
+    def _read_serial(self) -> str | None:
+        return self._serial
+
+    # -- injection for tests (loopback and ZeroMQ transports) ------------------------------------
+    def _injector(self, what: str):
+        fn = getattr(self.transport, f"inject_{what}", None)
+        if not callable(fn):
             raise ConfigError.bad_value("transport", type(self.transport).__name__,
-                                        "LoopbackTransport for fault injection")
-        return self.transport
+                                        f"a transport with inject_{what}() (LoopbackTransport, ZmqTransport)")
+        return fn
 
     def inject_overflow(self, count: int) -> None:
         """Make the next read lose ``count`` samples (RX overflow)."""
-        self._loopback().inject_overflow(count)
+        self._injector("overflow")(count)
 
     def inject_underflow(self, count: int = 1) -> None:
         """Report a TX underflow of ``count`` samples at the next write/read."""
-        self._loopback().inject_underflow(count)
+        self._injector("underflow")(count)
 
     def inject_timeout(self) -> None:
         """Make the next read time out."""
-        self._loopback().inject_timeout()
+        self._injector("timeout")()
 
     # -- hooks -----------------------------------------------------------------------------------
     def _open(self) -> None:
@@ -417,4 +516,4 @@ class MockRadio(Radio):
         return self.transport.poll_tx()
 
     def describe(self) -> str:
-        return f"MockRadio({self.profile.name})"
+        return f"MockRadio({self.profile.name}{'' if self._serial is None else ', serial ' + self._serial})"
