@@ -211,6 +211,11 @@ class CalibrationProcedure:
                                 sample_rate_hz=fs, frequency_hz=f0, tx_gain_db=tx_gain0, rx_gain_db=rx_gain0,
                                 backend=type(r).__name__, software=__version__)
         res = CalibrationResult(rec)
+        # Measure the raw front end: a calibration already stored for this device must not correct
+        # the samples we are about to calibrate from (we would store only the leftover error).
+        prior = getattr(r, "use_calibration", None)
+        if prior is not None:
+            r.use_calibration = False
         r.start()
         try:
             for step in STEPS:
@@ -222,6 +227,8 @@ class CalibrationProcedure:
                 res.steps.append(step)
         finally:
             r.stop()
+            if prior is not None:
+                r.use_calibration = prior
         return res
 
     def _step_dc(self, res):

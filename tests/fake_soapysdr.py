@@ -102,6 +102,9 @@ class Device:
     def getHardwareKey(self):  # noqa: N802
         return self.driver
 
+    def getHardwareInfo(self):  # noqa: N802
+        return {"serial": str(self.args.get("serial", "FAKE0001"))}
+
     def close(self):
         self._closed = True
 

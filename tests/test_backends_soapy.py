@@ -194,3 +194,13 @@ def test_real_null_device_gives_a_clear_device_error():
     with pytest.raises(DeviceError, match="returned no stream"):
         r._setup("rx")
     r._release()
+
+
+def test_serial_from_hardware_info_or_args():
+    r = SoapyRadio("usrp_b210", "driver=fake,serial=31A5", module=fake)
+    assert r.serial == "31A5"  # before open: from the device arguments
+    r.open()
+    try:
+        assert r.serial == "31A5"  # after open: from getHardwareInfo()
+    finally:
+        r.close()

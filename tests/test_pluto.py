@@ -275,3 +275,9 @@ def test_2r2t_profile_on_a_1r1t_device_says_how_to_switch(emu):
     with pytest.raises(DeviceError, match="2r2t"):
         r.open()
     assert not r.is_open
+
+
+def test_serial_comes_from_the_context_and_keys_calibration(emu, radio):
+    # The emulated Pluto reports hw_serial like a real one; the backend uses it to find its calibration.
+    assert radio.serial == emu.serial == "EMU00000001"
+    assert PlutoRadio("pluto_ad9363", emu.uri, calibration=False).use_calibration is False

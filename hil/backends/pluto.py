@@ -30,7 +30,7 @@ import os
 
 import numpy as np
 
-from hil.backends.base import Radio, RxChunk
+from hil.backends.base import Radio, RxChunk, serial_from_info
 from hil.errors import ConfigError, DeviceError, StreamTimeout
 
 __all__ = ["PlutoRadio", "parse_uri", "to_int16", "from_raw"]
@@ -88,8 +88,8 @@ class PlutoRadio(Radio):
     backends = ("pluto",)
 
     def __init__(self, profile="pluto_ad9363", uri: str | None = None, *, rx_buffer_size: int = 4096,
-                 tx_buffer_size: int = 4096, stream_errors: str = "raise"):
-        super().__init__(profile, uri, stream_errors=stream_errors)
+                 tx_buffer_size: int = 4096, stream_errors: str = "raise", calibration=True):
+        super().__init__(profile, uri, stream_errors=stream_errors, calibration=calibration)
         parse_uri(self.uri)
         for name, v in (("rx_buffer_size", rx_buffer_size), ("tx_buffer_size", tx_buffer_size)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 16 <= v <= 1 << 24:
@@ -115,6 +115,11 @@ class PlutoRadio(Radio):
         if self._sdr is None:
             raise DeviceError(f"{self.describe()}: not open; call open() first")
         return self._sdr
+
+
+    def _read_serial(self):
+        # Plutos report their serial as the libiio context attribute ``hw_serial``.
+        return None if self._ctx is None else serial_from_info(dict(self._ctx.attrs))
 
     # -- connection ------------------------------------------------------------------------------
     def _import(self):

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from hil.backends.base import Radio, RxChunk, TxEvent
+from hil.backends.base import Radio, RxChunk, TxEvent, serial_from_info
 from hil.errors import ConfigError, DeviceError, StreamError, StreamTimeout, StreamUnderflow
 
 __all__ = ["SoapyRadio", "import_soapysdr", "parse_args", "ERROR_CODES", "INSTALL_HINT"]
@@ -85,12 +85,23 @@ class SoapyRadio(Radio):
 
     backends = ("soapy",)
 
-    def __init__(self, profile="usrp_b210", uri=None, *, module=None, stream_errors: str = "raise"):
-        super().__init__(profile, uri, stream_errors=stream_errors)
+    def __init__(self, profile="usrp_b210", uri=None, *, module=None, stream_errors: str = "raise",
+                 calibration=True):
+        super().__init__(profile, uri, stream_errors=stream_errors, calibration=calibration)
         self._args = parse_args(self.uri)
         self._module = module
         self._dev = None
         self._rx = self._tx = None
+
+
+    def _read_serial(self):
+        if self._dev is None:
+            return serial_from_info({}, self._args)
+        try:
+            info = dict(self._dev.getHardwareInfo())
+        except Exception:  # a driver without hardware info: fall back to the device arguments
+            info = {}
+        return serial_from_info(info, self._args)
 
     # -- helpers ---------------------------------------------------------------------------------
     def describe(self) -> str:

@@ -251,14 +251,17 @@ class PlutoEmulator:
         Seed of the noise (reproducible runs).
     agc_gain_db : float
         What ``hardwaregain`` reads in an AGC mode.
+    serial : str
+        The context attribute ``hw_serial`` (backends key stored calibrations by profile + serial).
 
     Use as a context manager or call :meth:`start` / :meth:`stop`; :attr:`uri` is the libiio URI.
     """
 
     def __init__(self, profile: str | Profile = "pluto_ad9363", *, delay: float = 0.0,
                  frequency_offset_hz: float = 0.0, gain: complex = 1.0, paths=None, noise_var: float = 0.0,
-                 seed: int = 0, agc_gain_db: float = 30.0):
+                 seed: int = 0, agc_gain_db: float = 30.0, serial: str = "EMU00000001"):
         self.profile = load_profile(profile)
+        self.serial = str(serial)
         if self.profile.backend != "pluto":
             raise ConfigError.bad_value("profile", self.profile.name, "a Pluto profile (backend: pluto)")
         p = self.profile
@@ -635,5 +638,6 @@ class PlutoEmulator:
             context_attrs={"hw_model": f"Analog Devices PlutoSDR (emulated, {p.chip})",
                            "hw_model_variant": "0", "fw_version": "v0.38-emulated",
                            "ad9361-phy,model": p.chip.split()[0].lower(),
+                           "hw_serial": self.serial,
                            "hil,profile": p.name})
         return ctx
