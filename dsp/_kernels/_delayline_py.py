@@ -1,0 +1,109 @@
+"""NumPy twin of ``_delayline.pyx`` (reference implementation, same signature and results to rounding).
+
+See the header of ``_delayline.pyx`` for the model. The twin evaluates the per-sample exponent
+directly (exp of the polynomial) where the kernel uses forward differences, and accumulates in
+float64 where the kernel uses float32; both round the output to complex64.
+"""
+
+import numpy as np
+
+
+def run(x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, dtab, noise, sigma, written_end=-1):
+    """Run the delay line over one chunk. Returns ``(status, where)`` exactly as the kernel does."""
+    x = np.asarray(x)
+    m = x.shape[0]
+    if tab.shape[1] % 8 or dtab.shape != tab.shape:
+        return -3, -1
+    L = tab.shape[1] // 2  # each coefficient is stored twice (for I and Q), as the kernel wants
+    tab = tab[:, 0::2]
+    dtab = dtab[:, 0::2]
+    P = tab.shape[0] - 1
+    npath = dcoef.shape[1] // 4
+    size = ring.shape[0] - L
+    mask = size - 1
+    half = L // 2
+    S = int(seg_len)
+    n0 = int(n0)
+    seg0 = int(seg0)
+    if S <= 0 or n0 < 0:
+        return -3, -1
+    if m == 0:
+        return 0, -1
+    n_end = n0 + m
+    if (out.shape[0] != m or pcoef.shape[1] != 8 * npath or pcoef.shape[0] != dcoef.shape[0]
+            or dtab.shape != tab.shape or size <= 0 or (size & mask) != 0):
+        return -3, -1
+    if sigma != 0.0 and noise.shape[0] < 2 * m:
+        return -3, -1
+    if dcoef.shape[0] < (n_end - 1) // S - seg0 + 1:
+        return -3, -1
+    use_noise = sigma != 0.0
+    taps = np.arange(L)
+    s = seg0
+    while s * S < n_end:
+        r = s - seg0
+        seg_start = s * S
+        lo = max(seg_start, n0)
+        hi = min(seg_start + S, n_end)
+        idx = np.arange(lo, hi)
+        if written_end < 0:
+            pos = idx & mask
+            ring[pos] = x[lo - n0:hi - n0]
+            mir = pos < L
+            ring[size + pos[mir]] = x[lo - n0:hi - n0][mir]
+            oldest = hi - size
+        else:
+            oldest = written_end - size
+        if use_noise:
+            w = noise[2 * (lo - n0):2 * (hi - n0)].astype(np.float64) * np.float32(sigma)
+            acc = w[0::2] + 1j * w[1::2]
+        else:
+            acc = np.zeros(hi - lo, np.complex128)
+        j = (idx - seg_start).astype(np.float64)
+        for p in range(npath):
+            a = pcoef[r, 8 * p:8 * p + 4]
+            b = pcoef[r, 8 * p + 4:8 * p + 8]
+            if a[0] == -np.inf:
+                continue
+            e = dcoef[r, 4 * p:4 * p + 4]
+            D = ((e[3] * j + e[2]) * j + e[1]) * j + e[0]
+            pr = j - D
+            fl = np.floor(pr)
+            mu = pr - fl
+            k = seg_start + fl.astype(np.int64)
+            bad = np.nonzero(k + half > idx)[0]
+            bad_long = np.nonzero(k - half + 1 < oldest)[0]
+            if bad.size or bad_long.size:
+                first_short = bad[0] if bad.size else m + 1
+                first_long = bad_long[0] if bad_long.size else m + 1
+                if first_short <= first_long:
+                    return -1, int(idx[first_short])
+                return -2, int(idx[first_long])
+            fq = mu * P
+            q = np.minimum(fq.astype(np.int64), P - 1)
+            fr = (fq - q).astype(np.float32)
+            h = tab[q] + fr[:, None] * dtab[q]                      # (n, L) float32, as the kernel
+            start = (k - half + 1) & mask
+            win = ring[start[:, None] + taps[None, :]]              # contiguous thanks to the mirror
+            y = np.sum(h.astype(np.float64) * win.astype(np.complex128), axis=1)
+            amp = ((a[3] * j + a[2]) * j + a[1]) * j + a[0]
+            cyc = np.mod(((b[3] * j + b[2]) * j + b[1]) * j + b[0], 1.0)
+            acc += np.exp(amp + 2j * np.pi * cyc) * y
+        out[lo - n0:hi - n0] = acc.astype(np.complex64)
+        s += 1
+    return 0, -1
+
+
+def write(x, ring, n0, taps):
+    """Write input samples ``n0 ..`` into the ring and its mirror; 0, or -3 if ``x`` exceeds the ring."""
+    x = np.asarray(x)
+    size = ring.shape[0] - taps
+    mask = size - 1
+    m = x.shape[0]
+    if size <= 0 or (size & mask) != 0 or m > size or n0 < 0:
+        return -3
+    pos = (np.arange(n0, n0 + m)) & mask
+    ring[pos] = x
+    mir = pos < taps
+    ring[size + pos[mir]] = x[mir]
+    return 0

@@ -1,0 +1,633 @@
+"""The emulator server: ZeroMQ endpoints in, channel links in the middle, endpoints out.
+
+Python API::
+
+    with EmulatorServer(config) as emu:          # start() / stop() also work
+        emu.address("sat_rx")                    # actual address (ephemeral ports resolved)
+        emu.status()                             # dict: links (telemetry) and endpoints (counters)
+
+One thread owns every socket (ZeroMQ sockets are not thread-safe); :meth:`status` may be called from
+any thread. The loop polls the input endpoints, runs each message through the links fed by that input
+(in arrival order; the link's clock is its own sample count), queues the result on the link's output
+endpoint and sends it when the peer can take it.
+
+Flow control and memory (stated drop policy):
+
+* ``on_full: block`` (default): when an output queue holds ``buffer_samples``, the inputs feeding it are
+  not read until it drains; back-pressure reaches the transmitter through ZeroMQ's high-water marks
+  (``hwm`` messages per socket). Nothing is dropped by the emulator.
+* ``on_full: drop``: inputs are always read; when an output queue exceeds ``buffer_samples`` the oldest
+  queued samples are dropped and counted (``samples_dropped``; framed receivers also see the gap in
+  ``sample_index``). PUB sockets drop inside ZeroMQ at the high-water mark, as PUB always does.
+
+Malformed input (wrong magic/version/header length/format, truncated or padded payload, a raw message
+that is not whole cf32 samples) and out-of-sequence or duplicated frames are counted per reason, logged
+(the first 10 of each reason, then every 1000th) and dropped; they never stop the server.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import math
+import struct
+import threading
+import time
+
+import numpy as np
+import zmq
+
+from hil.emulator import wire
+from hil.emulator.config import EmulatorConfig
+from hil.emulator.link import Link
+from hil.emulator.telemetry import TelemetryWriter
+from hil.errors import ConfigError, HILError, StreamError
+
+__all__ = ["EmulatorServer"]
+
+log = logging.getLogger("hil.emulator")
+
+_SOCK = {"pull": zmq.PULL, "sub": zmq.SUB, "req": zmq.REQ, "push": zmq.PUSH, "pub": zmq.PUB, "rep": zmq.REP}
+_U32 = struct.Struct("<I")
+_MAX_DRAIN = 64  # messages read from one socket per loop turn, so no endpoint starves the others
+
+
+class _Endpoint:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.name = cfg.name
+        self.sock = None
+        self.address = cfg.address
+        self.messages = 0
+        self.samples = 0
+        self.bad = collections.Counter()
+        self.links = []
+
+
+class _Input(_Endpoint):
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.tracker = wire.SequenceTracker() if cfg.wire == "framed" else None
+        self.request_out = False
+        self.request_time = 0.0
+        self.requests = 0
+
+
+class _Output(_Endpoint):
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.queue = collections.deque()  # (n0, samples complex64, state dict)
+        self.queued = 0
+        self.seq = 0
+        self.dropped = 0
+        self.pending = None    # rep: number of samples the current request wants
+        self.links = []        # the links feeding this output (several are summed)
+        self.pend = {}         # several links: per link, samples waiting for the others
+        self.pend_n = {}
+        self.next_n = 0        # several links: next sample index of the sum
+
+    @property
+    def link(self):
+        return self.links[0]
+
+    @property
+    def full(self):
+        return self.queued >= self.cfg.buffer_samples
+
+
+class EmulatorServer:
+    """Channel emulator over ZeroMQ (see the module doc); every link's randomness derives from ``config.seed``."""
+
+    def __init__(self, config: EmulatorConfig, *, context: zmq.Context | None = None):
+        if not isinstance(config, EmulatorConfig):
+            raise ConfigError.bad_value("config", type(config).__name__, "an EmulatorConfig")
+        self.config = config
+        fs = config.sample_rate_hz
+        seeds = np.random.SeedSequence(config.seed).spawn(len(config.links))
+        self.links = {lc.name: Link.from_config(lc, fs, config.epoch_s, np.random.default_rng(s))
+                      for lc, s in zip(config.links, seeds)}
+        self.inputs = {e.name: _Input(e) for e in config.endpoints if e.is_input}
+        self.outputs = {e.name: _Output(e) for e in config.endpoints if not e.is_input}
+        for lc in config.links:
+            lk = self.links[lc.name]
+            self.inputs[lc.source].links.append(lk)
+            out = self.outputs[lc.sink]
+            out.links.append(lk)
+            out.pend[lk.name] = collections.deque()
+            out.pend_n[lk.name] = 0
+        self._own_ctx = context is None  # created last: a bad link above leaves nothing to clean up
+        self._ctx = context or zmq.Context()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = None
+        self._error = None
+        self._telemetry = None
+        self._auth = None
+        self._control = None
+        self._control_address = None
+        self._pace_origin = None
+        self.loop_turns = 0
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self, timeout: float = 10.0) -> EmulatorServer:
+        """Open every socket (in the server thread) and start the loop; returns once bound/connected."""
+        if self._thread is not None:
+            raise StreamError("emulator already started")
+        if self.config.telemetry_csv:
+            self._telemetry = TelemetryWriter(self.config.telemetry_csv, self.config.telemetry_interval_s)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._main, name=f"hil-emulator-{self.config.name}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise StreamError(f"emulator did not start within {timeout} s")
+        if self._error is not None:
+            err = self._error
+            self.stop()
+            raise err
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop, close every socket (linger 0) and the telemetry file. Idempotent."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():  # pragma: no cover - would be a bug in the loop
+                raise StreamError(f"emulator thread did not stop within {timeout} s")
+            self._thread = None
+        if self._telemetry is not None:
+            self._telemetry.close()
+            self._telemetry = None
+        for lk in self.links.values():
+            lk.close()
+        if self._own_ctx and not self._ctx.closed:
+            self._ctx.term()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def address(self, endpoint: str) -> str:
+        """The address an endpoint actually uses (a bound ``tcp://127.0.0.1:*`` resolved to its port)."""
+        ep = self.inputs.get(endpoint) or self.outputs.get(endpoint)
+        if ep is None:
+            raise ConfigError.bad_value("endpoint", endpoint, "one of " + ", ".join([*self.inputs, *self.outputs]))
+        return ep.address
+
+    @property
+    def control_address(self) -> str | None:
+        """Address of the JSON status socket (``control`` in the config), resolved once started."""
+        return self._control_address
+
+    def status(self) -> dict:
+        """Snapshot: per link the telemetry (delay, Doppler, elevation, path loss, SNR, counters) and per
+        endpoint its address and counters (messages, samples, bad frames by reason, drops)."""
+        with self._lock:
+            links = {name: lk.telemetry() for name, lk in self.links.items()}
+            eps = {}
+            for ep in [*self.inputs.values(), *self.outputs.values()]:
+                d = {"address": ep.address, "pattern": ep.cfg.pattern, "wire": ep.cfg.wire,
+                     "bind": ep.cfg.bind, "messages": ep.messages, "samples": ep.samples, "bad": dict(ep.bad)}
+                if isinstance(ep, _Input) and ep.tracker is not None:
+                    tr = ep.tracker
+                    d.update(frames_lost=tr.lost, frames_duplicated=tr.duplicates, frames_out_of_order=tr.old,
+                             restarts=tr.restarts, gap_samples=tr.gap_samples)
+                if isinstance(ep, _Output):
+                    d.update(queued_samples=ep.queued + sum(ep.pend_n.values()), samples_dropped=ep.dropped,
+                             links=[lk.name for lk in ep.links])
+                eps[ep.name] = d
+            return {"name": self.config.name, "running": self.running, "sample_rate_hz": self.config.sample_rate_hz,
+                    "links": links, "endpoints": eps, "error": None if self._error is None else str(self._error)}
+
+    # ------------------------------------------------------------------ sockets
+    def _open(self, ep):
+        cfg = ep.cfg
+        s = self._ctx.socket(_SOCK[cfg.pattern])
+        s.linger = 0
+        s.sndhwm = cfg.hwm
+        s.rcvhwm = cfg.hwm
+        if cfg.pattern == "sub":
+            s.setsockopt(zmq.SUBSCRIBE, cfg.subscribe.encode())
+        if cfg.pattern == "req":
+            # Relaxed REQ: a lost reply (peer restarted) is answered by resending, not a stuck socket.
+            s.setsockopt(zmq.REQ_RELAXED, 1)
+            s.setsockopt(zmq.REQ_CORRELATE, 1)
+        cur = self.config.curve
+        if cur is not None:
+            s.curve_publickey = cur.public_key.encode()
+            s.curve_secretkey = cur.secret_key.encode()
+            if cfg.bind:
+                s.curve_server = True
+            else:
+                if cur.server_key is None:
+                    raise ConfigError.bad_value("curve.server_key", None,
+                                                f"the peer's public key (endpoint {ep.name} connects)")
+                s.curve_serverkey = cur.server_key.encode()
+        try:
+            if cfg.bind:
+                s.bind(cfg.address)
+                ep.address = s.getsockopt_string(zmq.LAST_ENDPOINT)
+            else:
+                s.connect(cfg.address)
+        except zmq.ZMQError as exc:
+            s.close(0)
+            raise ConfigError.bad_value(f"endpoints.{ep.name}.address", cfg.address,
+                                        f"an address that can be {'bound' if cfg.bind else 'connected'} ({exc})") \
+                from None
+        ep.sock = s
+
+    def _start_auth(self):
+        cur = self.config.curve
+        if cur is None or not cur.clients:
+            return
+        from zmq.auth.thread import ThreadAuthenticator
+
+        allowed = {k.encode() for k in cur.clients}
+
+        class _Keys:
+            def callback(self, domain, key):
+                return zmq.utils.z85.encode(key) in allowed if len(key) == 32 else key in allowed
+
+        self._auth = ThreadAuthenticator(self._ctx)
+        self._auth.start()
+        self._auth.configure_curve_callback(domain="*", credentials_provider=_Keys())
+
+    def _main(self):
+        try:
+            self._start_auth()
+            for ep in [*self.inputs.values(), *self.outputs.values()]:
+                self._open(ep)
+            if self.config.control:
+                self._control = self._ctx.socket(zmq.REP)
+                self._control.linger = 0
+                self._control.bind(self.config.control)
+                self._control_address = self._control.getsockopt_string(zmq.LAST_ENDPOINT)
+        except Exception as exc:  # reported to start()
+            self._error = exc if isinstance(exc, (ConfigError, StreamError)) else StreamError(str(exc))
+            self._close_all()
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._loop()
+        except Exception as exc:  # pragma: no cover - a bug; keep it visible in status()
+            log.exception("emulator loop failed")
+            self._error = exc
+        finally:
+            if self._telemetry is not None:
+                with self._lock:
+                    for lk in self.links.values():
+                        self._telemetry.maybe_write(lk, force=True)
+                    self._telemetry.flush()
+            self._close_all()
+
+    def _close_all(self):
+        for ep in [*self.inputs.values(), *self.outputs.values()]:
+            if ep.sock is not None:
+                ep.sock.close(0)
+                ep.sock = None
+        if self._control is not None:
+            self._control.close(0)
+            self._control = None
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+
+    # ------------------------------------------------------------------ loop
+    def _input_open(self, inp):
+        """May this input be read now (block policy: no full output downstream)?"""
+        for lk in inp.links:
+            out = self.outputs[lk.sink]
+            if out.cfg.on_full == "block" and out.full:
+                return False
+            if len(out.links) > 1 and out.pend_n[lk.name] >= out.cfg.buffer_samples:
+                return False
+        return True
+
+    def _loop(self):
+        poller = zmq.Poller()
+        while not self._stop.is_set():
+            self.loop_turns += 1
+            now = time.monotonic()
+            socks = {}
+            for inp in self.inputs.values():
+                if not self._input_open(inp):
+                    continue
+                if inp.cfg.pattern == "req":
+                    if not inp.request_out or now - inp.request_time > inp.cfg.timeout_s:
+                        self._send_request(inp, now)
+                socks[inp.sock] = zmq.POLLIN
+            wait_ms = 50
+            for out in self.outputs.values():
+                ev = 0
+                if out.cfg.pattern == "rep":
+                    if out.pending is None:
+                        ev |= zmq.POLLIN
+                elif out.queue:
+                    delay = self._pace_delay(out, now)
+                    if delay <= 0:
+                        ev |= zmq.POLLOUT
+                    else:
+                        wait_ms = min(wait_ms, max(1, int(delay * 1000)))
+                if ev:
+                    socks[out.sock] = ev
+            if self._control is not None:
+                socks[self._control] = zmq.POLLIN
+            for s, _ in list(poller.sockets):
+                if s not in socks:
+                    poller.unregister(s)
+            for s, ev in socks.items():
+                poller.register(s, ev)
+            events = dict(poller.poll(wait_ms))
+            for inp in self.inputs.values():
+                if events.get(inp.sock, 0) & zmq.POLLIN:
+                    self._read_input(inp)
+            for out in self.outputs.values():
+                ev = events.get(out.sock, 0)
+                if out.cfg.pattern == "rep":
+                    if ev & zmq.POLLIN:
+                        self._read_request(out)
+                    if out.pending is not None and out.queue:
+                        self._reply(out)
+                elif out.queue and ev & zmq.POLLOUT:
+                    self._flush(out)
+            if self._control is not None and events.get(self._control, 0) & zmq.POLLIN:
+                self._answer_control()
+
+    def _send_request(self, inp, now):
+        body = _U32.pack(inp.cfg.request_samples) if inp.cfg.request == "u32" else b"\x00"
+        try:
+            inp.sock.send(body, zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        except zmq.ZMQError as exc:  # pragma: no cover - relaxed REQ should not refuse
+            log.warning("endpoint %s: request not sent (%s)", inp.name, exc)
+            return
+        inp.request_out = True
+        inp.request_time = now
+        inp.requests += 1
+
+    def _count_bad(self, ep, reason, msg):
+        ep.bad[reason] += 1
+        c = ep.bad[reason]
+        if c <= 10 or c % 1000 == 0:
+            log.warning("endpoint %s: dropped a message (%s, %d so far): %s", ep.name, reason, c, msg)
+
+    def _read_input(self, inp):
+        for _ in range(_MAX_DRAIN):
+            if not self._input_open(inp):
+                return
+            try:
+                msg = inp.sock.recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            if inp.cfg.pattern == "req":
+                inp.request_out = False
+            with self._lock:
+                try:
+                    self._handle_message(inp, msg.buffer)
+                except HILError as exc:
+                    # A channel that cannot go on (e.g. the delay left the delay line): stop with the
+                    # reason in status() rather than deliver wrong samples.
+                    log.error("endpoint %s: emulator stops: %s", inp.name, exc)
+                    self._error = exc
+                    self._stop.set()
+                    return
+            if inp.cfg.pattern == "req":
+                return  # one reply per request; the loop sends the next request
+
+    def _handle_message(self, inp, buf):
+        inp.messages += 1
+        cfg = inp.cfg
+        gap = 0
+        if cfg.wire == "raw":
+            try:
+                x = wire.decode_raw(buf)
+            except StreamError as exc:
+                self._count_bad(inp, exc.reason, exc)
+                for lk in inp.links:
+                    lk.frames_bad += 1
+                return
+        else:
+            try:
+                fr = wire.decode(buf)
+            except StreamError as exc:
+                self._count_bad(inp, exc.reason, exc)
+                for lk in inp.links:
+                    lk.frames_bad += 1
+                return
+            fs = self.config.sample_rate_hz
+            if fr.sample_rate_hz and abs(fr.sample_rate_hz - fs) > 1e-6 * fs:
+                self._count_bad(inp, "rate", f"sample_rate_hz {fr.sample_rate_hz} != {self.config.sample_rate_hz}")
+                for lk in inp.links:
+                    lk.frames_bad += 1
+                return
+            tr = inp.tracker
+            lost0 = tr.lost
+            action, gap = tr.accept(fr.seq, fr.sample_index, fr.samples.shape[0])
+            for lk in inp.links:
+                lk.frames_lost += tr.lost - lost0
+            if action == "duplicate":
+                self._count_bad(inp, "duplicate", f"seq {fr.seq} again")
+                for lk in inp.links:
+                    lk.frames_duplicated += 1
+                return
+            if action == "old":
+                self._count_bad(inp, "out_of_order", f"seq {fr.seq} / sample {fr.sample_index} after "
+                                f"next seq {tr.next_seq}")
+                for lk in inp.links:
+                    lk.frames_out_of_order += 1
+                return
+            if action == "restart":
+                log.warning("endpoint %s: stream restarted (seq 0); re-anchored", inp.name)
+                for lk in inp.links:
+                    lk.restarts += 1
+            if gap > int(self.config.sample_rate_hz):  # more than 1 s missing: re-anchor, do not zero-fill
+                log.warning("endpoint %s: %d samples missing; re-anchored without filling", inp.name, gap)
+                gap = 0
+            if tr.lost != lost0:
+                log.warning("endpoint %s: %d frame(s) lost before seq %d (%d samples zero-filled)", inp.name,
+                            tr.lost - lost0, fr.seq, gap)
+            x = fr.samples
+        inp.samples += x.shape[0]
+        for lk in inp.links:
+            out = self.outputs[lk.sink]
+            if gap:
+                n0 = lk.n
+                y, state = lk.fill(gap)
+                self._enqueue(out, lk, n0, y, state)
+            n0 = lk.n
+            y, state = lk.process(x)
+            self._enqueue(out, lk, n0, y, state)
+            if self._telemetry is not None:
+                self._telemetry.maybe_write(lk)
+
+    def _enqueue(self, out, lk, n0, y, state):
+        if y.shape[0] == 0:
+            return
+        if len(out.links) > 1:
+            out.pend[lk.name].append((n0, y, state))
+            out.pend_n[lk.name] += y.shape[0]
+            self._mix(out)
+        else:
+            out.queue.append((n0, y, state))
+            out.queued += y.shape[0]
+        self._apply_drop_policy(out, lk)
+
+    def _mix(self, out):
+        """Sum the links feeding ``out`` sample by sample (same sample index = same instant).
+
+        A link whose transmitter falls ``buffer_samples / 2`` behind the leading one is advanced with
+        zeros through its channel (its transmitter is silent: its receiver still sees its noise), so one
+        absent transmitter never stalls the others."""
+        lead = max(lk.n for lk in out.links)
+        for lk in out.links:
+            behind = lead - lk.n
+            if behind >= max(1, out.cfg.buffer_samples // 2):
+                n0 = lk.n
+                y, st = lk.fill(behind)
+                out.pend[lk.name].append((n0, y, st))
+                out.pend_n[lk.name] += behind
+        queues = [out.pend[lk.name] for lk in out.links]
+        while all(queues):
+            m = min(q[0][1].shape[0] for q in queues)
+            acc = None
+            state0 = None
+            for lk, q in zip(out.links, queues):
+                n0, y, st = q[0]
+                if state0 is None:
+                    state0 = st
+                part = y[:m]
+                acc = part.copy() if acc is None else acc + part
+                if m == y.shape[0]:
+                    q.popleft()
+                else:
+                    q[0] = (n0 + m, y[m:], lk.channel.state_at(n0 + m) | {"discontinuity": False})
+                out.pend_n[lk.name] -= m
+            out.queue.append((out.next_n, acc, state0))
+            out.queued += m
+            out.next_n += m
+
+    def _apply_drop_policy(self, out, lk):
+        if out.cfg.on_full == "drop":
+            while out.queued > out.cfg.buffer_samples and len(out.queue) > 1:
+                _, old, _ = out.queue.popleft()
+                out.queued -= old.shape[0]
+                out.dropped += old.shape[0]
+                lk.samples_dropped += old.shape[0]
+                self._count_bad(out, "queue_full", f"dropped {old.shape[0]} oldest samples")
+
+    def _message(self, out, n0, y, state):
+        if out.cfg.wire == "raw":
+            return y
+        flags = (wire.FLAG_DISCONTINUITY if state.get("discontinuity") else 0) | \
+                (0 if state.get("visible", True) else wire.FLAG_NOT_VISIBLE)
+        lk = out.link
+        msg = wire.encode(wire.Frame(y, out.seq, n0, out.cfg.stream_id, self.config.sample_rate_hz,
+                                     lk.carrier_hz, state["delay_s"], state["doppler_hz"], state["gain_db"], flags))
+        out.seq += 1
+        return msg
+
+    def _pace_delay(self, out, now):
+        if not self.config.pace or not out.queue:
+            return 0.0
+        n0 = out.queue[0][0]
+        if self._pace_origin is None:
+            self._pace_origin = now - n0 / self.config.sample_rate_hz
+        return self._pace_origin + n0 / self.config.sample_rate_hz - now
+
+    def _flush(self, out):
+        now = time.monotonic()
+        while out.queue:
+            if self._pace_delay(out, now) > 0:
+                return
+            n0, y, state = out.queue[0]
+            msg = self._message(out, n0, y, state)
+            out.messages += 1  # counted before the send (see _reply); undone if it did not go
+            out.samples += y.shape[0]
+            try:
+                out.sock.send(msg, zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                out.messages -= 1
+                out.samples -= y.shape[0]
+                if out.cfg.wire == "framed":
+                    out.seq -= 1  # not sent: the number is reused
+                return
+            out.queue.popleft()
+            out.queued -= y.shape[0]
+
+    def _read_request(self, out):
+        try:
+            req = out.sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        want = _U32.unpack(req)[0] if len(req) == 4 else 0
+        out.pending = want if want > 0 else out.cfg.reply_samples
+        out.pending = min(out.pending, out.cfg.reply_samples)
+
+    def _reply(self, out):
+        want = out.pending
+        parts, got, n_first, st_first = [], 0, None, None
+        while out.queue and got < want:
+            n0, y, state = out.queue[0]
+            take = min(want - got, y.shape[0])
+            if n_first is None:
+                n_first, st_first = n0, state
+            parts.append(y[:take])
+            got += take
+            if take == y.shape[0]:
+                out.queue.popleft()
+            else:
+                rest = out.link.channel.state_at(n0 + take) | {"discontinuity": False}
+                out.queue[0] = (n0 + take, y[take:], rest)
+            out.queued -= take
+        y = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        msg = self._message(out, n_first, y, st_first)
+        out.pending = None
+        out.messages += 1  # counted before the send, so a status() right after the reply sees it
+        out.samples += got
+        try:
+            out.sock.send(msg, zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as exc:  # pragma: no cover - REP send fails only if the peer vanished
+            log.warning("endpoint %s: reply lost (%s)", out.name, exc)
+
+    def _answer_control(self):
+        try:
+            req = self._control.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        if req.strip() == b"status":
+            body = self.status()
+        else:
+            body = {"error": f"unknown request {req[:32]!r}; send b'status'"}
+        self._control.send(json.dumps(_finite(body), default=_json_default).encode())
+
+    def __repr__(self):
+        return (f"EmulatorServer({self.config.name!r}, links={list(self.links)}, running={self.running})")
+
+
+def _finite(o):
+    """Strict JSON: non-finite floats (SNR of a hidden link, -inf) become the strings "inf"/"-inf"/"nan"."""
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return str(o)
+    return o
+
+
+def _json_default(o):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, float) and not math.isfinite(o):
+        return str(o)
+    return str(o)

@@ -1,0 +1,291 @@
+"""Delay-line kernel and ChannelStream: twin agreement, chunk splits, closed forms, and a whole pass.
+
+The pass checks use an independent geometry (3-D vectors of a circular orbit, range rate by finite
+differences), not the trajectory's own formulas.
+"""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dsp.delay import ChannelStream, ConstantDelay, TimeVaryingDelay, design_interpolator
+from hil.emulator.trajectory import R_EARTH, C, CircularPass, HandoverTrajectory, LinearTrajectory
+from hil.errors import ConfigError
+from tests.kernel_util import kernel_pair
+
+pytestmark = pytest.mark.kernel
+
+
+def _cn(rng, n, scale=1.0):
+    return (scale * (rng.standard_normal(n) + 1j * rng.standard_normal(n)) / math.sqrt(2)).astype(np.complex64)
+
+
+def _path(gain, delay, doppler):
+    try:
+        from dsp.channel import Path
+    except ImportError:  # dsp.channel is written concurrently; the kernel only needs the three fields
+        return SimpleNamespace(gain=gain, delay=delay, doppler=doppler)
+    return Path(gain=gain, delay=delay, doppler=doppler)
+
+
+class _Wobble:
+    """Delay with curvature, gain ramp and a visibility gap: exercises every coefficient."""
+
+    def delay(self, t):
+        t = np.asarray(t, dtype=float)
+        return 3e-4 + 2e-5 * t + 4e-6 * np.sin(40.0 * t)
+
+    def delay_rate(self, t):
+        t = np.asarray(t, dtype=float)
+        return 2e-5 + 1.6e-4 * np.cos(40.0 * t)
+
+    def gain_db(self, t):
+        return -2.0 + 30.0 * np.asarray(t, dtype=float)
+
+    def visible(self, t):
+        t = np.asarray(t, dtype=float)
+        return (t < 0.0105) | (t > 0.0125)
+
+
+def _stream(kernel=None, noise=0.05, paths=None, seed=7, segment=256):
+    cs = ChannelStream(1e6, 2.4e9, _Wobble(), paths=paths, noise_power=noise, rng=seed, epoch=0.0,
+                       max_delay=2e-3, segment=segment)
+    if kernel is not None:
+        cs._kernel = kernel
+    return cs
+
+
+@given(n=st.integers(0, 6000), npaths=st.integers(1, 3), noise=st.sampled_from([0.0, 0.1]),
+       seed=st.integers(0, 2**31))
+def test_compiled_matches_twin(n, npaths, noise, seed):
+    compiled, twin = kernel_pair("_delayline")
+    rng = np.random.default_rng(seed)
+    paths = [_path(complex(*rng.standard_normal(2)), float(rng.uniform(0, 5)), float(rng.uniform(-1e-3, 1e-3)))
+             for _ in range(npaths)]
+    x = _cn(rng, n)
+    a = _stream(compiled, noise, paths, seed).process(x)
+    b = _stream(twin, noise, paths, seed).process(x)
+    np.testing.assert_allclose(a, b, atol=2e-5 * (1 + np.abs(b).max(initial=0.0)))
+
+
+def test_compiled_and_twin_share_state():
+    """The ring buffer is the whole state: compiled then twin equals compiled twice."""
+    compiled, twin = kernel_pair("_delayline")
+    x = _cn(np.random.default_rng(3), 4000)
+    one = _stream(compiled)
+    ref = np.concatenate([one.process(x[:1500]), one.process(x[1500:])])
+    two = _stream(compiled)
+    first = two.process(x[:1500])
+    two._kernel = twin
+    np.testing.assert_allclose(np.concatenate([first, two.process(x[1500:])]), ref, atol=1e-4)
+
+
+@given(cuts=st.lists(st.integers(0, 5000), max_size=6))
+def test_chunk_split_invariance(cuts):
+    x = _cn(np.random.default_rng(11), 5000)
+    paths = [_path(1.0, 0.0, 0.0), _path(0.5j, 2.7, 3e-4)]
+    whole = _stream(paths=paths).process(x)
+    cs = _stream(paths=paths)
+    edges = [0, *sorted(cuts), len(x)]
+    parts = np.concatenate([cs.process(x[a:b]) for a, b in zip(edges[:-1], edges[1:])])
+    np.testing.assert_allclose(parts, whole, atol=1e-5)
+
+
+@given(cuts=st.lists(st.integers(0, 5000), max_size=3), threads=st.integers(1, 3))
+@settings(max_examples=10)
+def test_threaded_matches_serial(cuts, threads):
+    compiled, twin = kernel_pair("_delayline")
+    x = _cn(np.random.default_rng(12), 5000)
+    paths = [_path(1.0, 0.0, 0.0), _path(0.5j, 2.7, 3e-4)]
+    ref = _stream(compiled, paths=paths).process(x)
+    edges = [0, *sorted(cuts), len(x)]
+    for kern in {compiled, twin}:
+        cs = ChannelStream(1e6, 2.4e9, _Wobble(), paths=paths, noise_power=0.05, rng=7, max_delay=2e-3,
+                           segment=256, threads=threads)
+        cs._kernel = kern
+        try:
+            y = np.concatenate([cs.process(x[a:b]) for a, b in zip(edges[:-1], edges[1:])])
+        finally:
+            cs.close()
+        np.testing.assert_allclose(y, ref, atol=2e-5)
+
+
+def test_reset_restarts_stream_and_noise():
+    x = _cn(np.random.default_rng(2), 3000)
+    cs = _stream()
+    first = cs.process(x)
+    cs.process(x)
+    cs.reset()
+    np.testing.assert_array_equal(cs.process(x), first)
+
+
+@pytest.mark.parametrize("f", [0.02, 0.2, 0.35])
+def test_constant_fractional_delay_matches_closed_form(f):
+    fs, D = 1e6, 37.3217
+    n = np.arange(4000)
+    y = TimeVaryingDelay(fs, ConstantDelay(D / fs)).process(np.exp(2j * np.pi * f * n))
+    ref = np.exp(2j * np.pi * f * (n - D))
+    err = np.abs(y[64:] - ref[64:]).max()
+    assert err < 10 ** (-55 / 20), 20 * np.log10(err)
+    assert np.all(y[:int(D) - 8] == 0)  # x(m) = 0 before the first sample
+
+
+def test_interpolator_design_is_exact_at_integer_phases():
+    tab, dtab = design_interpolator(16, 64, 0.4)
+    assert tab.shape == (65, 16)
+    np.testing.assert_allclose(tab[0], np.eye(16)[7], atol=2e-3)   # mu = 0: x[k]
+    np.testing.assert_allclose(tab[-1], np.eye(16)[8], atol=2e-3)  # mu = 1: x[k + 1]
+    np.testing.assert_allclose(tab[:-1] + dtab[:-1], tab[1:], atol=1e-7)
+
+
+def test_linear_delay_gives_doppler_and_time_compression():
+    """tau = d0 + r t: a tone f0 comes out at f0 (1 - r) - fc r (Doppler + compression), amplitude 1."""
+    fs, fc, r, f0 = 1e6, 2e9, -1.5e-5, 100e3
+    tr = LinearTrajectory(1e-3, r)
+    n = np.arange(20000)
+    y = ChannelStream(fs, fc, tr).process(np.exp(2j * np.pi * f0 * n / fs))[2000:]
+    t = n[2000:] / fs
+    ref = np.exp(2j * np.pi * (f0 * (t - tr.delay(t)) - fc * tr.delay(t)))
+    np.testing.assert_allclose(y, ref, atol=3e-3)
+    inst = np.angle(y[1:] * np.conj(y[:-1])).mean() * fs / (2 * np.pi)
+    assert inst == pytest.approx(f0 * (1 - r) - fc * r, abs=0.05)
+
+
+def test_multipath_relative_delay_doppler_and_gain():
+    fs, D = 1e6, 40.0
+    paths = [_path(1.0, 0.0, 0.0), _path(0.3 * np.exp(0.7j), 3.0, 1e-3)]
+    x = _cn(np.random.default_rng(5), 3000)
+    y = ChannelStream(fs, 0.0, ConstantDelay(D / fs), paths=paths).process(x)
+    n = np.arange(3000)
+    ref = np.zeros(3000, complex)
+    ref[40:] += x[:-40]
+    ref[43:] += 0.3 * np.exp(0.7j) * np.exp(2j * np.pi * 1e-3 * n[43:]) * x[:-43]
+    np.testing.assert_allclose(y, ref, atol=1e-4)
+
+
+def test_noise_power_and_visibility_gap():
+    """Outside visibility only noise comes out, at the stated power; inside, signal + noise."""
+    fs = 1e6
+    cs = ChannelStream(fs, 0.0, _Wobble(), noise_power=0.01, rng=1, max_delay=2e-3, segment=256)
+    y = cs.process(np.ones(16000, np.complex64))
+    gap = y[10752:12288]  # whole segments inside 10.5 .. 12.5 ms
+    assert np.mean(np.abs(gap) ** 2) == pytest.approx(0.01, rel=0.1)
+    assert abs(np.mean(gap)) < 0.01  # no signal left
+    lit = y[13000:16000]
+    assert abs(np.mean(lit)) > 0.5
+
+
+def test_handover_jump_lands_on_segment_boundary():
+    fs, S = 1e6, 512
+    a, b = LinearTrajectory(1e-4, 1e-5), LinearTrajectory(3e-4, -1e-5)
+    ho = HandoverTrajectory([(0.0, a), (0.004, b)])
+    assert ho.discontinuities(0.0, 1.0) == [0.004]
+    cs = ChannelStream(fs, 1e9, ho, segment=S)
+    y = cs.process(np.ones(8000, np.complex64))
+    n = np.arange(8000)
+    k = int(0.004 * fs) // S  # the jump's segment keeps piece a, piece b starts at the next boundary
+    edge = (k + 1) * S
+    t = n / fs
+    ref_a = np.exp(-2j * np.pi * 1e9 * a.delay(t))
+    ref_b = np.exp(-2j * np.pi * 1e9 * b.delay(t))
+    np.testing.assert_allclose(y[400:edge], ref_a[400:edge], atol=2e-3)
+    np.testing.assert_allclose(y[edge:], ref_b[edge:], atol=2e-3)
+
+
+def test_bad_parameters_name_the_field():
+    with pytest.raises(ConfigError, match="profile.delay"):
+        ChannelStream(1e6, 0.0, ConstantDelay(1e-6))              # 1 sample < taps/2
+    with pytest.raises(ConfigError, match="rng"):
+        ChannelStream(1e6, 0.0, ConstantDelay(1e-3), noise_power=1.0)
+    with pytest.raises(ConfigError, match="taps"):
+        design_interpolator(15)
+    with pytest.raises(ConfigError, match="paths"):
+        ChannelStream(1e6, 0.0, ConstantDelay(1e-3), paths=[object()])
+    with pytest.raises(ConfigError, match="max_delay"):
+        ChannelStream(1e6, 0.0, ConstantDelay(5e-3), max_delay=1e-3)
+    jump = HandoverTrajectory([(0.0, LinearTrajectory(1e-3, 0.0)), (1e-3, LinearTrajectory(9e-3, 0.0))])
+    with pytest.raises(ConfigError, match="max_delay"):
+        ChannelStream(1e6, 0.0, jump, max_delay=2e-3).process(np.ones(3000))
+    with pytest.raises(ConfigError, match="x.ndim"):
+        ChannelStream(1e6, 0.0, ConstantDelay(1e-3)).process(np.ones((2, 2)))
+
+
+# ------------------------------------------------------------------ a whole pass, independent geometry
+def _geometry(p, t):
+    """Range (m) from explicit 3-D positions; range rate by a central difference."""
+    def rng_at(tt):
+        th = p.omega * (np.asarray(tt, dtype=float) - p.t_closest_s)
+        sat = p.r * np.stack([np.cos(th), np.sin(th), np.zeros_like(th)])
+        b = math.radians(p.offset_deg)
+        gs = R_EARTH * np.array([math.cos(b), 0.0, math.sin(b)])[:, None]
+        return np.linalg.norm(sat - gs, axis=0)
+    h = 1e-3
+    return rng_at(t), (rng_at(t + h) - rng_at(t - h)) / (2 * h)
+
+
+PASS = CircularPass(550e3, 2e9, offset_deg=3.0, t_closest_s=0.0, min_elevation_deg=10.0)
+EPOCHS = [-200.0, -60.0, 0.0, 150.0]  # rising low, rising high, culmination, setting
+
+
+def test_pass_tone_frequency_is_minus_fc_range_rate_over_c():
+    fs, fc = 200e3, 2e9
+    seen = []
+    for t0 in EPOCHS:
+        cs = ChannelStream(fs, fc, PASS, epoch=t0)
+        y = cs.process(np.ones(12000, np.complex64))[2000:]
+        t = t0 + np.arange(2000, 12000) / fs
+        ph = np.unwrap(np.angle(y.astype(np.complex128)))  # float64: unwrap accumulates
+        tc = t.mean()
+        coef = np.polyfit(t - tc, ph, 3)
+        f_meas = coef[-2] / (2 * np.pi)
+        _, rr = _geometry(PASS, np.array([tc]))
+        assert f_meas == pytest.approx(-fc * rr[0] / C, abs=0.1), t0
+        seen.append(f_meas)
+    assert max(seen) > 30e3 and min(seen) < -30e3  # the pass really sweeps the Doppler
+
+
+def wideband(n, fs_band=0.3, seed=42):
+    """Band-limited (|f| < 0.3 fs) complex noise of unit power."""
+    rng = np.random.default_rng(seed)
+    spec = np.zeros(n, complex)
+    band = np.abs(np.fft.fftfreq(n)) < fs_band
+    spec[band] = rng.standard_normal(band.sum()) + 1j * rng.standard_normal(band.sum())
+    x = np.fft.ifft(spec).astype(np.complex64)
+    return x / np.sqrt(np.mean(np.abs(x) ** 2))
+
+
+def measure_delay(y, x, n_c, D0, carrier_phase, W=4096):
+    """Delay (samples) of output ``y`` around sample ``n_c``, by correlation with the input ``x``.
+
+    ``carrier_phase(n)`` (cycles) is removed first (the tone tests check it). Coarse: the integer lag of
+    the cross-correlation peak near ``D0``; fine: the slope of the cross-spectrum phase over the band.
+    The result is the delay at the window centre ``n_c - 0.5``.
+    """
+    win = np.hanning(W)
+    f = np.fft.fftfreq(W)
+    inb = np.abs(f) < 0.28
+    n = np.arange(n_c - W // 2, n_c + W // 2)
+    z = y[n] * np.exp(-2j * np.pi * carrier_phase(n))
+    lags = np.arange(int(D0) - 50, int(D0) + 50)
+    m = lags[int(np.argmax([abs(np.vdot(x[n - k], z)) for k in lags]))]
+    cross = np.fft.fft(z * win) * np.conj(np.fft.fft(x[n - m] * win))
+    w = np.abs(cross[inb])
+    slope = np.sum(w * f[inb] * np.angle(cross[inb])) / np.sum(w * f[inb] ** 2)
+    return m - slope / (2 * np.pi)
+
+
+def test_pass_delay_by_correlation_within_1ns():
+    fs, fc = 10e6, 2e9
+    x = wideband(1 << 17)
+    for t0 in EPOCHS:
+        rng_m, _ = _geometry(PASS, np.array([t0]))
+        D0 = rng_m[0] / C * fs
+        n_c = int(D0) + 20000
+        y = ChannelStream(fs, fc, PASS, epoch=t0).process(x[:n_c + 4096])
+        d = measure_delay(y, x, n_c, D0, lambda n, t0=t0: -fc * _geometry(PASS, t0 + n / fs)[0] / C)
+        tau_ref = _geometry(PASS, np.array([t0 + (n_c - 0.5) / fs]))[0][0] / C
+        assert abs(d / fs - tau_ref) < 1e-9, (t0, d / fs - tau_ref)
