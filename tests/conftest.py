@@ -7,9 +7,13 @@ The same test bodies run against the mock through fixtures.
 
 import os
 
-import numpy as np
-import pytest
-from hypothesis import settings
+# Multi-threaded BLAS on a shared 2-core machine turns a 64x64 solve from ~2 ms into ~200 ms;
+# the tests' dense LMMSE references are small, so one thread is both faster and repeatable.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 # CI machines are shared and slow; hypothesis deadlines would only measure the neighbours.
 settings.register_profile("ci", deadline=None, max_examples=40, print_blob=True)

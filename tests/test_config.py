@@ -30,6 +30,9 @@ BAD_CASES = [
     ("qam_order.yaml", "waveforms[0].qam", "one of 4, 16, 64"),
     ("missing_name.yaml", "name", "required"),
     ("cross_field.yaml", "sample_rate_hz", "< carrier_hz"),
+    ("tracking_mode.yaml", "tracking.mode", "'ephemeris', 'blind', 'none'"),
+    ("compare_repeats_mode.yaml", "tracking.compare[0]", "a mode other than 'blind'"),
+    ("ground_latitude.yaml", "orbit.ground.lat_deg", "<= 90 deg"),
 ]
 
 
