@@ -271,6 +271,51 @@ class DopplerTracker:
                 self._acquire()
         return out
 
+    def skip_to(self, n_new: int, next_preamble: float | None = None, *, reacquire: bool = False) -> None:
+        """Carry the tracker across a gap in the received stream to absolute sample ``n_new``.
+
+        For burst-mode receivers (the experiment runner sends a burst every second or so of a pass).
+        The NCO phase keeps integrating the predicted + loop frequency and rates over the gap, the loop
+        frequency moves with its rate, and the ephemeris prediction is re-read at ``n_new``. While
+        tracking, the next preamble window is placed at ``next_preamble`` (absolute sample index, e.g.
+        from the receiver's delay prediction) or the loop's own next-frame estimate; while acquiring (or
+        with ``reacquire=True``) a new acquisition window opens at ``n_new``. The Kalman covariance grows
+        over the gap by itself (its prediction step uses the distance between measurements).
+        """
+        st, ist = self._st, self._ist
+        n = int(ist[_lay.I_N])
+        g = int(n_new) - n
+        if g < 0:
+            raise ConfigError.bad_value("n_new", n_new, f">= the tracker's next sample ({n})")
+        if g == 0 and next_preamble is None and not reacquire:
+            return
+        f0 = st[_lay.PF] + st[_lay.LF]
+        r = st[_lay.PR] + st[_lay.LR]
+        # Same phase recurrence as the kernel: phi += f; f += r, summed in closed form (wrapped terms).
+        st[_lay.PH] = math.fmod(st[_lay.PH] + math.fmod(f0 * g, 1.0) + math.fmod(r * (g * (g - 1.0) / 2.0), 1.0), 1.0)
+        st[_lay.LF] += st[_lay.LR] * g
+        U = self.knot_interval
+        k = int(n_new) // U
+        kn = self._knots(k, k + 1)
+        st[_lay.PR] = (kn[1] - kn[0]) / U
+        st[_lay.PF] = kn[0] + (int(n_new) - k * U) * st[_lay.PR]
+        ist[_lay.I_N] = int(n_new)
+        self._acc[:] = 0
+        st[_lay.EN] = 0.0
+        if reacquire:
+            ist[_lay.I_MODE] = _lay.HOLD
+            ist[_lay.I_MISS] = 0
+        if ist[_lay.I_MODE] == _lay.TRACK:
+            nxt = float(next_preamble) if next_preamble is not None else st[_lay.NEXT]
+            while math.floor(nxt) < n_new:
+                nxt += st[_lay.PERIOD]
+            st[_lay.NEXT] = nxt
+            ist[_lay.I_WIN] = int(math.floor(nxt))
+        else:
+            self._acq_start = int(n_new)
+            self._acq_buf = []
+            ist[_lay.I_STOP] = int(n_new) + self._acq_len
+
     # -- state -------------------------------------------------------------------------------
     @property
     def frequency(self) -> float:

@@ -1,0 +1,76 @@
+"""``hil run``: fly a satellite pass over the bench and write a report."""
+
+NAME = "run"
+HELP = "run an experiment: a satellite pass through channel, tracking and modems; writes a report"
+ORDER = 10
+DESCRIPTION = """\
+Run the experiment of SCENARIO.yaml: the satellite pass it names (constellation or TLE file, ground
+point, which pass), bursts of frames of each waveform sent every frames.interval_s of pass time through
+the channel (ephemeris-driven delay, Doppler, path loss and noise: the emulator's delay line) and the
+backend's radio, received with sync + Doppler tracking (ephemeris-aided, blind, or none) and
+demodulated. Writes a report directory: summary.json, summary.md, report.html, PNG plots and one
+CSV of per-frame numbers per waveform and tracking mode, and prints a summary table.
+
+Examples:
+  hil run scenarios/s_band_pass.yaml
+  hil run scenarios/waveform_comparison.yaml -o reports/cmp --compare blind none
+  hil run scenarios/ka_band_pass.yaml --max-bursts 40
+"""
+
+
+def register(parser):
+    from hil.scenario import TRACKING_MODES
+
+    parser.add_argument("scenario", metavar="SCENARIO.yaml", help="scenario file (see docs/experiments.md)")
+    parser.add_argument("-o", "--out", default=None, metavar="DIR",
+                        help="report directory (default: reports/<scenario name>)")
+    parser.add_argument("--mode", choices=TRACKING_MODES, default=None,
+                        help="tracking mode (default: the scenario's tracking.mode)")
+    parser.add_argument("--compare", nargs="+", choices=TRACKING_MODES, default=None, metavar="MODE",
+                        help="also run these tracking modes on the same pass (ephemeris, blind, none)")
+    parser.add_argument("--max-bursts", type=int, default=None, metavar="N",
+                        help="at most N bursts over the pass (spread evenly); quick looks")
+    parser.add_argument("--no-html", action="store_true", help="skip the self-contained report.html")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    return parser
+
+
+def execute(scenario_path, out, *, modes=None, max_bursts=None, html=True, progress=True, title=None,
+            banner=None, backend=None):
+    """Shared by ``hil run`` and ``hil demo``: run, print where the report is and the summary table."""
+    import os
+
+    from hil.errors import ConfigError
+    from hil.experiment import run_scenario, summary_table
+    from hil.scenario import load_scenario
+
+    sc = load_scenario(scenario_path)
+    if backend is not None:  # e.g. hil demo's fallback from mock-zmq to mock
+        import dataclasses
+
+        sc = dataclasses.replace(sc, backend=dataclasses.replace(sc.backend, kind=backend))
+    if max_bursts is not None and max_bursts < 1:
+        raise ConfigError.bad_value("--max-bursts", max_bursts, "an integer >= 1")
+    out = out or os.path.join("reports", sc.name)
+    if banner:
+        print(banner)
+    res = run_scenario(sc, out, base_dir=os.path.dirname(os.path.abspath(scenario_path)), progress=progress,
+                       modes=modes, max_bursts=max_bursts, html=html, title=title)
+    print(f"scenario {sc.name!r}: {res.backend_note}")
+    print(f"pass: {res.summary['meta']['pass']}")
+    print(summary_table(res.summary))
+    print(f"report: {os.path.join(out, 'summary.md')}" + (f" and {os.path.join(out, 'report.html')}" if html else "")
+          + f" ({res.seconds:.1f} s)")
+    return 0
+
+
+def run(args) -> int:
+    modes = None
+    if args.mode or args.compare:
+        from hil.scenario import load_scenario
+
+        sc = load_scenario(args.scenario)
+        first = args.mode or sc.tracking.mode
+        modes = [first] + [m for m in (args.compare or sc.tracking.compare) if m != first]
+    return execute(args.scenario, args.out, modes=modes, max_bursts=args.max_bursts, html=not args.no_html,
+                   progress=not args.no_progress)
