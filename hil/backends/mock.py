@@ -254,6 +254,34 @@ class Transport(abc.ABC):
     def poll_tx(self) -> list[TxEvent]:
         return []
 
+    # -- fault injection (tests): the host side loses, stalls or reports, as a real driver would ----
+    @property
+    def _inject(self) -> deque:
+        q = self.__dict__.get("_injected")
+        if q is None:
+            q = self.__dict__["_injected"] = deque()
+        return q
+
+    def inject_overflow(self, count: int) -> None:
+        """The next receive loses ``count`` samples (an RX overflow)."""
+        self._inject.append(("overflow", int(check_range("count", count, lo=1))))
+
+    def inject_underflow(self, count: int = 1) -> None:
+        """Report a TX underflow of ``count`` samples at the next status poll."""
+        self._inject.append(("underflow", int(check_range("count", count, lo=1))))
+
+    def inject_timeout(self) -> None:
+        """The next receive times out."""
+        self._inject.append(("timeout", None))
+
+    def _take_injected(self, kind):
+        """Remove and return the first pending injected fault of ``kind`` (None if there is none)."""
+        for item in list(self._inject):
+            if item[0] == kind:
+                self._inject.remove(item)
+                return item
+        return None
+
 
 class LoopbackTransport(Transport):
     """In-process loopback: TX feeds RX through a :class:`LoopbackChannel`; RX channel j hears TX
@@ -276,32 +304,12 @@ class LoopbackTransport(Transport):
         self.latency = latency
         self.frontend = None if frontend is None else check_frontend(frontend)
         self._fronts = []
-        self._inject = deque()
+        self._inject.clear()
         self._running = False
 
     def configure(self, name: str, value) -> None:
         for fe in self._fronts or ([self.frontend] if self.frontend is not None else []):
             fe.setting(name, value)
-
-    # -- injection (tests) ---------------------------------------------------------------------
-    def inject_overflow(self, count: int) -> None:
-        """The next receive loses ``count`` samples (an RX overflow)."""
-        self._inject.append(("overflow", int(check_range("count", count, lo=1))))
-
-    def inject_underflow(self, count: int = 1) -> None:
-        """Report a TX underflow of ``count`` samples at the next status poll."""
-        self._inject.append(("underflow", int(check_range("count", count, lo=1))))
-
-    def inject_timeout(self) -> None:
-        """The next receive times out."""
-        self._inject.append(("timeout", None))
-
-    def _take(self, kind):
-        for item in list(self._inject):
-            if item[0] == kind:
-                self._inject.remove(item)
-                return item
-        return None
 
     # -- transport -----------------------------------------------------------------------------
     def start(self, n_rx: int, n_tx: int, sample_rate: float) -> None:
@@ -368,10 +376,10 @@ class LoopbackTransport(Transport):
     def receive(self, n: int, timeout: float | None) -> RxChunk:
         if not self._running:
             raise StreamError("loopback transport is not running")
-        if self._take("timeout"):
+        if self._take_injected("timeout"):
             raise StreamTimeout(f"loopback: injected timeout (no samples within {timeout} s)")
         lost = 0
-        ov = self._take("overflow")
+        ov = self._take_injected("overflow")
         if ov is not None:
             lost = ov[1]
             self._produce(lost)  # the lost samples still pass through the channel (its state moves on)
@@ -410,7 +418,7 @@ class LoopbackTransport(Transport):
 
     def poll_tx(self) -> list[TxEvent]:
         ev, self._events = self._events, []
-        while (item := self._take("underflow")) is not None:
+        while (item := self._take_injected("underflow")) is not None:
             ev.append(TxEvent("underflow", item[1], None, "injected"))
         return ev
 

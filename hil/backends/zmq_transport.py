@@ -157,7 +157,7 @@ class ZmqTransport(Transport):
         self._ctx = None
         self._tx_socks = []
         self._rx_socks = []
-        self._inject = deque()
+        self._inject.clear()
         self._running = False
         self._settings = {"sample_rate": 0.0, "tx_frequency": 0.0, "rx_frequency": 0.0}
         self.last_header = None
@@ -210,26 +210,6 @@ class ZmqTransport(Transport):
     def configure(self, name: str, value) -> None:
         if name in self._settings and value is not None:
             self._settings[name] = float(value)
-
-    # -- injection (tests): the host side loses, stalls or reports, as a real driver would ------
-    def inject_overflow(self, count: int) -> None:
-        """The next receive discards ``count`` received samples (a host-side RX overflow)."""
-        self._inject.append(("overflow", int(check_range("count", count, lo=1))))
-
-    def inject_underflow(self, count: int = 1) -> None:
-        """Report a TX underflow of ``count`` samples at the next status poll."""
-        self._inject.append(("underflow", int(check_range("count", count, lo=1))))
-
-    def inject_timeout(self) -> None:
-        """The next receive times out."""
-        self._inject.append(("timeout", None))
-
-    def _take_injected(self, kind):
-        for item in list(self._inject):
-            if item[0] == kind:
-                self._inject.remove(item)
-                return item
-        return None
 
     # -- streaming -----------------------------------------------------------------------------
     def start(self, n_rx: int, n_tx: int, sample_rate: float) -> None:
