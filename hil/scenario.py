@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass, field
 
 from hil.config import load_yaml, parse, spec
+from hil.emulator.config import EmulatorConfig
 from hil.errors import ConfigError
 
 __all__ = ["WaveformConfig", "BackendConfig", "GroundConfig", "OrbitConfig", "LinkConfig", "FramesConfig",
@@ -183,6 +184,8 @@ class Scenario:
     link: LinkConfig = field(default_factory=LinkConfig)
     frames: FramesConfig = field(default_factory=FramesConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    emulator: EmulatorConfig | None = field(default=None, metadata=spec(
+        doc="optional channel-emulator section (endpoints + links), as `hil emulate` reads it"))
 
     def validate(self):
         if self.sample_rate_hz >= self.carrier_hz:

@@ -60,3 +60,16 @@ def test_console_entry_point_runs():
 def test_no_command_prints_help_and_fails(capsys):
     assert main([]) == 2
     assert "usage: hil" in capsys.readouterr().out
+
+
+def test_check_validates_emulator_files_and_scenario_emulator_sections(tmp_path, capsys):
+    import glob
+
+    files = sorted(glob.glob(os.path.join(ROOT, "scenarios", "emulator", "*.yaml")))
+    assert files and main(["check", *files]) == 0
+    assert capsys.readouterr().out.count("emulator file") == len(files)
+    # an emulator section inside an experiment scenario is validated with the scenario
+    bad = tmp_path / "with_emulator.yaml"
+    bad.write_text("name: x\nemulator:\n  name: e\n  sample_rate_hz: -5\n")
+    assert main(["check", str(bad)]) == 2
+    assert "emulator.sample_rate_hz: got -5" in capsys.readouterr().out

@@ -1,26 +1,40 @@
-"""``hil check``: validate scenario files without running anything."""
+"""``hil check``: validate scenario and emulator files without running anything."""
 
 NAME = "check"
-HELP = "validate scenario YAML files (errors name the file, field, value and what is allowed)"
+HELP = "validate scenario / emulator YAML files (errors name the file, field, value and what is allowed)"
 ORDER = 80
 
 
 def register(parser):
-    parser.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml", help="scenario files to validate")
+    parser.add_argument("files", nargs="+", metavar="FILE.yaml",
+                        help="experiment scenarios (hil run) or emulator files (hil emulate)")
+
+
+def _check(path: str) -> str:
+    from hil.config import load_yaml
+    from hil.emulator.config import load_emulator_config
+    from hil.scenario import load_scenario
+
+    data = load_yaml(path)
+    if isinstance(data, dict) and ("links" in data or "endpoints" in data):
+        cfg = load_emulator_config(path)
+        return f"emulator file {cfg.name!r} ({len(cfg.endpoints)} endpoints, {len(cfg.links)} links)"
+    sc = load_scenario(path)
+    kinds = ", ".join(w.kind for w in sc.waveforms)
+    extra = f"; emulator section with {len(sc.emulator.links)} links" if sc.emulator else ""
+    return f"scenario {sc.name!r} ({kinds}; backend {sc.backend.kind}{extra})"
 
 
 def run(args) -> int:
     from hil.errors import ConfigError
-    from hil.scenario import load_scenario
 
     bad = 0
-    for path in args.scenarios:
+    for path in args.files:
         try:
-            sc = load_scenario(path)
+            what = _check(path)
         except ConfigError as exc:
             print(f"FAIL {exc}")
             bad += 1
         else:
-            kinds = ", ".join(w.kind for w in sc.waveforms)
-            print(f"ok   {path}: scenario {sc.name!r} ({kinds}; backend {sc.backend.kind})")
+            print(f"ok   {path}: {what}")
     return 2 if bad else 0
