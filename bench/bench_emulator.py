@@ -9,6 +9,14 @@ samples in == samples out == samples sent and prints the lost count.
 Printed: MSPS of the channel alone (ChannelStream.process) and end to end through ZeroMQ, for the
 compiled kernel and the NumPy twin measured in the same run, and their ratio. The target is 61.44 MSPS
 end to end with zero samples lost. Run: ``python bench/bench_emulator.py [--seconds S] [--chunk N]``.
+
+Instruction counts (repeatable on a loaded machine): ``--fixed N`` only pushes N samples through the
+channel (compiled kernel, no timing, no ZeroMQ); run it under callgrind twice with different N and
+divide the difference of the totals by the difference of N::
+
+    valgrind --tool=callgrind --callgrind-out-file=cg.a python bench/bench_emulator.py --fixed 131072
+    valgrind --tool=callgrind --callgrind-out-file=cg.b python bench/bench_emulator.py --fixed 393216
+    # (total(cg.b) - total(cg.a)) / 262144 = instructions per sample (callgrind_annotate prints totals)
 """
 
 from __future__ import annotations
@@ -66,6 +74,18 @@ def channel_only(kernel, seconds, chunk, threads=0):
     return msps, cpu_ns
 
 
+def fixed_workload(n, chunk, noise=True):
+    """Push ``n`` samples (whole chunks) through the compiled channel once: the callgrind workload."""
+    prof = LinkProfile(CircularPass(550e3, FC, offset_deg=3.0), 160.0)
+    cs = ChannelStream(FS, FC, prof, noise_power=1e-3 if noise else 0.0, rng=1, epoch=-200.0)
+    cs._kernel = load_compiled("_delayline")
+    x = (0.1 * np.exp(2j * np.pi * 0.01 * np.arange(chunk))).astype(np.complex64)
+    out = np.empty(chunk, np.complex64)
+    for _ in range(max(1, n // chunk)):
+        cs.process(x, out=out)
+    return out
+
+
 def through_zmq(kernel, n_total, chunk, threads=0):
     """End-to-end MSPS through the emulator; returns (msps, sent, received, link status)."""
     emu = EmulatorServer(_config(chunk, threads))
@@ -115,7 +135,13 @@ def main(argv=None):
     ap.add_argument("--chunk", type=int, default=1 << 16, help="samples per ZMQ message")
     ap.add_argument("--threads", type=int, default=min(4, max(1, (os.cpu_count() or 2) - 1)),
                     help="kernel worker threads of the threaded compiled run")
+    ap.add_argument("--fixed", type=int, default=0, metavar="N",
+                    help="only run N samples through the compiled channel (a workload for callgrind) and exit")
+    ap.add_argument("--no-noise", action="store_true", help="with --fixed: leave the noise out")
     args = ap.parse_args(argv)
+    if args.fixed:
+        fixed_workload(args.fixed, args.chunk, noise=not args.no_noise)
+        return 0
     compiled, twin = load_compiled("_delayline"), load_twin("_delayline")
     print(f"one link at {FS / 1e6:.2f} MSPS: fractional delay (550 km pass) + Doppler + path loss + AWGN; "
           f"chunk {args.chunk} samples")

@@ -289,3 +289,105 @@ def test_pass_delay_by_correlation_within_1ns():
         d = measure_delay(y, x, n_c, D0, lambda n, t0=t0: -fc * _geometry(PASS, t0 + n / fs)[0] / C)
         tau_ref = _geometry(PASS, np.array([t0 + (n_c - 0.5) / fs]))[0][0] / C
         assert abs(d / fs - tau_ref) < 1e-9, (t0, d / fs - tau_ref)
+
+
+# ------------------------------------------------------------------ in-kernel counter-based noise
+def _noise_only(kernel, n, seed=3, power=0.5):
+    cs = ChannelStream(1e6, 0.0, ConstantDelay(1e-3), noise_power=power, rng=seed)
+    cs._kernel = kernel
+    return cs.process(np.zeros(n, np.complex64)).astype(np.complex128)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_noise_is_white_circular_gaussian_of_the_stated_power(which):
+    """Moments, tails and whiteness of the kernel's noise against the closed forms of CN(0, P)."""
+    kern = kernel_pair("_delayline")[which]
+    n, p = 1 << 16, 0.5
+    w = _noise_only(kern, n, power=p)
+    tol = 5 / math.sqrt(n)  # ~5 standard errors of each normalised estimate below
+    assert np.mean(np.abs(w) ** 2) / p == pytest.approx(1.0, abs=tol)
+    for comp in (w.real, w.imag):
+        z = comp / math.sqrt(p / 2)
+        assert abs(z.mean()) < tol and z.var() == pytest.approx(1.0, abs=2 * tol)
+        assert np.mean(z ** 4) == pytest.approx(3.0, abs=10 * tol)          # Gaussian kurtosis
+        assert np.mean(np.abs(z) > 2.0) == pytest.approx(math.erfc(2 / math.sqrt(2)), abs=tol / 4)
+    assert abs(np.mean(w.real * w.imag)) / p < tol                          # I and Q uncorrelated
+    assert abs(np.mean(w * w)) / p < tol                                    # circular: E[w^2] = 0
+    for lag in (1, 2, 3, 8, 1024):                                          # white (also across segments)
+        assert abs(np.vdot(w[:-lag], w[lag:])) / (n - lag) / p < tol, lag
+
+
+def test_noise_reproducible_and_seeded():
+    compiled, _ = kernel_pair("_delayline")
+    a = _noise_only(compiled, 5000, seed=3)
+    np.testing.assert_array_equal(a, _noise_only(compiled, 5000, seed=3))
+    cs = ChannelStream(1e6, 0.0, ConstantDelay(1e-3), noise_power=0.5, rng=np.random.default_rng(3))
+    cs._kernel = compiled
+    np.testing.assert_array_equal(cs.process(np.zeros(5000, np.complex64)), a)  # Generator == its seed
+    b = _noise_only(compiled, 5000, seed=4)
+    assert abs(np.vdot(a, b)) / 5000 < 0.05                                  # another seed: independent
+
+
+def test_noise_at_large_sample_indices_matches_twin():
+    """The 64-bit counter arithmetic wraps identically in C and NumPy far from sample 0."""
+    compiled, twin = kernel_pair("_delayline")
+    tab = np.repeat(design_interpolator(16, 64)[0], 2, axis=1)
+    S, m = 256, 700
+    for n0 in (0, (1 << 40) + 123, (1 << 62) - 300):
+        seg0 = n0 // S
+        nseg = (n0 + m - 1) // S - seg0 + 1
+        pcoef = np.zeros((nseg, 8))
+        pcoef[:, 0] = -np.inf  # path off: the output is the noise alone
+        res = []
+        for kern in (compiled, twin):
+            out = np.empty(m, np.complex64)
+            st = kern.run(np.zeros(m, np.complex64), out, np.zeros(1024 + 16, np.complex64), n0,
+                          np.zeros((nseg, 4)), pcoef, seg0, S, tab, 0xDEADBEEF12345678, 0.7)
+            assert st[0] == 0
+            res.append(out)
+        np.testing.assert_allclose(res[0], res[1], atol=2e-6)
+        assert np.mean(np.abs(res[0]) ** 2) == pytest.approx(0.49, rel=0.25)
+
+
+@pytest.mark.parametrize("frac", [0.0, 0.5 / 4096, 0.4999, 0.5, 1 - 0.49 / 4096])
+def test_fractional_delay_error_at_table_rounding_points(frac):
+    """The nearest of 4096 tabulated fractions: the error stays within the closed-form bound everywhere,
+    including fractions halfway between two rows (worst rounding)."""
+    fs, D, f = 1e6, 37.0 + frac, 0.35
+    n = np.arange(3000)
+    y = TimeVaryingDelay(fs, ConstantDelay(D / fs)).process(np.exp(2j * np.pi * f * n))
+    err = np.abs(y[64:] - np.exp(2j * np.pi * f * (n[64:] - D))).max()
+    assert err < 10 ** (-55 / 20), 20 * np.log10(err)
+
+
+@pytest.mark.parametrize("taps", [8, 24])
+def test_compiled_matches_twin_other_tap_counts(taps):
+    """The generic (not fully unrolled) tap loop of the kernel against the twin."""
+    compiled, twin = kernel_pair("_delayline")
+    x = _cn(np.random.default_rng(taps), 3000)
+    paths = [_path(1.0, 0.0, 0.0), _path(0.4 - 0.2j, 1.3, -2e-4)]
+    ys = []
+    for kern in (compiled, twin):
+        cs = ChannelStream(1e6, 2.4e9, _Wobble(), paths=paths, noise_power=0.05, rng=9, max_delay=2e-3,
+                           segment=256, taps=taps)
+        cs._kernel = kern
+        ys.append(cs.process(x))
+    np.testing.assert_allclose(ys[0], ys[1], atol=2e-5 * (1 + np.abs(ys[1]).max()))
+
+
+@pytest.mark.parametrize("taps, band, fmax, bound_db", [(16, 0.4, 0.4, -41.0), (16, 0.4, 0.35, -53.0),
+                                                        (24, 0.42, 0.42, -49.5)])
+def test_interpolator_worst_case_error_matches_docs(taps, band, fmax, bound_db):
+    # Independent check of the documented bound: the table row used for fraction mu against the ideal
+    # delay response exp(j 2 pi f mu), worst case over fractions and over |f| <= fmax.
+    from dsp.delay import design_interpolator
+
+    tab = design_interpolator(taps, 4096, band)[0].astype(float)
+    t = np.arange(taps) - (taps // 2 - 1)
+    f = np.linspace(0, fmax, 200)
+    worst = 0.0
+    for mu in np.linspace(0, 1, 65):
+        row = tab[int(round(mu * 4096))]
+        H = (row[None, :] * np.exp(2j * np.pi * f[:, None] * t[None, :])).sum(1)
+        worst = max(worst, np.abs(H - np.exp(2j * np.pi * f * mu)).max())
+    assert 20 * np.log10(worst) < bound_db

@@ -1,22 +1,40 @@
 """NumPy twin of ``_delayline.pyx`` (reference implementation, same signature and results to rounding).
 
 See the header of ``_delayline.pyx`` for the model. The twin evaluates the per-sample exponent
-directly (exp of the polynomial) where the kernel uses forward differences, and accumulates in
-float64 where the kernel uses float32; both round the output to complex64.
+directly (exp of the polynomial) where the kernel uses forward differences, accumulates in float64
+where the kernel uses float32, and computes the noise's ln/sin/cos with NumPy where the kernel uses
+float32 polynomials (the 64-bit counter hash and the uniforms are bit-exact in both); both round the
+output to complex64.
 """
 
 import numpy as np
 
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
 
-def run(x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, dtab, noise, sigma, written_end=-1):
+
+def noise(key, n_lo, n_hi):
+    """Unit-power complex Gaussian noise w(n), n = n_lo .. n_hi - 1 (counter-based; see the kernel header)."""
+    n = np.arange(n_lo + 1, n_hi + 1, dtype=np.uint64)
+    z = np.uint64(key) + n * _GAMMA  # uint64 arrays wrap modulo 2^64, as C does
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    z = z ^ (z >> np.uint64(31))
+    hi = (z >> np.uint64(32)).astype(np.uint32)
+    lo = (z & np.uint64(0xFFFFFFFF)).astype(np.uint32).view(np.int32)
+    u = ((hi >> np.uint32(1)).astype(np.int32).astype(np.float32) + np.float32(0.5)) * np.float32(2.0**-31)
+    return np.sqrt(-np.log(u.astype(np.float64))) * np.exp(2j * np.pi * (lo.astype(np.float64) * 2.0**-32))
+
+
+def run(x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp, written_end=-1):
     """Run the delay line over one chunk. Returns ``(status, where)`` exactly as the kernel does."""
     x = np.asarray(x)
     m = x.shape[0]
-    if tab.shape[1] % 8 or dtab.shape != tab.shape:
+    if tab.shape[1] % 8 or tab.shape[0] < 2:
         return -3, -1
     L = tab.shape[1] // 2  # each coefficient is stored twice (for I and Q), as the kernel wants
     tab = tab[:, 0::2]
-    dtab = dtab[:, 0::2]
     P = tab.shape[0] - 1
     npath = dcoef.shape[1] // 4
     size = ring.shape[0] - L
@@ -31,13 +49,11 @@ def run(x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, dtab, noise, sigma, 
         return 0, -1
     n_end = n0 + m
     if (out.shape[0] != m or pcoef.shape[1] != 8 * npath or pcoef.shape[0] != dcoef.shape[0]
-            or dtab.shape != tab.shape or size <= 0 or (size & mask) != 0):
-        return -3, -1
-    if sigma != 0.0 and noise.shape[0] < 2 * m:
+            or size <= 0 or (size & mask) != 0):
         return -3, -1
     if dcoef.shape[0] < (n_end - 1) // S - seg0 + 1:
         return -3, -1
-    use_noise = sigma != 0.0
+    use_noise = noise_amp != 0.0
     taps = np.arange(L)
     s = seg0
     while s * S < n_end:
@@ -55,8 +71,7 @@ def run(x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, dtab, noise, sigma, 
         else:
             oldest = written_end - size
         if use_noise:
-            w = noise[2 * (lo - n0):2 * (hi - n0)].astype(np.float64) * np.float32(sigma)
-            acc = w[0::2] + 1j * w[1::2]
+            acc = np.float32(noise_amp) * noise(noise_key, lo, hi)
         else:
             acc = np.zeros(hi - lo, np.complex128)
         j = (idx - seg_start).astype(np.float64)
@@ -79,10 +94,8 @@ def run(x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, dtab, noise, sigma, 
                 if first_short <= first_long:
                     return -1, int(idx[first_short])
                 return -2, int(idx[first_long])
-            fq = mu * P
-            q = np.minimum(fq.astype(np.int64), P - 1)
-            fr = (fq - q).astype(np.float32)
-            h = tab[q] + fr[:, None] * dtab[q]                      # (n, L) float32, as the kernel
+            q = np.floor(mu * P + 0.5).astype(np.int64)             # nearest tabulated fraction
+            h = tab[q]                                              # (n, L) float32, as the kernel
             start = (k - half + 1) & mask
             win = ring[start[:, None] + taps[None, :]]              # contiguous thanks to the mirror
             y = np.sum(h.astype(np.float64) * win.astype(np.complex128), axis=1)
