@@ -9,6 +9,7 @@ Metadata lives in pyproject.toml; this file only declares the extensions.
   twins alone pass the suite.
 * ``HIL_BUILD_ONLY=_nco,_mp`` builds only the kernels whose file name contains one of the given
   comma-separated strings (development convenience: rebuild one kernel without touching the rest).
+* ``HIL_BUILD_JOBS=N`` sets how many processes cythonize and compile (default: every core).
 * Safety directives (boundscheck, wraparound, ...) are set per function in the .pyx files; only the
   language level and a few global, harmless options are set here.
 """
@@ -33,6 +34,11 @@ _NO_COMPILER_HELP = (
 
 class BuildExt(build_ext):
     """build_ext that turns a missing/broken compiler into a message a user can act on."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:  # compile the kernels on every core unless -j was given
+            self.parallel = int(os.environ.get("HIL_BUILD_JOBS", "0")) or os.cpu_count() or 1
 
     def run(self):
         try:
@@ -76,7 +82,7 @@ def _extensions():
         exts,
         language_level=3,
         compiler_directives={"embedsignature": True, "initializedcheck": False},
-        nthreads=int(os.environ.get("HIL_BUILD_JOBS", "0")),
+        nthreads=int(os.environ.get("HIL_BUILD_JOBS", "0")) or os.cpu_count() or 1,
     )
 
 
