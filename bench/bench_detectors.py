@@ -15,6 +15,14 @@ paths (delay bins 0..3, integer Doppler bins in
 Throughput is grid cells (= samples of the frame body) per second, in Msamples/s, single thread.
 Targets (issue 3): MRC/LMMSE RX >= 30.72 MSPS per core; MP >= 20x the NumPy MP with identical decisions.
 The machines are shared and noisy: read the ratios, not the absolute numbers.
+
+Instruction counts (repeatable on a loaded machine): ``--one mp|mrc M N ORDER`` runs one compiled kernel call
+on one fixed seeded frame and prints its iterations; count it with callgrind, e.g.
+
+    valgrind --tool=callgrind --collect-atstart=no --toggle-collect='__pyx_pw_*mp_detect' \
+        $(python -c 'import sys; print(sys.executable)') bench/bench_detectors.py --one mp 64 16 4
+
+(the interpreter itself, not a pyenv shim, so valgrind sees the kernel; ``mrc_detect`` for MRC).
 """
 
 from __future__ import annotations
@@ -104,10 +112,41 @@ def bench_size(M, N, rng, reps, twin_reps):
     return rows
 
 
+def one_call(which, M, N, order):
+    """One compiled kernel call on a fixed frame (for callgrind instruction counts)."""
+    rng = np.random.default_rng(7)
+    m = OtfsModem(M, N, order, cp_len=8)
+    nv = 10 ** (-16.0 / 10)
+    paths = rayleigh_paths(rng, [0, 1, 2, 3], rng.integers(-3, 4, 4))
+    X = m.grid_from_symbols(m.qam.map(rng.integers(0, 2, m.bits_per_frame, dtype=np.uint8)))
+    y = np.ascontiguousarray(grid_output(m, paths, X, nv, rng).ravel())
+    g = FactorGraph.from_coo(*channel_coo(m, paths), m.n_cells, np.ones(m.n_cells, bool))
+    cons = np.ascontiguousarray(m.qam.constellation)
+    n = g.var_cells.size
+    idx = np.zeros(n, np.int64)
+    if which == "mp":
+        prob = np.zeros((n, cons.size))
+        st, it, _ = load_compiled("_mp").mp_detect(y, g.obs_ptr, g.edge_var, g.edge_h, g.var_ptr, g.var_edge, cons,
+                                                   nv, 0.6, 200, 0.01, STALL, idx, prob)
+    else:
+        groups = np.concatenate([np.arange(0, n, N), [n]]).astype(np.int64)
+        st, it = load_compiled("_mrc").mrc_detect(y, g.obs_ptr, g.edge_obs, g.edge_var, g.edge_h, g.var_ptr,
+                                                  g.var_edge, groups, cons, 20, idx, np.zeros(n, np.complex128))
+    ser = float(np.mean(cons[idx] != X.ravel()))
+    print(f"{which} {M}x{N} {order}-QAM: status {st}, iterations {it}, SER {ser:.2e}, edges {g.edge_h.size}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small frame only, few repetitions")
+    ap.add_argument("--one", nargs=4, metavar=("KERNEL", "M", "N", "ORDER"),
+                    help="one compiled call (mp or mrc) on a fixed frame, for callgrind")
     a = ap.parse_args(argv)
+    if a.one:
+        if a.one[0] not in ("mp", "mrc"):
+            ap.error(f"--one KERNEL must be mp or mrc, not {a.one[0]!r}")
+        return one_call(a.one[0], int(a.one[1]), int(a.one[2]), int(a.one[3]))
     rng = np.random.default_rng(7)
     sizes = [(64, 16)] if a.quick else [(64, 16), (512, 32)]
     reps, twin_reps = (3, 1) if a.quick else (10, 3)

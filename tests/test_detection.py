@@ -88,6 +88,75 @@ def test_mrc_compiled_matches_twin(seed, n_cells, n_paths, q, max_iter, by_row):
     np.testing.assert_allclose(sa, sb, atol=1e-9)
 
 
+PSK8 = np.exp(2j * np.pi * np.arange(8) / 8)   # not a product of I and Q levels: the kernel's generic loop
+
+
+@pytest.mark.kernel
+@given(seed=st.integers(0, 2**31), n_cells=st.integers(8, 64), n_paths=st.integers(1, 4), damping=st.floats(0.2, 1.0),
+       max_iter=st.integers(1, 20))
+def test_mp_generic_constellation_matches_twin(seed, n_cells, n_paths, damping, max_iter):
+    compiled, twin = kernel_pair("_mp")
+    g, y, _, nv = _random_problem(seed, n_cells, n_paths, 4)
+    out = []
+    for k in (compiled, twin):
+        idx = np.zeros(g.var_cells.size, np.int64)
+        prob = np.zeros((g.var_cells.size, PSK8.size))
+        res = k.mp_detect(y, g.obs_ptr, g.edge_var, g.edge_h, g.var_ptr, g.var_edge, PSK8, nv, damping, max_iter,
+                          0.01, 0, idx, prob)
+        out.append((res, idx, prob))
+    (ra, ia, pa), (rb, ib, pb) = out
+    assert ra[0] == rb[0] == 0 and ra[1] == rb[1]
+    np.testing.assert_array_equal(ia, ib)
+    np.testing.assert_allclose(pa, pb, atol=1e-9)
+
+
+@pytest.mark.kernel
+def test_mp_kernel_exp_is_accurate_to_two_ulp():
+    compiled, twin = kernel_pair("_mp")
+    if compiled is twin:
+        pytest.skip("the polynomial exp exists only in the compiled kernel")
+    rng = np.random.default_rng(5)
+    x = np.concatenate([-rng.uniform(0, 708, 20000), -rng.uniform(0, 1, 20000), -rng.exponential(1e-9, 2000),
+                        [0.0, -0.0, -708.0, -np.log(2) / 2, -np.log(2)]])
+    out = np.empty_like(x)
+    compiled._exp_neg_values(x, out)
+    ref = np.exp(x)
+    assert np.all(np.abs(out - ref) <= 2 * np.spacing(ref))
+    below = -rng.uniform(708.0 + 1e-9, 2000, 100)
+    out = np.empty_like(below)
+    compiled._exp_neg_values(below, out)
+    assert np.all(out == 0.0)          # true value < 3.3e-308: below the rounding of sums whose largest term is 1
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("order, M, N, frames", [(4, 64, 16, 16), (16, 64, 16, 4), (4, 128, 32, 2)])
+def test_mp_identical_decisions_on_realistic_frames(order, M, N, frames):
+    """The speed target is stated for identical decisions: OTFS frames (4 Rayleigh paths, integer Doppler),
+    SNR 6..20 dB, many fades; compiled and twin must decide the same, iterate the same and agree on eta."""
+    compiled, twin = kernel_pair("_mp")
+    rng = np.random.default_rng(1000 * order + M)
+    m = OtfsModem(M, N, order, cp_len=8)
+    cons = np.ascontiguousarray(m.qam.constellation)
+    for _ in range(frames):
+        nv = 10 ** (-rng.uniform(6, 20) / 10)
+        paths = rayleigh_paths(rng, [0, 1, 2, 3], rng.integers(-3, 4, 4))
+        X = m.grid_from_symbols(m.qam.map(rng.integers(0, 2, m.bits_per_frame, dtype=np.uint8)))
+        y = np.ascontiguousarray(grid_output(m, paths, X, nv, rng).ravel())
+        g = FactorGraph.from_coo(*channel_coo(m, paths), m.n_cells, np.ones(m.n_cells, bool))
+        out = []
+        for k in (compiled, twin):
+            idx = np.zeros(m.n_cells, np.int64)
+            prob = np.zeros((m.n_cells, cons.size))
+            res = k.mp_detect(y, g.obs_ptr, g.edge_var, g.edge_h, g.var_ptr, g.var_edge, cons, nv, 0.6, 60, 0.01,
+                              10, idx, prob)
+            out.append((res, idx, prob))
+        (ra, ia, pa), (rb, ib, pb) = out
+        assert ra[0] == rb[0] == 0 and ra[1] == rb[1]
+        assert ra[2] == pytest.approx(rb[2])
+        np.testing.assert_array_equal(ia, ib)
+        np.testing.assert_allclose(pa, pb, atol=1e-9)
+
+
 @pytest.mark.kernel
 def test_kernels_report_bad_shapes_and_parameters():
     compiled, twin = kernel_pair("_mp")
