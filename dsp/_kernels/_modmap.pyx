@@ -2,7 +2,7 @@
 # no temporaries), and hard decisions read straight from the data cells. NumPy twin: _modmap_py.py.
 # Status: 0 ok, 1 a bit value other than 0/1, 2 shape mismatch.
 cimport cython
-from libc.math cimport floor
+from dsp._kernels._qam_common cimport qam_level
 
 ctypedef fused cplx:
     float complex
@@ -48,15 +48,6 @@ def map_grid(const unsigned char[:, ::1] bits, int bps, const cplx[::1] lut, con
     return st
 
 
-cdef inline long _pos(double u, double scale, long nlev) noexcept nogil:
-    cdef double p = floor(((nlev - 1) - u * scale) / 2.0 + 0.5)
-    if p < 0:
-        return 0
-    if p > nlev - 1:
-        return nlev - 1
-    return <long>p
-
-
 @cython.boundscheck(False)
 @cython.wraparound(False)
 cdef int _demap_grid(const double complex[:, ::1] y, const long long[::1] data_idx, int h, double scale,
@@ -71,7 +62,7 @@ cdef int _demap_grid(const double complex[:, ::1] y, const long long[::1] data_i
     for b in range(y.shape[0]):
         for k in range(n_data):
             s = y[b, data_idx[k]]
-            v = (gray[_pos(s.real, scale, nlev)] << h) | gray[_pos(s.imag, scale, nlev)]
+            v = (gray[qam_level(s.real, scale, nlev)] << h) | gray[qam_level(s.imag, scale, nlev)]
             for j in range(nb):
                 out[b, k * nb + j] = (v >> (nb - 1 - j)) & 1
     return 0

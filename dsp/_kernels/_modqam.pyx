@@ -2,7 +2,7 @@
 # max-log LLRs per axis (square Gray QAM separates into two Gray PAMs). NumPy twin: _modqam_py.py.
 # Every nogil kernel returns an int status: 0 ok, 1 a bit value other than 0/1.
 cimport cython
-from libc.math cimport floor
+from dsp._kernels._qam_common cimport qam_level
 
 
 @cython.boundscheck(False)
@@ -31,15 +31,6 @@ def map_bits(const unsigned char[::1] bits, int bps, const double complex[::1] l
     return st
 
 
-cdef inline long _pos(double u, double scale, long nlev) noexcept nogil:
-    cdef double p = floor(((nlev - 1) - u * scale) / 2.0 + 0.5)
-    if p < 0:
-        return 0
-    if p > nlev - 1:
-        return nlev - 1
-    return <long>p
-
-
 @cython.boundscheck(False)
 @cython.wraparound(False)
 cdef int _demap_hard(const double complex[::1] y, int h, double scale, const long long[::1] gray,
@@ -49,7 +40,7 @@ cdef int _demap_hard(const double complex[::1] y, int h, double scale, const lon
     cdef long v
     cdef int nb = 2 * h
     for k in range(y.shape[0]):
-        v = (gray[_pos(y[k].real, scale, nlev)] << h) | gray[_pos(y[k].imag, scale, nlev)]
+        v = (gray[qam_level(y[k].real, scale, nlev)] << h) | gray[qam_level(y[k].imag, scale, nlev)]
         for j in range(nb):
             out[k * nb + j] = (v >> (nb - 1 - j)) & 1
     return 0
