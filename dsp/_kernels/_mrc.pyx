@@ -2,6 +2,16 @@
 # Iterative maximal-ratio-combining (rake) decision-feedback detector (Thaj & Viterbo, IEEE TVT 2020)
 # on a sparse channel graph y = H x + w. Algorithm, layout and return values: see the NumPy twin
 # _mrc_py.py, which makes the same decisions. The whole sweep loop runs without the GIL.
+#
+# Speed (same arithmetic as the twin, operation by operation, so the same decisions):
+# * real and imaginary parts in separate double arrays (residual, coefficients in variable order,
+#   decisions, constellation): no complex temporaries through memory;
+# * each group records its decision changes while combining, so the feedback loop visits only the
+#   changed variables;
+# * "dirty" marking (skip variables none of whose residual cells changed) starts after sweep 1: every
+#   variable changes its decision in sweep 1 (from "none"), so all are marked dirty at its end at
+#   once instead of through P x P stores per variable. Dirty is a superset of what needs combining:
+#   a clean variable would combine to the same g and decision.
 cimport cython
 from libc.stdlib cimport malloc, free
 
@@ -21,92 +31,129 @@ cdef int _mrc(const double complex[::1] y, const long long[::1] obs_ptr, const l
               double complex[::1] out_soft, int *sweeps_out) noexcept nogil:
     cdef Py_ssize_t n_obs = y.shape[0]
     cdef Py_ssize_t n_var = out_idx.shape[0]
+    cdef Py_ssize_t n_slot = var_edge.shape[0]
     cdef Py_ssize_t q = cons.shape[0]
     cdef Py_ssize_t n_group = group_ptr.shape[0] - 1
-    cdef Py_ssize_t c, j, e, a, gi, best
+    cdef Py_ssize_t c, j, a, gi, best, n_chg, t, j0, j1
     cdef int sweeps = 0
-    cdef long long changed
-    cdef double complex num, g, h, delta, xnew, df
-    cdef double dist, bestd, hh, nr, ni
-    cdef double complex *dy = <double complex *> malloc(n_obs * sizeof(double complex))
-    cdef double complex *xh = <double complex *> malloc(n_var * sizeof(double complex))
-    cdef double *dmat = <double *> malloc(n_var * sizeof(double))
-    cdef double *dinv = <double *> malloc(n_var * sizeof(double))
-    cdef long long *newi = <long long *> malloc(n_var * sizeof(long long))
-    # dirty[c]: some residual cell of c changed since c was last combined. A clean variable would
-    # combine to the same g_c and the same decision, so skipping it changes nothing but the time.
-    cdef char *dirty = <char *> malloc(n_var * sizeof(char))
-    cdef long long d, k
-    # edge coefficients and observations in variable order: the combining loop reads them sequentially
-    cdef double complex *hs = <double complex *> malloc(var_edge.shape[0] * sizeof(double complex))
-    cdef long long *os = <long long *> malloc(var_edge.shape[0] * sizeof(long long))
-    if dy == NULL or xh == NULL or dmat == NULL or newi == NULL or dinv == NULL or dirty == NULL or hs == NULL or os == NULL:
-        free(dy); free(xh); free(dmat); free(newi); free(dinv); free(dirty); free(hs); free(os)
+    cdef bint mark
+    cdef long long changed, b, d, k, e
+    cdef double gr, gim, dist, bestd, hh, nr, ni, ar, ai, br, bi, dr, di, xnr, xni, dv
+    cdef double *dyr = <double *> malloc((2 * n_obs + 1) * sizeof(double))
+    cdef double *dyi = dyr + n_obs
+    cdef double *xr = <double *> malloc((4 * n_var + 1) * sizeof(double))
+    cdef double *xi = xr + n_var
+    cdef double *dmat = xr + 2 * n_var
+    cdef double *dinv = xr + 3 * n_var
+    cdef double *hr = <double *> malloc((2 * n_slot + 1) * sizeof(double))
+    cdef double *hi = hr + n_slot
+    cdef double *cr = <double *> malloc((2 * q + 1) * sizeof(double))
+    cdef double *ci = cr + q
+    cdef long long *os = <long long *> malloc((n_slot + 1) * sizeof(long long))
+    # decision changes of the current group: variable and new index
+    cdef Py_ssize_t *chg = <Py_ssize_t *> malloc((n_var + 1) * sizeof(Py_ssize_t))
+    cdef long long *chg_new = <long long *> malloc((n_var + 1) * sizeof(long long))
+    cdef char *dirty = <char *> malloc((n_var + 1) * sizeof(char))
+    if (dyr == NULL or xr == NULL or hr == NULL or cr == NULL or os == NULL or chg == NULL or chg_new == NULL
+            or dirty == NULL):
+        free(dyr); free(xr); free(hr); free(cr); free(os); free(chg); free(chg_new); free(dirty)
         return ERR_MEMORY
     for j in range(n_obs):
-        dy[j] = y[j]
+        dyr[j] = y[j].real
+        dyi[j] = y[j].imag
+    for a in range(q):
+        cr[a] = cons[a].real
+        ci[a] = cons[a].imag
     for c in range(n_var):
-        xh[c] = 0.0
+        xr[c] = 0.0
+        xi[c] = 0.0
         out_idx[c] = -1
         out_soft[c] = 0.0
         hh = 0.0
         for j in range(var_ptr[c], var_ptr[c + 1]):
-            h = edge_h[var_edge[j]]
-            hs[j] = h
-            os[j] = edge_obs[var_edge[j]]
-            hh = hh + (h.real * h.real + h.imag * h.imag)
+            e = var_edge[j]
+            ar = edge_h[e].real
+            ai = edge_h[e].imag
+            hr[j] = ar
+            hi[j] = ai
+            os[j] = edge_obs[e]
+            hh = hh + (ar * ar + ai * ai)
         dmat[c] = hh
         dinv[c] = 1.0 / hh if hh > 0 else 0.0
         dirty[c] = 1
     while sweeps < max_iter:
         sweeps += 1
         changed = 0
+        mark = sweeps > 1
         for gi in range(n_group):
             # combine every variable of the group against the same residual (Jacobi inside the group)
+            n_chg = 0
             for c in range(group_ptr[gi], group_ptr[gi + 1]):
                 if not dirty[c]:
-                    newi[c] = out_idx[c]
                     continue
                 dirty[c] = 0
                 if dmat[c] > 0:
                     nr = 0.0
                     ni = 0.0
-                    for j in range(var_ptr[c], var_ptr[c + 1]):
-                        h = hs[j]
-                        df = dy[os[j]]
-                        nr = nr + (h.real * df.real + h.imag * df.imag)
-                        ni = ni + (h.real * df.imag - h.imag * df.real)
-                    g = (nr * dinv[c] + xh[c].real) + 1j * (ni * dinv[c] + xh[c].imag)
+                    j0 = var_ptr[c]
+                    j1 = var_ptr[c + 1]
+                    for j in range(j0, j1):
+                        d = os[j]
+                        ar = hr[j]
+                        ai = hi[j]
+                        br = dyr[d]
+                        bi = dyi[d]
+                        nr = nr + (ar * br + ai * bi)
+                        ni = ni + (ar * bi - ai * br)
+                    dv = dinv[c]
+                    gr = nr * dv + xr[c]
+                    gim = ni * dv + xi[c]
                     best = 0
-                    df = g - cons[0]
-                    bestd = df.real * df.real + df.imag * df.imag
+                    dr = gr - cr[0]
+                    di = gim - ci[0]
+                    bestd = dr * dr + di * di
                     for a in range(1, q):
-                        df = g - cons[a]
-                        dist = df.real * df.real + df.imag * df.imag
+                        dr = gr - cr[a]
+                        di = gim - ci[a]
+                        dist = dr * dr + di * di
                         if dist < bestd:
                             bestd = dist
                             best = a
-                    newi[c] = best
+                    out_soft[c].real = gr
+                    out_soft[c].imag = gim
+                    if best != out_idx[c]:
+                        chg[n_chg] = c
+                        chg_new[n_chg] = best
+                        n_chg += 1
                 else:
-                    g = 0.0
-                    newi[c] = -1
-                out_soft[c] = g
+                    out_soft[c] = 0.0  # decision stays -1 (its initial value)
             # then feed the decision changes of the group back into the residual (Gauss-Seidel across groups)
-            for c in range(group_ptr[gi], group_ptr[gi + 1]):
-                if newi[c] != out_idx[c]:
-                    changed += 1
-                    xnew = cons[newi[c]] if newi[c] >= 0 else 0.0
-                    delta = xnew - xh[c]
-                    for j in range(var_ptr[c], var_ptr[c + 1]):
-                        d = os[j]
-                        dy[d] = dy[d] - hs[j] * delta
+            changed += n_chg
+            for t in range(n_chg):
+                c = chg[t]
+                b = chg_new[t]
+                xnr = cr[b]
+                xni = ci[b]
+                dr = xnr - xr[c]
+                di = xni - xi[c]
+                for j in range(var_ptr[c], var_ptr[c + 1]):
+                    d = os[j]
+                    ar = hr[j]
+                    ai = hi[j]
+                    dyr[d] = dyr[d] - (ar * dr - ai * di)
+                    dyi[d] = dyi[d] - (ar * di + ai * dr)
+                    if mark:
                         for k in range(obs_ptr[d], obs_ptr[d + 1]):
                             dirty[edge_var[k]] = 1
-                    out_idx[c] = newi[c]
-                    xh[c] = xnew
+                out_idx[c] = b
+                xr[c] = xnr
+                xi[c] = xni
         if changed == 0:
             break
-    free(dy); free(xh); free(dmat); free(newi); free(dinv); free(dirty); free(hs); free(os)
+        if not mark:
+            for c in range(n_var):
+                dirty[c] = 1
+    free(dyr); free(xr); free(hr); free(cr); free(os); free(chg); free(chg_new); free(dirty)
     sweeps_out[0] = sweeps
     return OK
 
