@@ -175,6 +175,16 @@ def test_kernels_report_bad_shapes_and_parameters():
         groups = np.array([0, n], np.int64)
         assert k.mrc_detect(y, g.obs_ptr, g.edge_obs, g.edge_var, g.edge_h, g.var_ptr, g.var_edge, groups, cons,
                             0, np.zeros(n, np.int64), np.zeros(n, complex))[0] == 2
+    if compiled is not twin:
+        # the compiled kernel reads through var_ptr / var_edge unchecked: a malformed graph is refused first
+        groups = np.array([0, n], np.int64)
+        bad_edge = g.var_edge.copy()
+        bad_edge[0] = g.edge_h.size + 5
+        bad_ptr = g.var_ptr.copy()
+        bad_ptr[-1] += 1
+        for ve, vp in ((bad_edge, g.var_ptr), (g.var_edge, bad_ptr)):
+            assert compiled.mrc_detect(y, g.obs_ptr, g.edge_obs, g.edge_var, g.edge_h, vp, ve, groups, cons, 5,
+                                       np.zeros(n, np.int64), np.zeros(n, complex))[0] == 1
 
 
 # --------------------------------------------------------------------------- closed forms vs modems

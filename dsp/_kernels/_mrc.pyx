@@ -186,6 +186,15 @@ def mrc_detect(const double complex[::1] y, const long long[::1] obs_ptr, const 
     for i in range(n_obs):
         if obs_ptr[i + 1] < obs_ptr[i]:
             return ERR_SHAPE, 0
+    # The kernel reads through var_ptr / var_edge without bounds checks: validate them as well.
+    if var_ptr[0] != 0 or var_ptr[n_var] != n_edge:
+        return ERR_SHAPE, 0
+    for i in range(n_var):
+        if var_ptr[i + 1] < var_ptr[i]:
+            return ERR_SHAPE, 0
+    for i in range(n_edge):
+        if var_edge[i] < 0 or var_edge[i] >= n_edge:
+            return ERR_SHAPE, 0
     if not (max_iter >= 1 and constellation.shape[0] >= 1):
         return ERR_PARAM, 0
     with nogil:
