@@ -213,6 +213,33 @@ cdef int _mp_generic(const double complex[::1] y, const long long[::1] obs_ptr, 
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.cdivision(True)
+cdef inline void _start_edges(const long long[::1] var_edge, const double *H, Py_ssize_t n_edge,
+                              const double[::1] lev_i, const double[::1] lev_q, const long long[::1] sym_i,
+                              const long long[::1] sym_q, long long *sl, double *hh, double *mm,
+                              double *m2) noexcept nogil:
+    # Shared set-up of the separable kernels: slot of each edge in variable order, |h|^2 per edge, and
+    # every message starting as the uniform pmf (its mean (re, im) and second moment).
+    cdef Py_ssize_t j, e, a, q = sym_i.shape[0]
+    cdef double mr = 0.0, mi = 0.0, vv = 0.0, li, lq
+    for j in range(n_edge):
+        sl[var_edge[j]] = j
+    for e in range(n_edge):
+        hh[e] = H[2 * e] * H[2 * e] + H[2 * e + 1] * H[2 * e + 1]
+    for a in range(q):
+        li = lev_i[sym_i[a]]
+        lq = lev_q[sym_q[a]]
+        mr = mr + li / q
+        mi = mi + lq / q
+        vv = vv + (li * li + lq * lq) / q
+    for j in range(n_edge):
+        mm[2 * j] = mr
+        mm[2 * j + 1] = mi
+        m2[j] = vv
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+@cython.cdivision(True)
 cdef int _mp_product(const double complex[::1] y_c, const long long[::1] obs_ptr, const double complex[::1] edge_h_c,
                      const long long[::1] var_ptr, const long long[::1] var_edge, const double[::1] lev_i,
                      const double[::1] lev_q, const long long[::1] sym_i, const long long[::1] sym_q,
@@ -257,24 +284,7 @@ cdef int _mp_product(const double complex[::1] y_c, const long long[::1] obs_ptr
             or nm == NULL:
         free(sl); free(hh); free(mm); free(m2); free(L); free(tot); free(ob); free(buf); free(nm)
         return ERR_MEMORY
-    for j in range(n_edge):
-        sl[var_edge[j]] = j
-    for e in range(n_edge):
-        hh[e] = H[2 * e] * H[2 * e] + H[2 * e + 1] * H[2 * e + 1]
-    # uniform start: mean and second moment of the uniform pmf
-    mr = 0.0
-    mi = 0.0
-    vv = 0.0
-    for a in range(q):
-        x = lev_i[sym_i[a]]
-        w = lev_q[sym_q[a]]
-        mr = mr + x / q
-        mi = mi + w / q
-        vv = vv + (x * x + w * w) / q
-    for j in range(n_edge):
-        mm[2 * j] = mr
-        mm[2 * j + 1] = mi
-        m2[j] = vv
+    _start_edges(var_edge, H, n_edge, lev_i, lev_q, sym_i, sym_q, sl, hh, mm, m2)
     while it < max_iter:
         it += 1
         # observation side: Gaussian interference of the other edges, then the I/Q log-likelihood parts
@@ -499,23 +509,7 @@ cdef int _mp_binary(const double complex[::1] y_c, const long long[::1] obs_ptr,
     for d in range(n_obs):
         for e in range(obs_ptr[d], obs_ptr[d + 1]):
             eo[e] = d
-    for j in range(n_edge):
-        sl[var_edge[j]] = j
-    for e in range(n_edge):
-        hh[e] = H[2 * e] * H[2 * e] + H[2 * e + 1] * H[2 * e + 1]
-    mr = 0.0
-    mi = 0.0
-    vv = 0.0
-    for a in range(q):
-        li = lev_i[sym_i[a]]
-        lq = lev_q[sym_q[a]]
-        mr = mr + li / q
-        mi = mi + lq / q
-        vv = vv + (li * li + lq * lq) / q
-    for j in range(n_edge):
-        mm[2 * j] = mr
-        mm[2 * j + 1] = mi
-        m2[j] = vv
+    _start_edges(var_edge, H, n_edge, lev_i, lev_q, sym_i, sym_q, sl, hh, mm, m2)
     while it < max_iter:
         it += 1
         # observation side, as flat loops over the edges (the arithmetic vectorises; only the slot
