@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp._kernels import load
-from hil.errors import ConfigError, check_range
+from dsp.errors import ConfigError, check_range
 
 __all__ = ["Path", "DoublyDispersiveChannel", "add_awgn", "INTERP_HALF_WIDTH", "fractional_delay_taps"]
 

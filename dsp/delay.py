@@ -46,7 +46,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from dsp._kernels import load
-from hil.errors import ConfigError, check_range
+from dsp.errors import ConfigError, check_range
 
 __all__ = ["DelayProfile", "ConstantDelay", "ChannelStream", "TimeVaryingDelay", "design_interpolator"]
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hil.errors import ConfigError, check_range
+from dsp.errors import ConfigError, check_range
 
 __all__ = ["PilotLayout", "otfs_pilot_layout", "afdm_pilot_layout", "estimate_otfs", "estimate_afdm",
            "estimate_paths"]

@@ -31,8 +31,8 @@ import numpy as np
 
 from dsp._kernels import load
 from dsp.nco import NcoRotator
-from hil.config import spec
-from hil.errors import ConfigError, check_range
+from dsp.config import spec
+from dsp.errors import ConfigError, check_range
 
 __all__ = [
     "IqImbalance",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsp._kernels import load
-from hil.errors import ConfigError, check_range
+from dsp.errors import ConfigError, check_range
 
 __all__ = ["NcoRotator"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from dsp._kernels import load
-from hil.errors import ConfigError, check_choice
+from dsp.errors import ConfigError, check_choice
 
 __all__ = ["QamMapper", "ORDERS"]
 

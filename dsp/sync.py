@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hil.errors import ConfigError, check_choice, check_range
+from dsp.errors import ConfigError, check_choice, check_range
 
 __all__ = ["Preamble", "Detection", "PreambleDetector", "detect", "cfo_from_repetitions", "cfo_from_cp",
            "fractional_timing",

@@ -49,7 +49,7 @@ import numpy as np
 from dsp._kernels import _track_py as _lay
 from dsp._kernels import load
 from dsp.sync import Preamble, PreambleDetector
-from hil.errors import ConfigError, check_choice, check_range
+from dsp.errors import ConfigError, check_choice, check_range
 
 __all__ = ["DopplerTracker", "LeoPassModel", "EphemerisError", "render_frames", "SPEED_OF_LIGHT"]
 

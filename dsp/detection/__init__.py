@@ -22,7 +22,7 @@ from dsp.detection.graph import FactorGraph, as_paths, channel_coo
 from dsp.detection.lmmse import LmmseDetector, OneTapDetector
 from dsp.detection.mp import MpDetector
 from dsp.detection.mrc import MrcDetector
-from hil.errors import check_choice
+from dsp.errors import check_choice
 
 __all__ = ["DETECTORS", "make_detector", "Detector", "MpDetector", "MrcDetector", "LmmseDetector",
            "OneTapDetector", "FactorGraph", "as_paths", "channel_coo"]

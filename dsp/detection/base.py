@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from dsp.detection.graph import FactorGraph, channel_coo, coo_matvec
-from hil.errors import ConfigError, check_range
+from dsp.errors import ConfigError, check_range
 
 __all__ = ["Detector"]
 

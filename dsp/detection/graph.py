@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hil.errors import ConfigError
+from dsp.errors import ConfigError
 
 __all__ = ["as_paths", "otfs_coo", "afdm_coo", "dense_coo", "channel_coo", "FactorGraph", "coo_matvec", "coo_dense"]
 

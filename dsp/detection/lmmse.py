@@ -22,7 +22,7 @@ from scipy.sparse.csgraph import connected_components
 
 from dsp.detection.base import Detector
 from dsp.detection.graph import channel_coo, coo_dense, coo_matvec
-from hil.errors import ConfigError, check_range
+from dsp.errors import ConfigError, check_range
 
 __all__ = ["LmmseDetector", "OneTapDetector", "nearest"]
 

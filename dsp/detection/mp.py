@@ -18,7 +18,7 @@ import numpy as np
 
 from dsp._kernels import load
 from dsp.detection.base import Detector
-from hil.errors import HILError, check_range
+from dsp.errors import HILError, check_range
 
 __all__ = ["MpDetector"]
 

@@ -11,7 +11,7 @@ from dsp.waveforms.gfdm import GfdmModem
 from dsp.waveforms.oddm import OddmModem
 from dsp.waveforms.ofdm import OfdmModem
 from dsp.waveforms.otfs import OtfsModem
-from hil.errors import check_choice
+from dsp.errors import check_choice
 
 __all__ = ["Modem", "OtfsModem", "OddmModem", "AfdmModem", "GfdmModem", "OfdmModem", "make_modem", "KINDS"]
 

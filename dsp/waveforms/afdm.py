@@ -36,7 +36,7 @@ import scipy.fft as sfft
 from dsp._kernels import load
 from dsp.qam import QamMapper
 from dsp.waveforms.base import Modem, _check_int
-from hil.errors import ConfigError, HILError, check_range
+from dsp.errors import ConfigError, HILError, check_range
 
 __all__ = ["AfdmModem", "afdm_c1"]
 

@@ -31,7 +31,7 @@ import numpy as np
 from dsp._kernels import load
 from dsp.channel import DoublyDispersiveChannel, Path
 from dsp.qam import QamMapper
-from hil.errors import ConfigError, HILError, check_range
+from dsp.errors import ConfigError, HILError, check_range
 
 __all__ = ["Modem"]
 

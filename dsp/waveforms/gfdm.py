@@ -32,7 +32,7 @@ import scipy.fft as sfft
 from dsp.qam import QamMapper
 from dsp.waveforms.base import Modem, _check_int
 from dsp.waveforms.oddm import rrc_spectrum
-from hil.errors import ConfigError, HILError, check_choice, check_range
+from dsp.errors import ConfigError, HILError, check_choice, check_range
 
 __all__ = ["GfdmModem"]
 

@@ -32,7 +32,7 @@ import scipy.fft as sfft
 
 from dsp.qam import QamMapper
 from dsp.waveforms.base import Modem, _check_int
-from hil.errors import ConfigError, check_range
+from dsp.errors import ConfigError, check_range
 
 __all__ = ["OddmModem", "rrc_spectrum"]
 

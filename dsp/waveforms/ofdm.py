@@ -31,7 +31,7 @@ import scipy.fft as sfft
 from dsp.channel import DoublyDispersiveChannel
 from dsp.qam import QamMapper
 from dsp.waveforms.base import Modem, _check_int
-from hil.errors import ConfigError, HILError
+from dsp.errors import ConfigError, HILError
 
 __all__ = ["OfdmModem"]
 

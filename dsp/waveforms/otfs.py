@@ -37,7 +37,7 @@ import scipy.fft as sfft
 
 from dsp.qam import QamMapper
 from dsp.waveforms.base import Modem, _check_int
-from hil.errors import HILError, check_choice
+from dsp.errors import HILError, check_choice
 
 __all__ = ["OtfsModem"]
 
