@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from dsp.channel import DoublyDispersiveChannel
-from dsp.waveforms.base import Modem
 from dsp.errors import ConfigError, check_choice, check_range
+from dsp.waveforms.base import Modem
 
 __all__ = ["BerPoint", "ber_sweep", "make_receiver", "channel_preset", "CHANNELS", "BUILTIN_RECEIVERS",
            "receiver_names", "write_csv", "plot_ber", "point_row", "qpsk_awgn_ber", "qpsk_rayleigh_ber"]

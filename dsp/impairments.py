@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsp._kernels import load
-from dsp.nco import NcoRotator
 from dsp.config import spec
 from dsp.errors import ConfigError, check_range
+from dsp.nco import NcoRotator
 
 __all__ = [
     "IqImbalance",

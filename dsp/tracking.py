@@ -48,8 +48,8 @@ import numpy as np
 
 from dsp._kernels import _track_py as _lay
 from dsp._kernels import load
-from dsp.sync import Preamble, PreambleDetector
 from dsp.errors import ConfigError, check_choice, check_range
+from dsp.sync import Preamble, PreambleDetector
 
 __all__ = ["DopplerTracker", "LeoPassModel", "EphemerisError", "render_frames", "SPEED_OF_LIGHT"]
 

@@ -5,13 +5,13 @@ OTFS/ODDM use the M x N delay-Doppler grid, OFDM M subcarriers x N symbols, GFDM
 N subsymbols, AFDM M * N chirps.
 """
 
+from dsp.errors import check_choice
 from dsp.waveforms.afdm import AfdmModem
 from dsp.waveforms.base import Modem
 from dsp.waveforms.gfdm import GfdmModem
 from dsp.waveforms.oddm import OddmModem
 from dsp.waveforms.ofdm import OfdmModem
 from dsp.waveforms.otfs import OtfsModem
-from dsp.errors import check_choice
 
 __all__ = ["Modem", "OtfsModem", "OddmModem", "AfdmModem", "GfdmModem", "OfdmModem", "make_modem", "KINDS"]
 

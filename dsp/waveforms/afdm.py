@@ -34,9 +34,9 @@ import numpy as np
 import scipy.fft as sfft
 
 from dsp._kernels import load
+from dsp.errors import ConfigError, HILError, check_range
 from dsp.qam import QamMapper
 from dsp.waveforms.base import Modem, _check_int
-from dsp.errors import ConfigError, HILError, check_range
 
 __all__ = ["AfdmModem", "afdm_c1"]
 

@@ -30,8 +30,8 @@ import numpy as np
 
 from dsp._kernels import load
 from dsp.channel import DoublyDispersiveChannel, Path
-from dsp.qam import QamMapper
 from dsp.errors import ConfigError, HILError, check_range
+from dsp.qam import QamMapper
 
 __all__ = ["Modem"]
 

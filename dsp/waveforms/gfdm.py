@@ -29,10 +29,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 
+from dsp.errors import ConfigError, HILError, check_choice, check_range
 from dsp.qam import QamMapper
 from dsp.waveforms.base import Modem, _check_int
 from dsp.waveforms.oddm import rrc_spectrum
-from dsp.errors import ConfigError, HILError, check_choice, check_range
 
 __all__ = ["GfdmModem"]
 

@@ -30,9 +30,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 
+from dsp.errors import ConfigError, check_range
 from dsp.qam import QamMapper
 from dsp.waveforms.base import Modem, _check_int
-from dsp.errors import ConfigError, check_range
 
 __all__ = ["OddmModem", "rrc_spectrum"]
 

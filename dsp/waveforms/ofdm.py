@@ -29,9 +29,9 @@ import numpy as np
 import scipy.fft as sfft
 
 from dsp.channel import DoublyDispersiveChannel
+from dsp.errors import ConfigError, HILError
 from dsp.qam import QamMapper
 from dsp.waveforms.base import Modem, _check_int
-from dsp.errors import ConfigError, HILError
 
 __all__ = ["OfdmModem"]
 

@@ -35,9 +35,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 
+from dsp.errors import HILError, check_choice
 from dsp.qam import QamMapper
 from dsp.waveforms.base import Modem, _check_int
-from dsp.errors import HILError, check_choice
 
 __all__ = ["OtfsModem"]
 
