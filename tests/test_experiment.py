@@ -241,7 +241,9 @@ def test_radio_path_returns_the_window(kind):
 @pytest.mark.parametrize("kind", ["pluto", "soapy"])
 def test_hardware_backend_without_device_fails_before_running(kind, tmp_path):
     sc = scenario(backend={"kind": kind, "profile": "pluto_ad9363" if kind == "pluto" else "usrp_b210"})
-    with pytest.raises(DeviceError, match="cannot"):
+    # Either the library is installed and the device is not there ("cannot reach/open ..."), or the
+    # library itself is absent (a fresh machine: "libiio is not available", "binding is not importable").
+    with pytest.raises(DeviceError, match="cannot|not available|not importable"):
         run_scenario(sc, str(tmp_path / "r"), progress=False)
     assert not (tmp_path / "r").exists()
 

@@ -277,6 +277,7 @@ def test_2r2t_profile_on_a_1r1t_device_says_how_to_switch(emu):
     assert not r.is_open
 
 
+@needs_adi
 def test_serial_comes_from_the_context_and_keys_calibration(emu, radio):
     # The emulated Pluto reports hw_serial like a real one; the backend uses it to find its calibration.
     assert radio.serial == emu.serial == "EMU00000001"
