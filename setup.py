@@ -20,6 +20,7 @@ import sys
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 PURE = os.environ.get("HIL_PURE_PYTHON", "").strip() not in ("", "0")
 
@@ -48,6 +49,23 @@ class BuildExt(build_ext):
                                       "DistutilsPlatformError", "LinkError"):
                 sys.stderr.write(_NO_COMPILER_HELP.format(err=exc))
             raise
+
+
+class BuildPy(build_py):
+    """build_py that also ships the scenario files (``scenarios/`` at the top of the checkout) as package
+    data ``hil/scenarios/``, so ``hil demo`` and ``hil run NAME`` work from a non-editable install
+    (hil/paths.py finds them; an editable install reads the checkout's own folder)."""
+
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scenarios")
+        for path in glob.glob(os.path.join(src, "**", "*.yaml"), recursive=True):
+            rel = os.path.relpath(path, src)
+            dst = os.path.join(self.build_lib, "hil", "scenarios", rel)
+            self.mkpath(os.path.dirname(dst))
+            self.copy_file(path, dst, preserve_mode=False)
 
 
 def _extensions():
@@ -86,4 +104,4 @@ def _extensions():
     )
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})
+setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt, "build_py": BuildPy})

@@ -31,13 +31,10 @@ def register(parser):
 
 
 def demo_scenario_path() -> str:
-    """The shipped scenarios/demo.yaml (next to the package in a source checkout)."""
-    import os
+    """The shipped scenarios/demo.yaml (the checkout's, or the installed package data: hil/paths.py)."""
+    from hil.paths import resolve_scenario
 
-    import hil
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(hil.__file__)))
-    return os.path.join(root, "scenarios", "demo.yaml")
+    return resolve_scenario("demo.yaml", "--scenario")
 
 
 def run(args) -> int:
@@ -45,8 +42,9 @@ def run(args) -> int:
 
     from hil.commands.run import execute
     from hil.errors import ConfigError, DeviceError
+    from hil.paths import resolve_scenario
 
-    path = args.scenario or demo_scenario_path()
+    path = resolve_scenario(args.scenario, "--scenario") if args.scenario else demo_scenario_path()
     if not os.path.exists(path):
         raise ConfigError.bad_value("--scenario", path, "an existing scenario file (the demo ships in scenarios/)")
     backend, banner = None, "hil demo: samples cross the ZeroMQ channel emulator (backend mock-zmq)"

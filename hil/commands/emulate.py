@@ -47,8 +47,9 @@ def run(args) -> int:
     from hil.emulator.config import load_emulator_config
     from hil.emulator.server import EmulatorServer
     from hil.errors import check_range
+    from hil.paths import resolve_scenario
 
-    cfg = load_emulator_config(args.scenario)
+    cfg = load_emulator_config(resolve_scenario(args.scenario))  # a path or a shipped name
     if args.telemetry:
         cfg = dataclasses.replace(cfg, telemetry_csv=args.telemetry)
     if args.pace:

@@ -42,8 +42,10 @@ def execute(scenario_path, out, *, modes=None, max_bursts=None, html=True, progr
 
     from hil.errors import ConfigError
     from hil.experiment import run_scenario, summary_table
+    from hil.paths import resolve_scenario
     from hil.scenario import load_scenario
 
+    scenario_path = resolve_scenario(scenario_path)  # a path, or a shipped name (works from any directory)
     sc = load_scenario(scenario_path)
     if backend is not None:  # e.g. hil demo's fallback from mock-zmq to mock
         import dataclasses
@@ -67,9 +69,10 @@ def execute(scenario_path, out, *, modes=None, max_bursts=None, html=True, progr
 def run(args) -> int:
     modes = None
     if args.mode or args.compare:
+        from hil.paths import resolve_scenario
         from hil.scenario import load_scenario
 
-        sc = load_scenario(args.scenario)
+        sc = load_scenario(resolve_scenario(args.scenario))
         first = args.mode or sc.tracking.mode
         modes = [first] + [m for m in (args.compare or sc.tracking.compare) if m != first]
     return execute(args.scenario, args.out, modes=modes, max_bursts=args.max_bursts, html=not args.no_html,
