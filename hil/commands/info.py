@@ -7,6 +7,15 @@ HELP = "show the version, which kernels are compiled and which hardware librarie
 ORDER = 90
 
 
+# (module, what it is for, how to install it when absent); tests needing one skip with this reason.
+_OPTIONAL = (
+    ("adi", "pyadi-iio (Pluto backend)", 'pip install -e ".[pluto]"'),
+    ("iio", "pylibiio/libiio (Pluto backend)", 'apt-get install libiio0 && pip install -e ".[pluto]"'),
+    ("SoapySDR", "SoapySDR binding (USRP/Soapy backend)",
+     "apt-get install python3-soapysdr && scripts/link_soapysdr $(command -v python3)"),
+)
+
+
 def register(parser):
     return parser
 
@@ -27,7 +36,6 @@ def run(args) -> int:
     for name, state in status().items():
         print(f"  {name:<16} {state}")
     print("optional libraries:")
-    for mod, what in (("adi", "pyadi-iio (Pluto backend)"), ("iio", "pylibiio/libiio (Pluto backend)"),
-                      ("SoapySDR", "SoapySDR binding (USRP/Soapy backend)")):
-        print(f"  {what:<40} {'yes' if _has(mod) else 'no'}")
+    for mod, what, how in _OPTIONAL:
+        print(f"  {what:<40} {'yes' if _has(mod) else 'no  - ' + how}")
     return 0
