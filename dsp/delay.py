@@ -245,6 +245,24 @@ class ChannelStream:
             self._ring.fill(0)  # reuse the (possibly large) delay line
         self._n = 0
 
+    def skip_to(self, n: int) -> None:
+        """Jump the clock forward to sample ``n`` without computing the samples in between.
+
+        The delay line is cleared (the input before ``n`` reads as zero from now on) and the clock set
+        to ``n``; nothing passes through the kernel, so the cost does not depend on the gap. The output
+        from ``n`` on is then exactly what streaming zeros up to ``n`` would have given (same noise:
+        it is a function of the sample index) provided the last input samples before the jump that are
+        still inside the channel's memory (largest path delay + taps) were zeros - the caller runs
+        that tail through :meth:`process` first (``hil.emulator.link.Link.skip_to`` does).
+        """
+        n = int(n)
+        if n < self._n:
+            raise ConfigError.bad_value("skip_to", n, f">= the current sample index {self._n} (the clock "
+                                        "only moves forward)")
+        if n > self._n:
+            self._ring.fill(0)
+            self._n = n
+
     @property
     def sample_index(self) -> int:
         """Absolute index of the next input/output sample (samples since the epoch)."""

@@ -168,19 +168,25 @@ def test_framed_loss_duplication_and_damage_are_counted(ctx):
         push.send(_frame(x[300:400], 3, 300))         # seq 2 (samples 200..300) lost
         push.send(_frame(x[200:300], 2, 200))         # ... arrives late: dropped as out of order
         push.send(_frame(x[400:600], 4, 400))
-        y, frames = _recv_samples(pull, 600, framed=True)
-        ref = np.concatenate([x[:200], np.zeros(100, np.complex64), x[300:600]])  # the gap is zero-filled
-        np.testing.assert_allclose(y, _expected(ref), atol=1e-5)
+        # The lost samples are not synthesised: the link outputs its tail (channel memory M = 20 + 16 + 8
+        # samples, zeros in) after sample 200, jumps to 300 and goes on (changed in issue 13: the gap used to
+        # be zero-filled). Where it outputs, the output equals the zero-filled reference exactly.
+        M = 20 + 16 + 8
+        y, frames = _recv_samples(pull, 200 + M + 300, framed=True)
+        idx = np.concatenate([f.sample_index + np.arange(len(f.samples)) for f in frames])
+        np.testing.assert_array_equal(idx, np.r_[0:200 + M, 300:600])
+        ref = np.concatenate([x[:200], np.zeros(100, np.complex64), x[300:600]])
+        np.testing.assert_allclose(y, _expected(ref)[idx], atol=1e-5)
         assert [f.seq for f in frames] == list(range(len(frames)))
-        idx = [f.sample_index for f in frames]
-        assert idx[0] == 0 and all(b - a == len(f.samples) for a, b, f in zip(idx, idx[1:], frames))
+        assert sum(bool(f.flags & wire.FLAG_END_OF_BURST) for f in frames) == 1   # the tail before the jump
         assert all(f.stream_id == 7 and f.sample_rate_hz == FS for f in frames)
         assert frames[0].delay_s == pytest.approx(20e-6) and frames[0].gain_db == pytest.approx(-6.0206)
         time.sleep(0.05)
         st = emu.status()
         lk, ep = st["links"]["dl"], st["endpoints"]["tx"]
         assert lk["frames_lost"] == 1 and lk["frames_duplicated"] == 1 and lk["frames_out_of_order"] == 1
-        assert lk["frames_bad"] == 3 and lk["samples_filled"] == 100
+        assert lk["frames_bad"] == 3 and lk["samples_filled"] == M
+        assert lk["samples_lost"] == 100 and lk["samples_skipped"] == 100 - M
         assert ep["bad"]["short"] == 1 and ep["bad"]["magic"] == 1 and ep["bad"]["version"] == 1
         assert st["running"]
 
@@ -421,7 +427,9 @@ def test_a_silent_terminal_does_not_stall_the_other(ctx):
         y, _ = _recv_samples(rx, 16000)
         np.testing.assert_allclose(y[:16000], _expected(a, 20, 1.0)[:16000], atol=1e-5)
         st = emu.status()["links"]
-        assert st["up2"]["samples_filled"] >= 16000 - 2048 and st["up2"]["samples_in"] == 0
+        # the silent link jumps in O(1) (it used to be zero-filled through its channel before issue 13)
+        assert st["up2"]["samples_skipped"] >= 16000 - 2048 and st["up2"]["samples_filled"] == 0
+        assert st["up2"]["samples_in"] == 0
 
 
 def test_a_channel_error_stops_the_server_with_the_reason(ctx):

@@ -101,6 +101,8 @@ links:
         epoch_utc: "{EPOCH}"
         duration_s: 2.0
         min_elevation_deg: -90.0
+        light_time: false   # both default on since issue 13: this test compares with the geometric range
+        gases: false
 """
     path = tmp_path / "orbit.yaml"
     path.write_text(text)

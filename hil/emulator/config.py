@@ -48,6 +48,9 @@ class EndpointConfig:
                                                               doc="rep outputs: most samples per reply"))
     subscribe: str = field(default="", metadata=spec(doc="sub inputs: topic prefix"))
     stream_id: int = field(default=0, metadata=spec(ge=0, le=(1 << 32) - 1))
+    header_truth: bool = field(default=True, metadata=spec(
+        doc="framed outputs: delay_s/doppler_hz/gain_db of the header carry the channel's values; false: 0 "
+            "(a receiver that must not see the truth)"))
     timeout_s: float = field(default=1.0, metadata=spec(gt=0, le=3600, unit="s",
                                                         doc="req inputs: resend the request after this"))
 
@@ -59,7 +62,14 @@ class EndpointConfig:
 @dataclass(frozen=True)
 class TrajectoryConfig:
     """One trajectory piece. kind: constant | linear | circular (closed-form pass) | orbit (hil.orbit) | gap.
-    ``start_s`` matters in a list of several pieces (a handover sequence)."""
+    ``start_s`` matters in a list of several pieces (a handover sequence).
+
+    ``orbit``: the satellite is ``tle: [line1, line2]``, or ``constellation`` (a hil.orbit preset such as
+    starlink-1584, or a TLE file) with ``satellite`` (index or name); seen from ``station`` from
+    ``epoch_utc`` + ``start_s`` for ``duration_s``. ``light_time`` (default on): the delay is solved for
+    the signal's flight as the link's ``direction`` says (downlink: received on the ground at t, sent at
+    t - tau; uplink: received at the satellite at t). ``gases`` (default on): the path loss is the link
+    budget's (hil.orbit.LinkBudget: free space + ITU-R P.676 gases); off: free space only."""
 
     kind: str = field(metadata=spec(choices=TRAJECTORIES))
     start_s: float = field(default=0.0, metadata=spec(unit="s"))
@@ -75,6 +85,13 @@ class TrajectoryConfig:
     station: list[float] | None = field(default=None, metadata=spec(doc="orbit: lat_deg, lon_deg, alt_m"))
     epoch_utc: str | None = field(default=None, metadata=spec(doc="orbit: ISO time of t = 0"))
     duration_s: float = field(default=900.0, metadata=spec(gt=0, le=86400, unit="s"))
+    constellation: str | None = field(default=None, metadata=spec(
+        min_len=1, doc="orbit: hil.orbit preset (e.g. starlink-1584) or TLE file, instead of tle:"))
+    satellite: int | str | None = field(default=None, metadata=spec(doc="orbit: index or name in constellation"))
+    light_time: bool = field(default=True, metadata=spec(doc="orbit: solve the light time (link direction)"))
+    gases: bool = field(default=True, metadata=spec(doc="orbit: add ITU-R P.676 gas loss (LinkBudget)"))
+    knot_step_s: float = field(default=1e-3, metadata=spec(ge=1e-4, le=10.0, unit="s",
+                                                           doc="orbit: delay-track knot spacing"))
 
 
 @dataclass(frozen=True)
@@ -115,6 +132,10 @@ class LinkConfig:
     taps: int = field(default=16, metadata=spec(ge=4, le=64, doc="interpolator taps, a multiple of 4"))
     segment: int = field(default=1024, metadata=spec(ge=16, le=1 << 20, unit="samples"))
     threads: int = field(default=1, metadata=spec(ge=0, le=64, doc="kernel worker threads (0: in the loop)"))
+    frequency_offset_hz: float = field(default=0.0, metadata=spec(
+        ge=-1e8, le=1e8, unit="Hz", doc="receiver LO error re the transmitter at trajectory time 0"))
+    frequency_drift_hz_s: float = field(default=0.0, metadata=spec(
+        ge=-1e6, le=1e6, unit="Hz/s", doc="receiver LO drift (phase 2 pi (f0 t + drift t^2 / 2))"))
 
 
 @dataclass(frozen=True)
@@ -141,6 +162,8 @@ class EmulatorConfig:
     endpoints: list[EndpointConfig] = field(default_factory=list, metadata=spec(min_len=2))
     links: list[LinkConfig] = field(default_factory=list, metadata=spec(min_len=1))
     telemetry_csv: str | None = None
+    telemetry_bursts: str | None = field(default=None, metadata=spec(
+        min_len=1, doc="JSON lines: one record per burst and link (the experiment's truth)"))
     telemetry_interval_s: float = field(default=0.1, metadata=spec(gt=0, unit="s", doc="of sample time"))
     pace: bool = field(default=False, metadata=spec(doc="real-time pacing of the outputs (hardware runs)"))
     allow_remote: bool = field(default=False, metadata=spec(doc="allow addresses other than 127.0.0.1"))
@@ -163,6 +186,11 @@ class EmulatorConfig:
             if lk.ntn_tdl is not None and lk.paths:
                 raise ConfigError.bad_value(f"links[{i}].ntn_tdl", lk.ntn_tdl,
                                             "null when paths are given (one multipath description per link)")
+            fs2 = self.sample_rate_hz / 2
+            for fld in ("frequency_offset_hz", "frequency_drift_hz_s"):
+                if abs(getattr(lk, fld)) > fs2:
+                    raise ConfigError.bad_value(f"links[{i}].{fld}", getattr(lk, fld),
+                                                f"within +-sample_rate_hz/2 = {fs2:g}")
             starts = [p.start_s for p in lk.trajectory]
             if any(b <= a for a, b in zip(starts, starts[1:])):
                 raise ConfigError.bad_value(f"links[{i}].trajectory.start_s", starts, "strictly increasing")

@@ -1,13 +1,26 @@
-"""One emulated link: a :class:`dsp.delay.ChannelStream` driven by a trajectory, plus its counters.
+"""One emulated link: a :class:`dsp.delay.ChannelStream` driven by a trajectory, plus its bookkeeping.
 
-The link's clock is its own sample count ``n`` (``t = epoch + n / fs``): every input sample advances it
-by one, and samples missing from a framed input (sequence gap) are replaced by zeros so the clock stays
-aligned with the transmitter's. Outside visibility the channel gain is zero and only noise comes out.
+The link's clock is the input sample index ``n`` (``t = epoch + n / fs``). Input arrives as *timed
+bursts*: :meth:`Link.accept` takes a burst's samples with their absolute start index. Between bursts
+nothing is sent; the link jumps (:meth:`Link.skip_to`): it first runs its *tail* (the channel memory
+``M`` = largest path delay + interpolator taps + a margin, zeros in: the delayed end of the burst plus
+noise come out), then moves its clock in O(1) (the delay line is cleared; no zeros pass through it).
+A gap no longer than the tail is simply run as zeros. Samples are never synthesised beyond the channel
+memory, whatever the size of the jump.
+
+Output index ``n`` holds the channel output at ``t = epoch + n / fs``; a burst's output starts at its
+first input index (noise before the delayed signal arrives) and ends ``M`` samples after its last.
+Outside visibility the channel gain is zero and only noise comes out. The receiver's oscillator error
+(``frequency_offset_hz``, ``frequency_drift_hz_s``) is a phase ramp on the output at absolute time.
+
+Per burst the link writes one telemetry record (:attr:`Link.bursts`, keys in docs/emulator.md): the
+only source of truth for an experiment.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -23,10 +36,13 @@ from hil.emulator.trajectory import (
 )
 from hil.errors import ConfigError
 
-__all__ = ["Link", "build_trajectory", "build_paths"]
+__all__ = ["Link", "build_trajectory", "build_paths", "TAIL_MARGIN"]
+
+TAIL_MARGIN = 8  # samples added to the channel memory (delay growth over the tail, rounding)
 
 
-def _one_trajectory(tc, carrier_hz, source, path):
+def _one_trajectory(tc, link_cfg, source, path):
+    carrier_hz = link_cfg.carrier_hz
     if tc.kind == "constant":
         return ConstantTrajectory(tc.delay_s, tc.path_loss_db)
     if tc.kind == "linear":
@@ -35,31 +51,87 @@ def _one_trajectory(tc, carrier_hz, source, path):
         return CircularPass(tc.altitude_m, carrier_hz or 1.0, offset_deg=tc.offset_deg, t_closest_s=tc.t_closest_s,
                             min_elevation_deg=tc.min_elevation_deg, extra_loss_db=tc.extra_loss_db)
     if tc.kind == "orbit":
-        return _orbit_trajectory(tc, carrier_hz, source, path)
+        return _orbit_trajectory(tc, link_cfg, source, path)
     if tc.kind == "gap":
         return None
     raise ConfigError.bad_value(f"{path}.kind", tc.kind, "constant, linear, circular, orbit, gap")
 
 
-def _orbit_trajectory(tc, carrier_hz, source, path):
+def _orbit_satellite(tc, source, path):
+    import hil.orbit as orbit
+
+    if tc.tle:
+        if tc.constellation is not None:
+            raise ConfigError.bad_value(f"{path}.constellation", tc.constellation,
+                                        "null when tle: is given (one source of elements per piece)", source=source)
+        if len(tc.tle) != 2:
+            raise ConfigError.bad_value(f"{path}.tle", tc.tle, "two TLE lines [line1, line2]", source=source)
+        return orbit.Constellation.from_tle_text("\n".join(tc.tle), source=f"{source or ''}:{path}.tle")[0]
+    if tc.constellation is None:
+        raise ConfigError.bad_value(f"{path}", "orbit", "tle: [line1, line2], or constellation: PRESET_OR_FILE "
+                                    "with satellite: INDEX_OR_NAME", source=source)
+    spec = tc.constellation
+    if spec not in orbit.PRESETS and not os.path.isabs(spec) and source:
+        cand = os.path.join(os.path.dirname(os.fspath(source)), spec)
+        if os.path.exists(cand):
+            spec = cand
+    try:
+        cons = orbit.load_constellation(spec)
+    except ConfigError as exc:
+        raise ConfigError.bad_value(f"{path}.constellation", tc.constellation,
+                                    f"a preset ({', '.join(orbit.PRESETS)}) or a TLE file ({exc})",
+                                    source=source) from None
+    which = tc.satellite
+    if which is None:
+        raise ConfigError.bad_value(f"{path}.satellite", None, f"an index 0..{len(cons) - 1} or a satellite name "
+                                    f"of {tc.constellation}", source=source)
+    if isinstance(which, str):
+        try:
+            return cons[cons.index(which)]
+        except ConfigError:
+            raise ConfigError.bad_value(f"{path}.satellite", which, f"a satellite name of {tc.constellation} "
+                                        f"(e.g. {', '.join(cons.names[:3])}) or an index 0..{len(cons) - 1}",
+                                        source=source) from None
+    if not 0 <= which < len(cons):
+        raise ConfigError.bad_value(f"{path}.satellite", which, f"an index 0..{len(cons) - 1} or a satellite name",
+                                    source=source)
+    return cons[which]
+
+
+def _orbit_trajectory(tc, link_cfg, source, path):
     try:
         import hil.orbit as orbit
     except ImportError:  # pragma: no cover - hil.orbit is part of the project
         raise ConfigError.bad_value(f"{path}.kind", "orbit", "constant, linear, circular or gap "
                                     "(hil.orbit is not installed in this tree)", source=source) from None
-    if not tc.tle or len(tc.tle) != 2 or not tc.station or len(tc.station) != 3 or not tc.epoch_utc:
-        raise ConfigError.bad_value(f"{path}", "orbit", "tle: [line1, line2], station: [lat_deg, lon_deg, alt_m] "
-                                    "and epoch_utc", source=source)
-    sat = orbit.Constellation.from_tle_text("\n".join(tc.tle), source=f"{source or ''}:{path}.tle")[0]
+    if not tc.station or len(tc.station) != 3 or not tc.epoch_utc:
+        raise ConfigError.bad_value(f"{path}", "orbit", "station: [lat_deg, lon_deg, alt_m] and epoch_utc "
+                                    "(with tle: lines or constellation: + satellite:)", source=source)
+    sat = _orbit_satellite(tc, source, path)
+    budget = None
+    if tc.gases:
+        fc = link_cfg.carrier_hz
+        if not 1e9 <= fc <= 54e9:
+            raise ConfigError.bad_value(f"{path}.gases", True, f"false for carrier_hz = {fc:g} Hz (the P.676 gas "
+                                        "model covers 1..54 GHz)", source=source)
+        if tc.min_elevation_deg < 5.0:
+            raise ConfigError.bad_value(f"{path}.min_elevation_deg", tc.min_elevation_deg,
+                                        ">= 5 deg with gases: true (P.676's cosecant law), or gases: false",
+                                        source=source)
+        # The scenario's link budget model (hil.orbit.LinkBudget): free space + P.676 gases, standard
+        # atmosphere. Bandwidth and powers do not enter the path loss.
+        budget = orbit.LinkBudget(fc_hz=fc, bandwidth_hz=1.0, tx_power_dbw=0.0, direction=link_cfg.direction,
+                                  gases=True)
+    light = link_cfg.direction if tc.light_time else "none"
     ground = orbit.GroundStation(*tc.station)
-    track = orbit.make_track(sat, ground, tc.epoch_utc, tc.duration_s, start_s=tc.start_s,
-                             mask_deg=tc.min_elevation_deg)
-    return OrbitTrajectory(track, carrier_hz or 1.0, extra_loss_db=tc.extra_loss_db)
+    track = orbit.make_track(sat, ground, tc.epoch_utc, tc.duration_s, tc.knot_step_s, start_s=tc.start_s,
+                             mask_deg=tc.min_elevation_deg, light_time=light)
+    return OrbitTrajectory(track, link_cfg.carrier_hz or 1.0, budget=budget, extra_loss_db=tc.extra_loss_db)
 
 
 def build_trajectory(link_cfg, source=None, path="trajectory"):
     """The trajectory of a link config: one piece, or a :class:`HandoverTrajectory` of several."""
-    pieces = [(tc.start_s, _one_trajectory(tc, link_cfg.carrier_hz, source, f"{path}[{i}]"))
+    pieces = [(tc.start_s, _one_trajectory(tc, link_cfg, source, f"{path}[{i}]"))
               for i, tc in enumerate(link_cfg.trajectory)]
     if len(pieces) == 1:
         if pieces[0][1] is None:
@@ -91,16 +163,45 @@ def build_paths(link_cfg, sample_rate, rng=None):
             for p in link_cfg.paths]
 
 
-class Link:
-    """Channel + bookkeeping for one direction between two endpoints.
+def multipath_description(paths, sample_rate, profile=None, delay_spread_s=None):
+    """Static description of a link's multipath for telemetry (None: one plain path).
 
-    ``process(x)`` returns the channel output and the state applied at its first sample (for the
-    framed header); ``fill(n)`` runs ``n`` zero samples (a gap in the input); ``telemetry()`` a dict.
+    ``delays_s``: distinct relative delays (s); ``powers_db``: the power the link applies at each (sum of
+    |g|^2 of its components: for fading taps the mean power, for a static draw the realised one);
+    ``paths``: every component (relative delay s, gain dB, phase deg, Doppler Hz)."""
+    if not paths:
+        return None
+    d = np.array([float(p.delay) for p in paths]) / sample_rate
+    pw = np.array([abs(complex(p.gain)) ** 2 for p in paths])
+    uniq = np.unique(d)
+    tot = [float(pw[d == u].sum()) for u in uniq]
+    return {
+        "profile": profile or "paths",
+        "delay_spread_s": delay_spread_s,
+        "delays_s": [float(u) for u in uniq],
+        "powers_db": [10 * math.log10(t) if t > 0 else None for t in tot],
+        "paths": [{"delay_s": float(float(p.delay) / sample_rate),
+                   "gain_db": 20 * math.log10(abs(complex(p.gain))) if abs(complex(p.gain)) > 0 else None,
+                   "phase_deg": math.degrees(math.atan2(complex(p.gain).imag, complex(p.gain).real)),
+                   "doppler_hz": float(p.doppler) * sample_rate} for p in paths],
+    }
+
+
+def _finite_or_none(v):
+    return v if isinstance(v, float) and math.isfinite(v) else None
+
+
+class Link:
+    """Channel + bookkeeping for one direction between two endpoints (see the module doc).
+
+    ``accept(sample_index, samples, end_of_burst=False)`` is the whole input path (the server's framed
+    and raw inputs and the in-process ``mock`` backend call it): it returns the output as a list of
+    ``(out_sample_index, out_samples complex64, state dict)``. ``finish()`` closes the last burst.
     """
 
     def __init__(self, name, sample_rate, carrier_hz, trajectory, *, gain_db=0.0, noise_dbfs=None, paths=None,
                  rng=None, epoch=0.0, max_delay=0.02, taps=16, segment=1024, threads=0, direction="downlink",
-                 source="", sink=""):
+                 source="", sink="", frequency_offset_hz=0.0, frequency_drift_hz_s=0.0, multipath=None):
         self.name = name
         self.direction = direction
         self.source = source
@@ -113,9 +214,28 @@ class Link:
                                      taps=taps, segment=segment, threads=threads)
         self.sample_rate = float(sample_rate)
         self.carrier_hz = float(carrier_hz)
+        self.epoch = float(epoch)
+        self.taps = int(taps)
+        self.frequency_offset_hz = float(frequency_offset_hz)
+        self.frequency_drift_hz_s = float(frequency_drift_hz_s)
+        for fld, v in (("frequency_offset_hz", self.frequency_offset_hz),
+                       ("frequency_drift_hz_s", self.frequency_drift_hz_s)):
+            if not math.isfinite(v) or abs(v) > 0.5 * self.sample_rate:
+                raise ConfigError.bad_value(fld, v, f"a finite value within +-fs/2 = {0.5 * self.sample_rate:g}")
+        self._max_rel_delay = max((float(p.delay) for p in paths), default=0.0) if paths else 0.0
+        self.multipath = multipath if multipath is not None else multipath_description(paths, self.sample_rate)
+        self.bursts: list[dict] = []
+        self.on_burst = None   # callable(record): the server's JSON-lines writer
+        self._burst = None     # the open burst (accumulator)
+        self._flushed = True   # the delay line holds no input that can still reach the output
+        self._in_end = None    # input index after the last accepted sample
+        self._lost_pending = 0  # frames lost just before the next burst
         self.samples_in = 0
         self.samples_out = 0
         self.samples_filled = 0
+        self.samples_skipped = 0
+        self.samples_lost = 0
+        self.samples_overlap = 0
         self.samples_dropped = 0
         self.frames_lost = 0
         self.frames_duplicated = 0
@@ -123,48 +243,262 @@ class Link:
         self.frames_bad = 0
         self.restarts = 0
         self.handovers = 0
-        self._p_in = None  # smoothed input power (linear) for the SNR estimate
+        self.jumps = 0
+        self._p_in = None  # smoothed input power (linear) for the status SNR
 
     @classmethod
     def from_config(cls, cfg, sample_rate, epoch, rng, source=None):
         traj = build_trajectory(cfg, source, f"links.{cfg.name}.trajectory")
         path_rng, noise_rng = (np.random.default_rng(s) for s in rng.bit_generator.seed_seq.spawn(2)) \
             if hasattr(rng, "bit_generator") and hasattr(rng.bit_generator, "seed_seq") else (rng, rng)
+        paths = build_paths(cfg, sample_rate, path_rng)
+        desc = multipath_description(paths, sample_rate, cfg.ntn_tdl,
+                                     cfg.delay_spread_s if cfg.ntn_tdl else None)
         return cls(cfg.name, sample_rate, cfg.carrier_hz, traj, gain_db=cfg.gain_db, noise_dbfs=cfg.noise_dbfs,
-                   paths=build_paths(cfg, sample_rate, path_rng), rng=noise_rng, epoch=epoch, max_delay=cfg.max_delay_s,
+                   paths=paths, rng=noise_rng, epoch=epoch, max_delay=cfg.max_delay_s,
                    taps=cfg.taps, segment=cfg.segment, threads=cfg.threads, direction=cfg.direction,
-                   source=cfg.source, sink=cfg.sink)
+                   source=cfg.source, sink=cfg.sink, frequency_offset_hz=cfg.frequency_offset_hz,
+                   frequency_drift_hz_s=cfg.frequency_drift_hz_s, multipath=desc)
 
+    # ------------------------------------------------------------------ clock
     @property
     def n(self) -> int:
+        """Next output (and input) sample index of the channel."""
         return self.channel.sample_index
 
     @property
     def time(self) -> float:
         return self.channel.time
 
-    def process(self, x):
-        """Channel output for input ``x`` and the header values at its first sample (dict)."""
+    def time_at(self, n) -> float:
+        """Trajectory time of sample ``n``: ``epoch + n / fs`` (s)."""
+        return self.epoch + n / self.sample_rate
+
+    def span(self):
+        """(first, last) input sample index the trajectory can be evaluated at (None: unbounded)."""
+        def bounds(tr):
+            t0, t1 = getattr(tr, "t0", None), getattr(tr, "t1", None)
+            return (-math.inf if t0 is None else t0), (math.inf if t1 is None else t1)
+
+        tr = self.trajectory
+        if isinstance(tr, HandoverTrajectory):
+            real = [p for p in tr.pieces if p is not None]
+            lo, hi = bounds(real[0])[0], bounds(real[-1])[1]
+        else:
+            lo, hi = bounds(tr)
+        fs = self.sample_rate
+        return (max(0, math.ceil((lo - self.epoch) * fs)) if math.isfinite(lo) else 0,
+                math.floor((hi - self.epoch) * fs) if math.isfinite(hi) else None)
+
+    def memory(self, n=None) -> int:
+        """The channel memory ``M`` at sample ``n`` (default: now), in samples: ceil(largest path delay x
+        fs) + taps + TAIL_MARGIN. Output later than ``M`` after the last input sample is noise only."""
+        t = self.time_at(self.n if n is None else n)
+        d = float(np.asarray(self.trajectory.delay(t))) * self.sample_rate + self._max_rel_delay
+        return int(math.ceil(d)) + self.taps + TAIL_MARGIN
+
+    # ------------------------------------------------------------------ state
+    def frequency_offset_at(self, t):
+        """Receiver LO error (Hz) at trajectory time ``t``: f0 + drift * t."""
+        return self.frequency_offset_hz + self.frequency_drift_hz_s * t
+
+    def state_at(self, n=None) -> dict:
+        """Header values at output sample ``n``: t, delay_s, doppler_hz, gain_db, visible, discontinuity."""
+        st = self.channel.state_at(n)
+        st["discontinuity"] = False
+        return st
+
+    def serving_at(self, t):
+        """Satellite name (orbit pieces) or trajectory piece index at ``t``; None in a gap piece."""
+        tr = self.trajectory
+        if isinstance(tr, HandoverTrajectory):
+            i = int(np.asarray(tr._index(t)))
+            piece = tr.pieces[i]
+            if piece is None:
+                return None
+            return getattr(getattr(piece, "track", None), "sat_name", None) or i
+        return getattr(getattr(tr, "track", None), "sat_name", None) or 0
+
+    def geometry_at(self, n) -> dict:
+        """Truth at input sample ``n``: delay (s), Doppler (Hz, direct path), range (m), path loss, net gain
+        and elevation (dB, deg), visibility, serving satellite, receiver LO offset (Hz)."""
+        t = self.time_at(n)
+        tr = self.trajectory
+        delay = float(np.asarray(tr.delay(t)))
+        loss = float(np.asarray(tr.path_loss_db(t)))
+        return {
+            "delay_s": delay,
+            "doppler_hz": float(-self.carrier_hz * np.asarray(tr.delay_rate(t))),
+            "range_m": delay * C,
+            "path_loss_db": loss,
+            "gain_db": self.profile.gain_offset_db - loss,
+            "elevation_deg": float(np.asarray(tr.elevation(t))),
+            "visible": bool(np.asarray(tr.visible(t))),
+            "serving": self.serving_at(t),
+            "frequency_offset_hz": self.frequency_offset_at(t),
+        }
+
+    # ------------------------------------------------------------------ processing
+    def _run(self, x, zeros=False):
+        """``x`` through the channel (+ LO error) at the current clock: (n0, y, state)."""
         n0 = self.n
-        state = self.channel.state_at(n0)
+        state = self.state_at(n0)
         t0, t1 = state["t"], state["t"] + len(x) / self.sample_rate
         jumps = self.trajectory.discontinuities(t0, t1)
         self.handovers += len(jumps)
         state["discontinuity"] = bool(jumps)
         y = self.channel.process(x)
-        self.samples_in += len(x)
+        if self.frequency_offset_hz or self.frequency_drift_hz_s:
+            t = self.epoch + np.arange(n0, n0 + len(y), dtype=np.float64) / self.sample_rate
+            cyc = self.frequency_offset_hz * t + 0.5 * self.frequency_drift_hz_s * t * t
+            y *= np.exp(2j * np.pi * np.mod(cyc, 1.0)).astype(np.complex64)
         self.samples_out += len(y)
-        if len(x):
-            p = float(np.mean(np.abs(x[:: max(1, len(x) // 256)]) ** 2))
-            self._p_in = p if self._p_in is None else 0.9 * self._p_in + 0.1 * p
-        return y, state
+        if zeros:
+            self.samples_filled += len(x)
+        else:
+            self._flushed = False
+            if len(x):
+                p = float(np.mean(np.abs(x[:: max(1, len(x) // 256)]) ** 2))
+                self._p_in = p if self._p_in is None else 0.9 * self._p_in + 0.1 * p
+        return n0, y, state
+
+    def _tail(self, m=None):
+        """Run the channel memory (or ``m`` samples) of zeros; the output chunk ends a burst."""
+        m = self.memory() if m is None else m
+        if m <= 0:
+            return []
+        n0, y, st = self._run(np.zeros(m, np.complex64), zeros=True)
+        if self._burst is not None:
+            self._burst["tail"] += m
+        return [(n0, y, st)]
+
+    def skip_to(self, n) -> list:
+        """Jump the input clock forward to ``n``: the open burst ends; a gap up to the channel memory is run
+        as zeros, a longer one outputs the tail (``M`` samples) and then jumps in O(1). Returns the outputs."""
+        n = int(n)
+        gap = n - self.n
+        if gap < 0:
+            raise ConfigError.bad_value("sample_index", n, f">= {self.n} (the link's clock only moves forward)")
+        if gap == 0:
+            return []
+        self.jumps += 1
+        remaining = 0 if self._flushed else self.memory()
+        outs = []
+        if gap <= remaining:
+            outs = self._tail(gap)  # output stays contiguous: the next burst follows at once
+            self._close_burst("jump")
+            return outs
+        if remaining:
+            outs = self._tail(remaining)
+            outs[-1][2]["end_of_burst"] = True
+        self._close_burst("jump")
+        self.samples_skipped += n - self.n
+        self.channel.skip_to(n)
+        self._flushed = True
+        return outs
+
+    def accept(self, sample_index, samples, end_of_burst=False, *, frames_lost=0) -> list:
+        """One input message: ``samples`` (complex64) starting at input index ``sample_index`` (None: right
+        after the previous input, as a raw stream). A forward jump of the index ends the open burst and
+        jumps the link (:meth:`skip_to`); ``frames_lost`` > 0 says frames were lost just before this one (the
+        jump is then counted as lost samples, never synthesised). Samples before the link's clock (overlap)
+        are dropped and counted. ``end_of_burst``: this is the burst's last message - the tail is output
+        at once. Returns ``[(out_sample_index, out_samples, state), ...]`` (may be empty)."""
+        x = np.ascontiguousarray(samples, dtype=np.complex64)
+        if x.ndim != 1:
+            raise ConfigError.bad_value("samples.ndim", x.ndim, "1")
+        s = self.n if sample_index is None else int(sample_index)
+        if s < 0:
+            raise ConfigError.bad_value("sample_index", s, ">= 0")
+        outs = []
+        if frames_lost:
+            self.frames_lost += int(frames_lost)
+            self._lost_pending += int(frames_lost)
+            if self._in_end is not None and s > self._in_end:
+                self.samples_lost += s - self._in_end
+        if s < self.n:  # overlaps what the channel already took (e.g. a burst inside the last tail)
+            over = min(self.n - s, x.shape[0])
+            self.samples_overlap += over
+            x = x[over:]
+            s += over
+        if x.shape[0]:
+            if s > self.n:
+                outs += self.skip_to(s)
+            elif self._burst is not None and s != self._in_end:  # pragma: no cover - s == n == in_end here
+                self._close_burst("jump")
+            if self._burst is None:
+                self._burst = {"index": s, "n": 0, "p_sum": 0.0, "tail": 0, "lost": self._lost_pending}
+                self._lost_pending = 0
+            n0, y, st = self._run(x)
+            outs.append((n0, y, st))
+            xr = x.view(np.float32)
+            self._burst["n"] += x.shape[0]
+            self._burst["p_sum"] += float(np.dot(xr.astype(np.float64), xr.astype(np.float64)))
+            self.samples_in += x.shape[0]
+            self._in_end = s + x.shape[0]
+        if end_of_burst and self._burst is not None:
+            tail = self._tail()
+            if tail:
+                tail[-1][2]["end_of_burst"] = True
+            outs += tail
+            self._flushed = True
+            self._close_burst("end_of_burst")
+        return outs
+
+    def finish(self, flush=True) -> list:
+        """Close the open burst (its telemetry record is written). ``flush``: run its tail first and return
+        it (the in-process runner's last output); False: just close the record (a server shutting down)."""
+        outs = []
+        if self._burst is not None and flush and not self._flushed:
+            outs = self._tail()
+            if outs:
+                outs[-1][2]["end_of_burst"] = True
+            self._flushed = True
+        self._close_burst("finish")
+        return outs
+
+    def _close_burst(self, ended_by):
+        b = self._burst
+        if b is None:
+            return
+        self._burst = None
+        s, n = b["index"], b["n"]
+        rec = {"link": self.name, "burst_index": len(self.bursts), "sample_index": s, "n_samples": n,
+               "t_s": self.time_at(s), "ended_by": ended_by, "tail_samples": b["tail"],
+               "frames_lost_before": b["lost"]}
+        ends = {}
+        for suffix, idx in (("start", s), ("end", s + n - 1)):
+            g = self.geometry_at(idx)
+            ends[suffix] = g
+            for k, v in g.items():
+                rec[f"{k}_{suffix}"] = v
+        p_in = b["p_sum"] / n if n else 0.0
+        rec["input_power"] = p_in
+        rec["noise_power"] = self.noise_power
+        snr = {}
+        for suffix, g in ends.items():
+            v = None
+            if g["visible"] and p_in > 0 and self.noise_power > 0:
+                v = _finite_or_none(10 * math.log10(p_in / self.noise_power) + g["gain_db"])
+            snr[suffix] = v
+            rec[f"snr_db_{suffix}"] = v
+        rec["snr_db"] = None if None in snr.values() else 0.5 * (snr["start"] + snr["end"])
+        rec["multipath"] = self.multipath
+        self.bursts.append(rec)
+        if self.on_burst is not None:
+            self.on_burst(rec)
+
+    # ------------------------------------------------------------------ older entry points
+    def process(self, x):
+        """Contiguous input at the current clock (no burst bookkeeping): ``(y, state)``."""
+        n0, y, st = self._run(np.ascontiguousarray(x, dtype=np.complex64))
+        self.samples_in += len(x)
+        return y, st
 
     def fill(self, n):
-        """Advance the clock over ``n`` missing input samples (zeros in, channel output out)."""
-        self.samples_filled += n
-        y, state = self.process(np.zeros(n, np.complex64))
-        self.samples_in -= n  # samples_in counts what the transmitter sent
-        return y, state
+        """Run ``n`` zero samples (a silent transmitter): ``(y, state)``."""
+        _, y, st = self._run(np.zeros(n, np.complex64), zeros=True)
+        return y, st
 
     def close(self):
         """Stop the channel's worker threads, if any."""
@@ -173,25 +507,25 @@ class Link:
     def telemetry(self) -> dict:
         """Geometry at the current sample and the counters (delay s, Doppler Hz, angles deg, dB)."""
         t = self.time
-        tr = self.trajectory
-        delay = float(np.asarray(tr.delay(t)))
-        loss = float(np.asarray(tr.path_loss_db(t)))
-        gain = self.profile.gain_offset_db - loss
-        vis = bool(np.asarray(tr.visible(t)))
+        g = self.geometry_at(self.n)
+        gain, vis = g["gain_db"], g["visible"]
         if self.noise_power > 0 and self._p_in:
             snr = 10 * math.log10(self._p_in) + gain - 10 * math.log10(self.noise_power) if vis else -math.inf
         else:
             snr = math.inf if vis and self._p_in else None
         return {
             "link": self.name, "direction": self.direction, "t_s": t, "sample_index": self.n,
-            "delay_s": delay, "range_m": delay * C,
-            "doppler_hz": float(-self.carrier_hz * np.asarray(tr.delay_rate(t))),
-            "elevation_deg": float(np.asarray(tr.elevation(t))), "path_loss_db": loss, "gain_db": gain,
-            "snr_db": snr, "visible": vis, "samples_in": self.samples_in, "samples_out": self.samples_out,
-            "samples_filled": self.samples_filled, "samples_dropped": self.samples_dropped,
+            "delay_s": g["delay_s"], "range_m": g["range_m"], "doppler_hz": g["doppler_hz"],
+            "elevation_deg": g["elevation_deg"], "path_loss_db": g["path_loss_db"], "gain_db": gain,
+            "snr_db": snr, "visible": vis, "serving": g["serving"],
+            "frequency_offset_hz": g["frequency_offset_hz"], "samples_in": self.samples_in,
+            "samples_out": self.samples_out, "samples_filled": self.samples_filled,
+            "samples_skipped": self.samples_skipped, "samples_lost": self.samples_lost,
+            "samples_overlap": self.samples_overlap, "samples_dropped": self.samples_dropped,
             "frames_lost": self.frames_lost, "frames_duplicated": self.frames_duplicated,
             "frames_out_of_order": self.frames_out_of_order, "frames_bad": self.frames_bad,
-            "restarts": self.restarts, "handovers": self.handovers,
+            "restarts": self.restarts, "handovers": self.handovers, "jumps": self.jumps,
+            "bursts": len(self.bursts) + (self._burst is not None),
         }
 
     def __repr__(self):

@@ -41,7 +41,7 @@ import zmq
 from hil.emulator import wire
 from hil.emulator.config import EmulatorConfig
 from hil.emulator.link import Link
-from hil.emulator.telemetry import TelemetryWriter
+from hil.emulator.telemetry import BurstWriter, TelemetryWriter
 from hil.errors import ConfigError, HILError, StreamError
 
 __all__ = ["EmulatorServer"]
@@ -69,6 +69,7 @@ class _Input(_Endpoint):
     def __init__(self, cfg):
         super().__init__(cfg)
         self.tracker = wire.SequenceTracker() if cfg.wire == "framed" else None
+        self.offset = 0  # added to a framed sample_index (a restarted stream continues at the links' clock)
         self.request_out = False
         self.request_time = 0.0
         self.requests = 0
@@ -124,6 +125,8 @@ class EmulatorServer:
         self._thread = None
         self._error = None
         self._telemetry = None
+        self._bursts = None
+        self._spans = {name: lk.span() for name, lk in self.links.items()}
         self._auth = None
         self._control = None
         self._control_address = None
@@ -137,6 +140,14 @@ class EmulatorServer:
             raise StreamError("emulator already started")
         if self.config.telemetry_csv:
             self._telemetry = TelemetryWriter(self.config.telemetry_csv, self.config.telemetry_interval_s)
+        if self.config.telemetry_bursts:
+            try:
+                self._bursts = BurstWriter(self.config.telemetry_bursts)
+            except OSError as exc:
+                raise ConfigError.bad_value("telemetry_bursts", self.config.telemetry_bursts,
+                                            f"a writable file path ({exc.strerror})") from None
+            for lk in self.links.values():
+                lk.on_burst = self._bursts.write
         self._stop.clear()
         self._thread = threading.Thread(target=self._main, name=f"hil-emulator-{self.config.name}", daemon=True)
         self._thread.start()
@@ -157,6 +168,12 @@ class EmulatorServer:
             if self._thread.is_alive():  # pragma: no cover - would be a bug in the loop
                 raise StreamError(f"emulator thread did not stop within {timeout} s")
             self._thread = None
+        with self._lock:
+            for lk in self.links.values():
+                lk.finish(flush=False)  # the last bursts' records (their tails can no longer be sent)
+        if self._bursts is not None:
+            self._bursts.close()
+            self._bursts = None
         if self._telemetry is not None:
             self._telemetry.close()
             self._telemetry = None
@@ -407,7 +424,6 @@ class EmulatorServer:
     def _handle_message(self, inp, buf):
         inp.messages += 1
         cfg = inp.cfg
-        gap = 0
         if cfg.wire == "raw":
             try:
                 x = wire.decode_raw(buf)
@@ -416,59 +432,68 @@ class EmulatorServer:
                 for lk in inp.links:
                     lk.frames_bad += 1
                 return
-        else:
-            try:
-                fr = wire.decode(buf)
-            except StreamError as exc:
-                self._count_bad(inp, exc.reason, exc)
-                for lk in inp.links:
-                    lk.frames_bad += 1
-                return
-            fs = self.config.sample_rate_hz
-            if fr.sample_rate_hz and abs(fr.sample_rate_hz - fs) > 1e-6 * fs:
-                self._count_bad(inp, "rate", f"sample_rate_hz {fr.sample_rate_hz} != {self.config.sample_rate_hz}")
-                for lk in inp.links:
-                    lk.frames_bad += 1
-                return
-            tr = inp.tracker
-            lost0 = tr.lost
-            action, gap = tr.accept(fr.seq, fr.sample_index, fr.samples.shape[0])
+            inp.samples += x.shape[0]
             for lk in inp.links:
-                lk.frames_lost += tr.lost - lost0
-            if action == "duplicate":
-                self._count_bad(inp, "duplicate", f"seq {fr.seq} again")
-                for lk in inp.links:
-                    lk.frames_duplicated += 1
+                self._deliver(lk, lk.accept(None, x))
+            return
+        try:
+            fr = wire.decode(buf)
+        except StreamError as exc:
+            self._count_bad(inp, exc.reason, exc)
+            for lk in inp.links:
+                lk.frames_bad += 1
+            return
+        fs = self.config.sample_rate_hz
+        if fr.sample_rate_hz and abs(fr.sample_rate_hz - fs) > 1e-6 * fs:
+            self._count_bad(inp, "rate", f"sample_rate_hz {fr.sample_rate_hz} != {self.config.sample_rate_hz}")
+            for lk in inp.links:
+                lk.frames_bad += 1
+            return
+        n = fr.samples.shape[0]
+        for lk in inp.links:  # a sample index outside the links' trajectories cannot be emulated
+            lo, hi = self._spans[lk.name]
+            idx = fr.sample_index + inp.offset
+            if n and (idx < lo or (hi is not None and idx + n - 1 > hi)):
+                self._count_bad(inp, "range", f"samples {idx}..{idx + n - 1} outside link {lk.name}'s "
+                                f"trajectory ({lo}..{hi})")
+                lk.frames_bad += 1
                 return
-            if action == "old":
-                self._count_bad(inp, "out_of_order", f"seq {fr.seq} / sample {fr.sample_index} after "
-                                f"next seq {tr.next_seq}")
-                for lk in inp.links:
-                    lk.frames_out_of_order += 1
-                return
-            if action == "restart":
-                log.warning("endpoint %s: stream restarted (seq 0); re-anchored", inp.name)
-                for lk in inp.links:
-                    lk.restarts += 1
-            if gap > int(self.config.sample_rate_hz):  # more than 1 s missing: re-anchor, do not zero-fill
-                log.warning("endpoint %s: %d samples missing; re-anchored without filling", inp.name, gap)
-                gap = 0
-            if tr.lost != lost0:
-                log.warning("endpoint %s: %d frame(s) lost before seq %d (%d samples zero-filled)", inp.name,
-                            tr.lost - lost0, fr.seq, gap)
-            x = fr.samples
-        inp.samples += x.shape[0]
+        tr = inp.tracker
+        lost0 = tr.lost
+        action, _gap = tr.accept(fr.seq, fr.sample_index, n)
+        lost = tr.lost - lost0
+        if action == "duplicate":
+            self._count_bad(inp, "duplicate", f"seq {fr.seq} again")
+            for lk in inp.links:
+                lk.frames_duplicated += 1
+            return
+        if action == "old":
+            self._count_bad(inp, "out_of_order", f"seq {fr.seq} / sample {fr.sample_index} after "
+                            f"next seq {tr.next_seq}")
+            for lk in inp.links:
+                lk.frames_out_of_order += 1
+            return
+        if action == "restart":
+            # The peer reconnected (seq 0 again): its new stream continues at the links' clock.
+            inp.offset = max(lk.n for lk in inp.links) - fr.sample_index if inp.links else 0
+            log.warning("endpoint %s: stream restarted (seq 0); re-anchored at sample %d", inp.name,
+                        fr.sample_index + inp.offset)
+            for lk in inp.links:
+                lk.restarts += 1
+        if lost:
+            log.warning("endpoint %s: %d frame(s) lost before seq %d (their samples are not synthesised; the "
+                        "link jumps to sample %d)", inp.name, lost, fr.seq, fr.sample_index + inp.offset)
+        inp.samples += n
+        eob = bool(fr.flags & wire.FLAG_END_OF_BURST)
         for lk in inp.links:
-            out = self.outputs[lk.sink]
-            if gap:
-                n0 = lk.n
-                y, state = lk.fill(gap)
-                self._enqueue(out, lk, n0, y, state)
-            n0 = lk.n
-            y, state = lk.process(x)
+            self._deliver(lk, lk.accept(fr.sample_index + inp.offset, fr.samples, eob, frames_lost=lost))
+
+    def _deliver(self, lk, outs):
+        out = self.outputs[lk.sink]
+        for n0, y, state in outs:
             self._enqueue(out, lk, n0, y, state)
-            if self._telemetry is not None:
-                self._telemetry.maybe_write(lk)
+        if self._telemetry is not None:
+            self._telemetry.maybe_write(lk)
 
     def _enqueue(self, out, lk, n0, y, state):
         if y.shape[0] == 0:
@@ -485,36 +510,53 @@ class EmulatorServer:
     def _mix(self, out):
         """Sum the links feeding ``out`` sample by sample (same sample index = same instant).
 
-        A link whose transmitter falls ``buffer_samples / 2`` behind the leading one is advanced with
-        zeros through its channel (its transmitter is silent: its receiver still sees its noise), so one
-        absent transmitter never stalls the others."""
+        Output index ``n`` is emitted once every link's clock has passed it; a link that produced nothing
+        at ``n`` (it jumped over silence) contributes nothing, and where no link produced anything the
+        output jumps too. A link whose transmitter falls ``buffer_samples / 2`` behind the leading one
+        is taken as silent and jumps (:meth:`Link.skip_to`: its tail, then an O(1) skip), so one absent
+        transmitter never stalls the others."""
         lead = max(lk.n for lk in out.links)
         for lk in out.links:
-            behind = lead - lk.n
-            if behind >= max(1, out.cfg.buffer_samples // 2):
-                n0 = lk.n
-                y, st = lk.fill(behind)
-                out.pend[lk.name].append((n0, y, st))
-                out.pend_n[lk.name] += behind
+            if lead - lk.n >= max(1, out.cfg.buffer_samples // 2):
+                for n0, y, st in lk.skip_to(lead):
+                    out.pend[lk.name].append((n0, y, st))
+                    out.pend_n[lk.name] += y.shape[0]
+        ready = min(lk.n for lk in out.links)
         queues = [out.pend[lk.name] for lk in out.links]
-        while all(queues):
-            m = min(q[0][1].shape[0] for q in queues)
+        cur = out.next_n
+        while cur < ready:
+            heads = [q[0][0] for q in queues if q]
+            if not heads:
+                cur = ready  # every link jumped over [cur, ready): nothing to send
+                break
+            if min(heads) > cur:
+                cur = min(min(heads), ready)
+                continue
+            end = ready
+            for q in queues:
+                if q:
+                    n0, y, _ = q[0]
+                    end = min(end, n0 + y.shape[0] if n0 <= cur else n0)
+            m = end - cur
             acc = None
             state0 = None
             for lk, q in zip(out.links, queues):
+                if not q or q[0][0] > cur:
+                    continue
                 n0, y, st = q[0]
                 if state0 is None:
-                    state0 = st
+                    state0 = dict(st, end_of_burst=False)  # summed outputs carry no END_OF_BURST
                 part = y[:m]
                 acc = part.copy() if acc is None else acc + part
                 if m == y.shape[0]:
                     q.popleft()
                 else:
-                    q[0] = (n0 + m, y[m:], lk.channel.state_at(n0 + m) | {"discontinuity": False})
+                    q[0] = (n0 + m, y[m:], lk.state_at(n0 + m) | {"end_of_burst": st.get("end_of_burst", False)})
                 out.pend_n[lk.name] -= m
-            out.queue.append((out.next_n, acc, state0))
+            out.queue.append((cur, acc, state0))
             out.queued += m
-            out.next_n += m
+            cur = end
+        out.next_n = max(out.next_n, cur)
 
     def _apply_drop_policy(self, out, lk):
         if out.cfg.on_full == "drop":
@@ -529,10 +571,12 @@ class EmulatorServer:
         if out.cfg.wire == "raw":
             return y
         flags = (wire.FLAG_DISCONTINUITY if state.get("discontinuity") else 0) | \
-                (0 if state.get("visible", True) else wire.FLAG_NOT_VISIBLE)
+                (0 if state.get("visible", True) else wire.FLAG_NOT_VISIBLE) | \
+                (wire.FLAG_END_OF_BURST if state.get("end_of_burst") else 0)
         lk = out.link
+        truth = (state["delay_s"], state["doppler_hz"], state["gain_db"]) if out.cfg.header_truth else (0.0, 0.0, 0.0)
         msg = wire.encode(wire.Frame(y, out.seq, n0, out.cfg.stream_id, self.config.sample_rate_hz,
-                                     lk.carrier_hz, state["delay_s"], state["doppler_hz"], state["gain_db"], flags))
+                                     lk.carrier_hz, *truth, flags))
         out.seq += 1
         return msg
 
@@ -575,9 +619,12 @@ class EmulatorServer:
 
     def _reply(self, out):
         want = out.pending
-        parts, got, n_first, st_first = [], 0, None, None
+        parts, got, n_first, st_first, eob = [], 0, None, None, False
+        framed = out.cfg.wire == "framed"
         while out.queue and got < want:
             n0, y, state = out.queue[0]
+            if framed and n_first is not None and (n0 != n_first + got or eob):
+                break  # one framed reply never spans a jump of the sample index or a burst's end
             take = min(want - got, y.shape[0])
             if n_first is None:
                 n_first, st_first = n0, state
@@ -585,12 +632,14 @@ class EmulatorServer:
             got += take
             if take == y.shape[0]:
                 out.queue.popleft()
+                eob = bool(state.get("end_of_burst"))
             else:
-                rest = out.link.channel.state_at(n0 + take) | {"discontinuity": False}
+                rest = out.link.state_at(n0 + take) | {"end_of_burst": state.get("end_of_burst", False)}
                 out.queue[0] = (n0 + take, y[take:], rest)
+                eob = False
             out.queued -= take
         y = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        msg = self._message(out, n_first, y, st_first)
+        msg = self._message(out, n_first, y, dict(st_first, end_of_burst=eob))
         out.pending = None
         out.messages += 1  # counted before the send, so a status() right after the reply sees it
         out.samples += got

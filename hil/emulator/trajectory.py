@@ -252,7 +252,10 @@ class OrbitTrajectory(_Base):
     """Adapter from :mod:`hil.orbit`: a ``DelayTrack`` (delay, delay_rate, elevation, visible) plus a
     path loss: ``budget.path_loss_db(range_m, elevation_deg)`` when a ``hil.orbit.LinkBudget`` (or any
     object with that method) is given, else free space at ``carrier_hz``; ``extra_loss_db`` is added.
-    Range is ``c * delay``."""
+    Range is ``c * delay``. A budget with ``gases`` is evaluated at no less than 5 deg of elevation
+    (P.676's cosecant law starts there): the emulator requires a mask >= 5 deg with gases, so this only
+    sets the loss reported while the satellite is hidden (when the link delivers noise only).
+    ``name``: the satellite's name (the track's ``sat_name``), reported as the serving satellite."""
 
     def __init__(self, track, carrier_hz: float, *, budget=None, extra_loss_db: float = 0.0):
         for name in ("delay", "delay_rate", "elevation", "visible"):
@@ -264,6 +267,7 @@ class OrbitTrajectory(_Base):
         self.carrier_hz = float(check_range("carrier_hz", carrier_hz, lo=1.0, unit="Hz"))
         self.extra_loss_db = float(check_range("extra_loss_db", extra_loss_db, unit="dB"))
         self.budget = budget
+        self.name = getattr(track, "sat_name", "") or ""
 
     def delay(self, t):
         return self.track.delay(t)
@@ -280,7 +284,10 @@ class OrbitTrajectory(_Base):
     def path_loss_db(self, t):
         rng = np.asarray(self.track.delay(t)) * C
         if self.budget is not None:
-            loss = self.budget.path_loss_db(rng, np.asarray(self.track.elevation(t)))
+            el = np.asarray(self.track.elevation(t))
+            if getattr(self.budget, "gases", False):
+                el = np.maximum(el, 5.0)
+            loss = self.budget.path_loss_db(rng, el)
         else:
             loss = fspl_db(rng, self.carrier_hz)
         return np.asarray(loss) + self.extra_loss_db

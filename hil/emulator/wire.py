@@ -11,7 +11,8 @@ Framed mode puts one fixed little-endian header in front of the same payload, in
       0   4  4s    magic            b"LHIQ"
       4   2  u16   version          1
       6   2  u16   header_len       80 (bytes; payload starts here)
-      8   4  u32   flags            bit 0 DISCONTINUITY, bit 1 NOT_VISIBLE, bit 2 RESTART
+      8   4  u32   flags            bit 0 DISCONTINUITY, bit 1 NOT_VISIBLE, bit 2 RESTART,
+                                    bit 3 END_OF_BURST
      12   4  u32   stream_id
      16   8  u64   seq              frame sequence number, +1 per frame of a stream
      24   8  u64   sample_index     absolute index of the first sample (samples since the epoch)
@@ -24,6 +25,9 @@ Framed mode puts one fixed little-endian header in front of the same payload, in
      64   8  f64   doppler_hz       Doppler applied at the first sample
      72   8  f64   gain_db          gain applied at the first sample (path loss included)
      80   8n       payload
+
+Version rule: a new flag bit is a compatible extension (the version stays 1; readers ignore bits
+they do not know); any change of the header layout or of a field's meaning bumps ``version``.
 
 Decoding never unpickles or evaluates anything: ``struct`` and ``numpy.frombuffer`` only. A bad frame
 raises :class:`hil.errors.StreamError` whose ``reason`` attribute is one of :data:`REASONS`.
@@ -40,7 +44,7 @@ import numpy as np
 from hil.errors import ConfigError, StreamError
 
 __all__ = ["MAGIC", "VERSION", "HEADER", "HEADER_LEN", "FLAG_DISCONTINUITY", "FLAG_NOT_VISIBLE",
-           "FLAG_RESTART", "FORMAT_CF32", "REASONS", "Frame", "encode", "decode", "encode_raw", "decode_raw",
+           "FLAG_RESTART", "FLAG_END_OF_BURST", "FORMAT_CF32", "REASONS", "Frame", "encode", "decode", "encode_raw", "decode_raw",
            "SequenceTracker"]
 
 MAGIC = b"LHIQ"
@@ -50,6 +54,9 @@ HEADER_LEN = HEADER.size  # 80
 FLAG_DISCONTINUITY = 1
 FLAG_NOT_VISIBLE = 2
 FLAG_RESTART = 4
+# Set by a transmitter on the last message of a timed burst (the emulator then flushes the channel's
+# tail at once), and by the emulator on the last output message of a burst (signal + tail).
+FLAG_END_OF_BURST = 8
 FORMAT_CF32 = 1
 _U32 = (1 << 32) - 1
 _U64 = (1 << 64) - 1
@@ -144,8 +151,9 @@ def decode_raw(buf) -> np.ndarray:
 class SequenceTracker:
     """Checks the sequence numbers and sample indices of one framed input stream.
 
-    :meth:`accept` returns ``(action, gap)``: ``"ok"`` (in order; ``gap`` samples are missing before this
-    frame and the caller fills them with zeros to keep the sample clock), ``"duplicate"`` (same seq as one
+    :meth:`accept` returns ``(action, gap)``: ``"ok"`` (in order; ``gap`` is the forward jump of
+    ``sample_index`` before this frame: silence between timed bursts when no frame was lost, else lost
+    samples - the emulator never synthesises them, its link jumps, see docs/wire.md), ``"duplicate"`` (same seq as one
     already seen: drop), ``"old"`` (out of order, older than the newest: drop), or ``"restart"`` (seq 0
     after a stream had started: the peer reconnected; the stream is re-anchored, gap 0).
     ``lost`` counts frames missing from the sequence numbers (later arrivals of them count as ``old``).
