@@ -49,6 +49,7 @@ import numpy as np
 
 from hil.backends.base import RxChunk, TxEvent
 from hil.backends.mock import MockRadio, Transport
+from hil.emulator.address import parse_address
 from hil.errors import ConfigError, DeviceError, StreamError, StreamTimeout, check_range
 
 __all__ = ["ZmqTransport", "ZmqMockRadio", "parse_zmq_uri", "default_emulator_config", "DEFAULT_DELAY_SAMPLES"]
@@ -60,10 +61,11 @@ log = logging.getLogger(__name__)
 DEFAULT_DELAY_SAMPLES = 8
 
 
-def parse_zmq_uri(uri: str) -> tuple[list[str], list[str]]:
+def parse_zmq_uri(uri: str, *, allow_remote: bool = False) -> tuple[list[str], list[str]]:
     """``"tx=ADDR[,ADDR...];rx=ADDR[,ADDR...]"`` (optionally prefixed ``zmq:``) -> (tx addresses, rx addresses),
     one address per channel: TX channel j sends to the emulator input ``tx[j]``, RX channel j reads its
-    output ``rx[j]``."""
+    output ``rx[j]``. Each ADDR is checked by :func:`hil.emulator.address.parse_address` (one tcp/ipc/inproc
+    endpoint, loopback unless ``allow_remote``)."""
     allowed = "'tx=ADDR[,ADDR];rx=ADDR[,ADDR]' (the emulator's framed input and output endpoints)"
     if not isinstance(uri, str):
         raise ConfigError.bad_value("uri", uri, allowed)
@@ -76,9 +78,10 @@ def parse_zmq_uri(uri: str) -> tuple[list[str], list[str]]:
         if not sep or key not in ("tx", "rx") or key in out or not addrs:
             raise ConfigError.bad_value("uri", uri, allowed)
         for a in addrs:
-            if "://" not in a:
-                raise ConfigError.bad_value("uri", uri, f"{allowed}; {a!r} is not a ZeroMQ address (tcp://HOST:PORT, "
-                                            "ipc://PATH or inproc://NAME)")
+            try:
+                parse_address(a, "uri", allow_remote=allow_remote, bind=False)
+            except ConfigError as exc:
+                raise ConfigError.bad_value("uri", uri, f"{allowed}; {a!r}: {exc.allowed}") from None
         out[key] = addrs
     if set(out) != {"tx", "rx"}:
         raise ConfigError.bad_value("uri", uri, allowed)
@@ -138,14 +141,20 @@ class ZmqTransport(Transport):
         ZeroMQ high-water mark of each socket (messages).
     context : zmq.Context | None
         Context to use; default: a new one owned (and terminated) by the transport.
+    allow_remote : bool
+        Accept tcp hosts that are not loopback (default: 127.0.0.0/8, [::1], localhost, ipc, inproc only;
+        every address must be exactly one endpoint, see :mod:`hil.emulator.address`).
     """
 
-    def __init__(self, tx, rx, *, frame_samples: int = 4096, hwm: int = 256, context=None):
+    def __init__(self, tx, rx, *, frame_samples: int = 4096, hwm: int = 256, context=None,
+                 allow_remote: bool = False):
         self.tx_addresses = [tx] if isinstance(tx, str) else list(tx)
         self.rx_addresses = [rx] if isinstance(rx, str) else list(rx)
         for name, addrs in (("tx", self.tx_addresses), ("rx", self.rx_addresses)):
-            if not addrs or not all(isinstance(a, str) and "://" in a for a in addrs):
+            if not addrs:
                 raise ConfigError.bad_value(name, addrs, "one or more ZeroMQ addresses (tcp://HOST:PORT ...)")
+            for j, a in enumerate(addrs):  # one tcp/ipc/inproc endpoint each, loopback unless allow_remote
+                parse_address(a, f"{name}[{j}]", allow_remote=allow_remote, bind=False)
         if isinstance(frame_samples, bool) or not isinstance(frame_samples, (int, np.integer)) or \
                 not 16 <= frame_samples <= 1 << 22:
             raise ConfigError.bad_value("frame_samples", frame_samples, "an integer 16..4194304 (samples)")
@@ -473,12 +482,15 @@ class ZmqMockRadio(MockRadio):
         The emulator to start when there is no URI (a config or a YAML file); its input endpoints must
         be named ``tx0``, ``tx1`` ... and its outputs ``rx0``, ``rx1`` ...; its sample rate is replaced by
         the radio's. Default: :func:`default_emulator_config`.
+    allow_remote : bool
+        Accept a ``uri`` whose tcp hosts are not loopback (a lab network); default loopback only.
     frame_samples, serial, calibration, stream_errors
         See :class:`ZmqTransport` and :class:`~hil.backends.mock.MockRadio`.
     """
 
     def __init__(self, profile="mock", uri: str | None = None, *, emulator=None, frame_samples: int = 4096,
-                 serial: str | None = None, calibration=True, stream_errors: str = "raise"):
+                 serial: str | None = None, calibration=True, stream_errors: str = "raise",
+                 allow_remote: bool = False):
         from firmware_cfg import load_profile
 
         prof = load_profile(profile)
@@ -494,10 +506,11 @@ class ZmqMockRadio(MockRadio):
         else:
             if emulator is not None:
                 raise ConfigError.bad_value("emulator", emulator, "None when a uri names a running emulator")
-            tx, rx = parse_zmq_uri(uri)
+            tx, rx = parse_zmq_uri(uri, allow_remote=allow_remote)
         self._emulator_cfg = emulator
         self.emulator = None  # the EmulatorServer this radio started (None: it connects to one)
-        super().__init__(prof, uri, transport=ZmqTransport(tx, rx, frame_samples=frame_samples), serial=serial,
+        super().__init__(prof, uri, transport=ZmqTransport(tx, rx, frame_samples=frame_samples,
+                                                                allow_remote=allow_remote), serial=serial,
                          calibration=calibration, stream_errors=stream_errors)
 
     def _emulator_config(self, fs: float):

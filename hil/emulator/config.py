@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from hil.config import load_yaml, parse, spec
+from hil.emulator.address import parse_address
 from hil.errors import ConfigError
 
 __all__ = ["EndpointConfig", "TrajectoryConfig", "PathConfig", "LinkConfig", "CurveConfig", "EmulatorConfig",
@@ -198,14 +199,12 @@ class EmulatorConfig:
         for i, n in enumerate(lnames):
             if n in lnames[:i]:
                 raise ConfigError.bad_value(f"links[{i}].name", n, "a unique link name")
-        if not self.allow_remote:
-            addrs = [(f"endpoints[{i}].address", e.address) for i, e in enumerate(self.endpoints)]
-            if self.control:
-                addrs.append(("control", self.control))
-            for fld, a in addrs:
-                if a.startswith("tcp://") and not (a.startswith("tcp://127.0.0.1:") or a.startswith("tcp://localhost:")):
-                    raise ConfigError.bad_value(fld, a, "tcp://127.0.0.1:PORT, ipc:// or inproc:// "
-                                                "(set allow_remote: true for lab networks, ideally with curve)")
+        # Parsed, not prefix-matched (hil.emulator.address): one endpoint of tcp/ipc/inproc per string,
+        # loopback unless allow_remote.
+        for i, e in enumerate(self.endpoints):
+            parse_address(e.address, f"endpoints[{i}].address", allow_remote=self.allow_remote, bind=e.bind)
+        if self.control:
+            parse_address(self.control, "control", allow_remote=self.allow_remote, bind=True)
 
 
 def load_emulator_config(path: str | os.PathLike) -> EmulatorConfig:
