@@ -7,8 +7,12 @@ DESCRIPTION = """\
 Run the channel emulator described by SCENARIO: an emulator file (scenarios/emulator/*.yaml) or a
 scenario file with an `emulator:` section. Transmitters send baseband to the input endpoints, receivers
 read from the output endpoints (raw cf32 or framed, see docs/wire.md); each link applies its satellite
-pass. Stops after --duration seconds of wall time, or on Ctrl-C; prints the endpoints at start and a
-status line per link while running (stderr), and the final per-link counters."""
+pass. Once every socket is bound/connected it prints one line `READY {"endpoint": "address", ...}`
+(JSON, resolved addresses) on stdout, for a parent process that starts it. Stops after --duration
+seconds of wall time, or on Ctrl-C / SIGINT / SIGTERM: the last bursts' telemetry records are closed,
+the final per-link counters printed, exit status 0 (1 if the channel stopped on an error). Prints a
+status line per link while running (stderr). --bursts writes one JSON line per burst and link (the
+experiment's truth, docs/emulator.md)."""
 
 
 def register(parser):
@@ -17,6 +21,8 @@ def register(parser):
                         help="stop after S seconds of wall time (default: run until Ctrl-C)")
     parser.add_argument("--telemetry", metavar="CSV", default=None,
                         help="write per-link telemetry to CSV (overrides telemetry_csv of the file)")
+    parser.add_argument("--bursts", metavar="JSONL", default=None,
+                        help="write one JSON line per burst and link (overrides telemetry_bursts of the file)")
     parser.add_argument("--status-every", type=float, default=2.0, metavar="S",
                         help="seconds between status lines on stderr (0: none)")
     parser.add_argument("--check", action="store_true", help="validate the file, print the plan, start nothing")
@@ -41,7 +47,10 @@ def _plan(cfg):
 
 def run(args) -> int:
     import dataclasses
+    import json
+    import signal
     import sys
+    import threading
     import time
 
     from hil.emulator.config import load_emulator_config
@@ -52,6 +61,8 @@ def run(args) -> int:
     cfg = load_emulator_config(resolve_scenario(args.scenario))  # a path or a shipped name
     if args.telemetry:
         cfg = dataclasses.replace(cfg, telemetry_csv=args.telemetry)
+    if args.bursts:
+        cfg = dataclasses.replace(cfg, telemetry_bursts=args.bursts)
     if args.pace:
         cfg = dataclasses.replace(cfg, pace=True)
     if args.duration is not None:
@@ -62,31 +73,51 @@ def run(args) -> int:
         emu.stop()
         print("ok")
         return 0
-    emu.start()
+    stop = threading.Event()
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a parent stops us: close the records, print, exit 0
+            old[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+    try:
+        emu.start()
+    except BaseException:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        raise
     try:
         for name in [*emu.inputs, *emu.outputs]:
             print(f"  {name}: {emu.address(name)}")
-        sys.stdout.flush()
+        print("READY " + json.dumps({name: emu.address(name) for name in [*emu.inputs, *emu.outputs]}),
+              flush=True)
         t_end = None if args.duration is None else time.monotonic() + args.duration
         next_status = time.monotonic() + args.status_every if args.status_every > 0 else None
         while t_end is None or time.monotonic() < t_end:
-            time.sleep(0.05 if t_end is None else max(0.0, min(0.05, t_end - time.monotonic())))
+            if stop.wait(0.05 if t_end is None else max(0.0, min(0.05, t_end - time.monotonic()))):
+                break
             if not emu.running:
                 break
             if next_status is not None and time.monotonic() >= next_status:
                 next_status += args.status_every
                 for lk in emu.status()["links"].values():
+                    if lk["delay_s"] is None:  # past the trajectory's span
+                        print(f"[{lk['link']}] t={lk['t_s']:.3f} s (past the trajectory) in={lk['samples_in']}",
+                              file=sys.stderr)
+                        continue
                     print(f"[{lk['link']}] t={lk['t_s']:.3f} s delay={lk['delay_s'] * 1e3:.4f} ms "
                           f"doppler={lk['doppler_hz']:.1f} Hz el={lk['elevation_deg']:.1f} deg "
                           f"in={lk['samples_in']} out={lk['samples_out']} lost={lk['frames_lost']}",
                           file=sys.stderr)
     finally:
+        emu.stop()  # closes the open bursts' records first
         st = emu.status()
-        emu.stop()
+        for sig, h in old.items():
+            signal.signal(sig, h)
     for lk in st["links"].values():
         print(f"link {lk['link']}: samples in {lk['samples_in']}, out {lk['samples_out']}, frames lost "
-              f"{lk['frames_lost']}, duplicated {lk['frames_duplicated']}, bad {lk['frames_bad']}, "
-              f"dropped samples {lk['samples_dropped']}")
+              f"{lk['frames_lost']} ({lk['samples_lost']} samples), duplicated {lk['frames_duplicated']}, bad "
+              f"{lk['frames_bad']}, dropped samples {lk['samples_dropped']}, skipped {lk['samples_skipped']}, "
+              f"bursts {lk['bursts']}")
+    sys.stdout.flush()
     if st["error"]:
         print(f"emulator stopped on an error: {st['error']}", file=sys.stderr)
         return 1

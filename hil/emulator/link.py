@@ -275,7 +275,8 @@ class Link:
         return self.epoch + n / self.sample_rate
 
     def span(self):
-        """(first, last) input sample index the trajectory can be evaluated at (None: unbounded)."""
+        """(first, last) input sample index a burst may occupy (last None: unbounded): the trajectory's
+        span, less the tail and two fit segments at the end (the channel evaluates the trajectory there)."""
         def bounds(tr):
             t0, t1 = getattr(tr, "t0", None), getattr(tr, "t1", None)
             return (-math.inf if t0 is None else t0), (math.inf if t1 is None else t1)
@@ -287,8 +288,10 @@ class Link:
         else:
             lo, hi = bounds(tr)
         fs = self.sample_rate
+        reserve = math.ceil(self.channel.max_delay * fs + self._max_rel_delay) + self.taps + TAIL_MARGIN \
+            + 2 * self.channel.segment
         return (max(0, math.ceil((lo - self.epoch) * fs)) if math.isfinite(lo) else 0,
-                math.floor((hi - self.epoch) * fs) if math.isfinite(hi) else None)
+                math.floor((hi - self.epoch) * fs) - reserve if math.isfinite(hi) else None)
 
     def memory(self, n=None) -> int:
         """The channel memory ``M`` at sample ``n`` (default: now), in samples: ceil(largest path delay x
@@ -507,9 +510,16 @@ class Link:
     def telemetry(self) -> dict:
         """Geometry at the current sample and the counters (delay s, Doppler Hz, angles deg, dB)."""
         t = self.time
-        g = self.geometry_at(self.n)
+        try:
+            g = self.geometry_at(self.n)
+        except ConfigError:  # the clock ran past the trajectory's span (after the last tail)
+            g = dict.fromkeys(("delay_s", "doppler_hz", "range_m", "path_loss_db", "gain_db", "elevation_deg",
+                               "serving", "frequency_offset_hz"))
+            g["visible"] = False
         gain, vis = g["gain_db"], g["visible"]
-        if self.noise_power > 0 and self._p_in:
+        if gain is None:
+            snr = None
+        elif self.noise_power > 0 and self._p_in:
             snr = 10 * math.log10(self._p_in) + gain - 10 * math.log10(self.noise_power) if vis else -math.inf
         else:
             snr = math.inf if vis and self._p_in else None
