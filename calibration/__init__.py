@@ -5,7 +5,7 @@ For backends: ``load_for(profile, serial)`` returns the stored :class:`Calibrati
 None); its ``rx_corrector()`` / ``tx_corrector()`` are streaming blocks with ``process(x)``.
 """
 
-from calibration.apply import Calibration
+from calibration.apply import Calibration, load_for
 from calibration.correctors import (
     ClockCorrector,
     DcCorrector,
@@ -26,7 +26,7 @@ from calibration.estimators import (
     measure_irr,
     ppm_from_tone,
 )
-from calibration.store import CalibrationRecord, CalibrationWarning, GainTable, load, load_for, save
+from calibration.store import CalibrationRecord, CalibrationWarning, GainTable, load, save
 
 __all__ = [
     "Calibration",

@@ -15,21 +15,25 @@ Every :class:`hil.backends.base.Radio` does this by itself at ``start()`` (see d
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 
 import numpy as np
 
 from calibration.correctors import ClockCorrector, RxCorrector, TxPrecorrector
-from calibration.store import CalibrationRecord, CalibrationWarning, load
+from calibration.store import CalibrationRecord, CalibrationWarning, calibration_path, load
+from hil.errors import ConfigError
 
-__all__ = ["Calibration", "load_file", "check_fit"]
+__all__ = ["Calibration", "load_file", "load_for", "check_fit"]
+
+log = logging.getLogger("calibration")
 
 
 def check_fit(record: CalibrationRecord, *, profile: str | None = None, serial: str | None = None,
               sample_rate: float | None = None, frequency: float | None = None, max_age_days: float = 30.0,
               rel_tolerance: float = 0.05) -> list[str]:
-    """Why ``record`` may not fit this radio (the rules of :func:`calibration.store.load_for`): another
+    """Why ``record`` may not fit this radio (the rules of :func:`load_for`): another
     profile or serial, older than ``max_age_days``, or made at a sample rate / frequency (Hz) more than
     ``rel_tolerance`` (relative) away. Empty when it fits; None arguments are not checked."""
     problems = []
@@ -60,6 +64,39 @@ def load_file(path, *, profile: str | None = None, serial: str | None = None, sa
     if problems:
         warnings.warn(f"calibration {path}: " + "; ".join(problems) + ". Re-run `hil calibrate` for this "
                       "device to refresh it.", CalibrationWarning, stacklevel=2)
+    return Calibration(rec, path=path, warnings=problems)
+
+
+def load_for(profile: str, serial: str, *, directory: str | os.PathLike | None = None,
+             sample_rate: float | None = None, frequency: float | None = None,
+             max_age_days: float = 30.0, rel_tolerance: float = 0.05, required: bool = False):
+    """The stored calibration of device (``profile``, ``serial``) as a :class:`Calibration`.
+
+    No file: a WARNING is logged (the radio runs uncorrected) and None is returned, or, with
+    ``required=True`` (a scenario that needs calibrated radios), :class:`~hil.errors.ConfigError` naming the
+    file expected and the command that makes it. Raises ConfigError for a corrupted or unsupported file.
+    Warns (:class:`CalibrationWarning`) when the file does not fit (:func:`check_fit`: another
+    profile/serial, older than ``max_age_days``, made at a sample rate / frequency (Hz) more than
+    ``rel_tolerance`` away); the calibration is still returned.
+
+    (It lives here, not in :mod:`calibration.store`: the store only reads and writes records, this module
+    builds correctors from them; store does not import apply.)
+    """
+    path = calibration_path(profile, serial, directory)
+    if not os.path.exists(path):
+        if required:
+            raise ConfigError.bad_value("calibration", path, f"a stored calibration of {profile}/{serial} "
+                                        f"(required; make it with `hil calibrate --profile {profile} "
+                                        f"--serial {serial}`)")
+        log.warning("no calibration for %s/%s (expected %s): running uncorrected; `hil calibrate --profile %s` "
+                    "makes one", profile, serial, path, profile)
+        return None
+    rec = load(path)
+    problems = check_fit(rec, profile=profile, serial=serial, sample_rate=sample_rate, frequency=frequency,
+                         max_age_days=max_age_days, rel_tolerance=rel_tolerance)
+    if problems:
+        warnings.warn(f"calibration {path}: " + "; ".join(problems) + ". Re-run `hil calibrate --profile "
+                      f"{profile}` for this device to refresh it.", CalibrationWarning, stacklevel=2)
     return Calibration(rec, path=path, warnings=problems)
 
 

@@ -4,7 +4,8 @@ Layout::
 
     $HIL_CALIBRATION_DIR (default ~/.local/share/leo-hil/calibration)/
         <profile>/<serial>.json                  the current calibration of that device
-        <profile>/history/<serial>-<UTC>.json    every earlier one (never overwritten)
+        <profile>/history/<serial>-<UTC>-<unique>.json   every earlier one (never overwritten)
+        <profile>/.<serial>.lock                 the writers' lock (flock)
 
 File format (``format`` = ``"leo-hil-calibration"``, ``version`` = 1)::
 
@@ -14,7 +15,8 @@ File format (``format`` = ``"leo-hil-calibration"``, ``version`` = 1)::
 
 Complex numbers are stored as ``[re, im]``. Loading:
 
-* no file -> ``None`` (the backend runs uncorrected and says so);
+* no file -> ``None`` from :func:`calibration.apply.load_for` (the backend runs uncorrected and says so
+  at WARNING, or fails when calibration is required);
 * not JSON, unknown format/version, missing/invalid fields, or a checksum that does not match (the file
   was edited or damaged) -> :class:`~hil.errors.ConfigError`, refused: re-run ``hil calibrate``;
 * a file for another profile or serial, an old one (``max_age_days``), or one made at another sample
@@ -24,16 +26,24 @@ Complex numbers are stored as ``[re, im]``. Loading:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
 import logging
 import os
 import re
+import secrets
+import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 
 from hil.errors import ConfigError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: atomic replace still holds, writers are not queued
+    fcntl = None
 
 __all__ = [
     "FORMAT",
@@ -45,7 +55,6 @@ __all__ = [
     "calibration_path",
     "save",
     "load",
-    "load_for",
 ]
 
 log = logging.getLogger(__name__)
@@ -223,26 +232,91 @@ def calibration_path(profile: str, serial: str, directory: str | os.PathLike | N
                         _check_name("serial", serial) + ".json")
 
 
-def save(record: CalibrationRecord, directory: str | os.PathLike | None = None) -> str:
-    """Write ``record`` as the current calibration of its device (the previous one goes to history/).
+@contextlib.contextmanager
+def _device_lock(folder: str, serial: str):
+    """An exclusive advisory lock (``flock``) per device, held by :func:`save`: concurrent writers in any
+    process queue up instead of interleaving their read-previous / replace / history steps."""
+    lock_path = os.path.join(folder, f".{serial}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
 
-    Written to a temporary file and renamed, so a crash never leaves a half-written calibration.
-    Returns the path.
+
+def _write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a unique temporary file in the same folder, flush + fsync,
+    ``os.replace``, then fsync of the folder (so the rename itself survives a power cut). A reader sees
+    the old file or the new one, never a partial or a missing one."""
+    folder = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on a directory
+        pass
+    finally:
+        os.close(dfd)
+
+
+def save(record: CalibrationRecord, directory: str | os.PathLike | None = None) -> str:
+    """Write ``record`` as the current calibration of its device; the previous one is kept in history/.
+
+    Safe against crashes and concurrent writers (processes or threads): under a per-device lock the
+    previous file's bytes are read, the new file is written atomically (:func:`_write_atomic`: unique
+    temporary file, fsync, ``os.replace``) so readers always find a complete current file, and only then
+    is the previous content written to ``history/<serial>-<UTC>-<unique>.json`` (atomically too).
+    Returns the path of the current file.
     """
     path = calibration_path(record.profile, record.serial, directory)
     body = record.to_json()
     doc = {"format": FORMAT, "version": VERSION, "checksum": _checksum(body), "record": body}
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if os.path.exists(path):
-        hist = os.path.join(os.path.dirname(path), "history")
-        os.makedirs(hist, exist_ok=True)
-        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-        os.replace(path, os.path.join(hist, f"{record.serial}-{stamp}.json"))
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1, sort_keys=True, allow_nan=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    data = (json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
+    folder = os.path.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError.bad_value("calibration store", calibration_dir(directory),
+                                    f"a writable directory ({exc.strerror or exc})") from None
+    if not os.path.isdir(folder):
+        raise ConfigError.bad_value("calibration store", calibration_dir(directory), "a directory")
+    try:
+        with _device_lock(folder, record.serial):
+            try:
+                with open(path, "rb") as fh:
+                    previous = fh.read()
+            except FileNotFoundError:
+                previous = None
+            _write_atomic(path, data)
+            if previous is not None:
+                hist = os.path.join(folder, "history")
+                os.makedirs(hist, exist_ok=True)
+                stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+                # unique even for two saves in the same microsecond (the lock serialises, the clock may not)
+                hpath = os.path.join(hist, f"{record.serial}-{stamp}-{os.getpid()}-{secrets.token_hex(4)}.json")
+                _write_atomic(hpath, previous)
+    except OSError as exc:
+        raise ConfigError.bad_value("calibration store", calibration_dir(directory),
+                                    f"a writable directory ({exc.strerror or exc})") from None
     return path
 
 
@@ -284,36 +358,3 @@ def load(path: str | os.PathLike) -> CalibrationRecord:
                           "refusing to apply it; re-run `hil calibrate`", field="checksum",
                           value=doc.get("checksum"), allowed=expect, source=path)
     return CalibrationRecord.from_json(body, source=path)
-
-
-def load_for(profile: str, serial: str, *, directory: str | os.PathLike | None = None,
-             sample_rate: float | None = None, frequency: float | None = None,
-             max_age_days: float = 30.0, rel_tolerance: float = 0.05):
-    """The stored calibration of device (``profile``, ``serial``) as a :class:`~calibration.Calibration`.
-
-    Returns None when there is none. Raises ConfigError for a corrupted or unsupported file. Warns
-    (:class:`CalibrationWarning`) when the file names another profile/serial, is older than
-    ``max_age_days``, or was made at a sample rate / frequency (Hz) differing from the given ones by
-    more than ``rel_tolerance`` (relative); the calibration is still returned.
-    """
-    from calibration.apply import Calibration
-
-    path = calibration_path(profile, serial, directory)
-    if not os.path.exists(path):
-        log.info("no calibration for %s/%s at %s", profile, serial, path)
-        return None
-    rec = load(path)
-    problems = []
-    if rec.profile != profile or rec.serial != serial:
-        problems.append(f"it is for {rec.profile}/{rec.serial}, not {profile}/{serial} (mismatched file)")
-    age = rec.age_days()
-    if age > max_age_days:
-        problems.append(f"it is {age:.1f} days old (stale: older than {max_age_days:g} days)")
-    for what, now, then in (("sample rate", sample_rate, rec.sample_rate_hz), ("frequency", frequency,
-                                                                               rec.frequency_hz)):
-        if now is not None and abs(now - then) > rel_tolerance * then:
-            problems.append(f"it was made at {what} {then:g} Hz, the radio now uses {now:g} Hz")
-    if problems:
-        warnings.warn(f"calibration {path}: " + "; ".join(problems) + ". Re-run `hil calibrate --profile "
-                      f"{profile}` for this device to refresh it.", CalibrationWarning, stacklevel=2)
-    return Calibration(rec, path=path, warnings=problems)

@@ -16,9 +16,9 @@ from calibration.store import (
     GainTable,
     calibration_path,
     load,
-    load_for,
     save,
 )
+from calibration.apply import load_for
 from hil.errors import ConfigError
 
 

@@ -180,8 +180,9 @@ class Radio(abc.ABC):
     stream_errors : "raise" | "mark"
         Whether overflow/underflow/late events raise (default) or are only recorded in the metadata.
     calibration : bool | str | os.PathLike | calibration.Calibration
-        True (default): apply the stored calibration of (profile, :attr:`serial`) if there is one;
-        False: never; a directory: look it up in that store instead of ``$HIL_CALIBRATION_DIR`` (a store
+        True (default): apply the stored calibration of (profile, :attr:`serial`) if there is one (none:
+        a WARNING, the radio runs uncorrected); ``"required"``: the same, but ``start()`` raises ConfigError
+        when there is none (for a scenario that needs calibrated radios); False: never; a directory: look it up in that store instead of ``$HIL_CALIBRATION_DIR`` (a store
         that does not exist yet holds nothing); a ``.json`` file: that calibration (ConfigError if it is
         missing); a Calibration object: that one. Also settable later as
         :attr:`use_calibration` (it takes effect at the next ``start()``).
@@ -413,7 +414,7 @@ class Radio(abc.ABC):
             hasattr(value, "rx_corrector") and hasattr(value, "tx_corrector") and hasattr(value, "record"))
         if not ok or (isinstance(value, str) and not value):
             raise ConfigError.bad_value("calibration", value, "True (the stored calibration of profile + serial), "
-                                        "False, a store directory, a calibration .json file or a "
+                                        "'required' (the same, and start() fails without one), False, a store directory, a calibration .json file or a "
                                         "calibration.Calibration")
         self._use_cal = value
 
@@ -453,17 +454,21 @@ class Radio(abc.ABC):
         fc = self._applied.get("rx_frequency")
         is_file = isinstance(src, (str, os.PathLike)) and (os.path.isfile(src)
                                                           or os.fspath(src).lower().endswith(".json"))
-        if src is True or (isinstance(src, (str, os.PathLike)) and not is_file):  # a store (maybe still empty)
+        required = isinstance(src, str) and src == "required"  # the default store, and fail if it has none
+        if src is True or required or (isinstance(src, (str, os.PathLike)) and not is_file):  # a store
             serial = self.serial
             if serial is None:
+                if required:
+                    raise ConfigError.bad_value("calibration", "required", f"a radio with a known serial "
+                                                f"({self.describe()} reports none)")
                 log.info("%s: serial unknown; no calibration looked up", self.describe())
                 return
-            from calibration.store import load_for
+            from calibration.apply import load_for  # logs a WARNING when there is none (raises if required)
 
-            cal = load_for(self.profile.name, _safe_serial(serial), directory=None if src is True else src,
-                           sample_rate=fs, frequency=fc)
+            cal = load_for(self.profile.name, _safe_serial(serial),
+                           directory=None if (src is True or required) else src,
+                           sample_rate=fs, frequency=fc, required=required)
             if cal is None:
-                log.info("%s (serial %s): no stored calibration; running uncorrected", self.describe(), serial)
                 return
         elif isinstance(src, (str, os.PathLike)):
             from calibration.apply import load_file
