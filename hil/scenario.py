@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from hil.config import load_yaml, parse, spec
 from hil.emulator.config import EmulatorConfig
 from hil.errors import ConfigError
+from hil.orbit.ephemeris import EphemerisErrorConfig  # the receiver's own-ephemeris errors (see there)
 
 __all__ = ["WaveformConfig", "BackendConfig", "GroundConfig", "OrbitConfig", "LinkConfig", "FramesConfig",
-           "EphemerisErrorConfig", "TrackingConfig", "Scenario", "load_scenario", "TRACKING_MODES"]
+           "EphemerisErrorConfig", "TrackingConfig", "ChannelConfig", "Scenario", "load_scenario", "TRACKING_MODES"]
 
 WAVEFORMS = ("otfs", "oddm", "afdm", "gfdm", "ofdm")
 BACKENDS = ("mock", "mock-zmq", "pluto", "soapy")
@@ -34,6 +35,8 @@ TRACKING_MODES = ("ephemeris", "blind", "none")
 PASS_STARTS = ("next-pass", "epoch", "handover")
 PASS_SELECT = ("first", "highest")
 LINK_PRESETS = ("seed-downlink", "custom")
+DETECTOR_CHOICES = ("auto", "onetap", "pilot-onetap", "mp", "mrc", "lmmse")
+NTN_TDL = (None, "NTN-TDL-A", "NTN-TDL-B", "NTN-TDL-C", "NTN-TDL-D")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class WaveformConfig:
     M: int = field(default=64, metadata=spec(ge=2, le=65536, doc="delay bins / subcarriers"))
     N: int = field(default=16, metadata=spec(ge=1, le=4096, doc="Doppler bins / symbols"))
     qam: int = field(default=4, metadata=spec(choices=(4, 16, 64), doc="QAM order (Gray, unit energy)"))
+    detector: str = field(default="auto", metadata=spec(
+        choices=DETECTOR_CHOICES, doc="receiver detection: auto (OTFS/AFDM: embedded pilot + mrc; OFDM: "
+        "pilot lattice + one-tap; others: preamble one-tap), onetap, pilot-onetap, mp, mrc, lmmse"))
+    pilot_l_max: int = field(default=4, metadata=spec(ge=0, le=64, doc="embedded-pilot guard: delay bins"))
+    pilot_k_max: int = field(default=1, metadata=spec(ge=0, le=16, doc="embedded-pilot guard: Doppler bins"))
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,9 @@ class OrbitConfig:
     offset_s: float = field(default=0.0, metadata=spec(ge=-86400, le=86400, unit="s"))
     knot_step_s: float = field(default=0.01, metadata=spec(ge=1e-4, le=1.0, unit="s",
                                                            doc="DelayTrack knot spacing"))
+    eop_file: str | None = field(default=None, metadata=spec(min_len=1, doc=(
+        "IERS finals2000A.all-format EOP file (UT1-UTC, polar motion; relative to the scenario file); "
+        "none: UT1 = UTC, no polar motion (~75 ns / 17 Hz at 20 GHz for UT1-UTC = 0.074 s)")))
 
 
 @dataclass(frozen=True)
@@ -127,21 +138,31 @@ class FramesConfig:
     max_bursts: int = field(default=0, metadata=spec(ge=0, le=1_000_000))
     preamble_degree: int = field(default=7, metadata=spec(ge=5, le=10, doc="m-sequence degree of the preamble"))
     preamble_repeats: int = field(default=4, metadata=spec(choices=(2, 3, 4, 5, 7, 11, 13)))
+    header_repeats: int = field(default=4, metadata=spec(ge=1, le=64, doc="repetitions of each header bit"))
+    pace: str = field(default="fast", metadata=spec(
+        choices=("fast", "realtime"), doc="fast: as fast as the blocks run; realtime: the emulator streams at "
+        "the sample rate (overflows/underflows counted)"))
 
 
 @dataclass(frozen=True)
-class EphemerisErrorConfig:
-    """What the terminal's ephemeris gets wrong (ephemeris mode).
+class ChannelConfig:
+    """What the emulator imposes besides the pass geometry: NTN-TDL multipath (TR 38.811, scaled to
+    ``delay_spread_s``, Rayleigh taps fading with terminal-motion Doppler ``fading_doppler_hz``), and
+    the receiver's oscillator error relative to the transmitter (a real frequency offset and drift)."""
 
-    ``along_track_m``: position error along the orbit (the dominant error of an aged TLE), applied as a
-    time shift of the predicted trajectory; ``tle_age_days`` adds ``2 km/day`` (a typical SGP4 growth for
-    LEO; an assumption). ``offset_ppm`` / ``drift_ppm_per_s``: oscillator/position offsets of the prediction.
-    """
+    ntn_tdl: str | None = field(default=None, metadata=spec(choices=NTN_TDL))
+    delay_spread_s: float = field(default=100e-9, metadata=spec(ge=0, le=1e-3, unit="s"))
+    fading_doppler_hz: float = field(default=0.0, metadata=spec(ge=0, le=1e5, unit="Hz"))
+    oscillator_ppm: float = field(default=0.0, metadata=spec(ge=-100, le=100, unit="ppm",
+                                                             doc="receiver LO offset (applied by the emulator)"))
+    oscillator_drift_ppm_per_s: float = field(default=0.0, metadata=spec(ge=-1, le=1, unit="ppm/s"))
+    light_time: bool = field(default=True, metadata=spec(doc="emulated orbit delay includes light time"))
+    gases: bool = field(default=True, metadata=spec(doc="emulated path loss includes atmospheric gases"))
 
-    along_track_m: float = field(default=0.0, metadata=spec(ge=-1e6, le=1e6, unit="m"))
-    tle_age_days: float = field(default=0.0, metadata=spec(ge=0, le=60, unit="days"))
-    offset_ppm: float = field(default=0.0, metadata=spec(ge=-100, le=100, unit="ppm"))
-    drift_ppm_per_s: float = field(default=0.0, metadata=spec(ge=-1, le=1, unit="ppm/s"))
+
+# EphemerisErrorConfig (tracking.ephemeris_error) is imported from hil.orbit.ephemeris, next to the code that
+# applies it: tle_age_days, tle_growth_m_per_day(2), epoch_shift_s, along_track_m, cross_track_m, radial_m,
+# clock_offset_s, offset_ppm, drift_ppm_per_s (units and ranges there).
 
 
 @dataclass(frozen=True)
@@ -157,6 +178,9 @@ class TrackingConfig:
     max_misses: int = field(default=2, metadata=spec(ge=1, le=100))
     settle_s: float = field(default=5.0, metadata=spec(ge=0, le=3600, unit="s",
                                                         doc="excluded from tracking statistics after acquisition"))
+    own_satellite: int | str | None = field(default=None, metadata=spec(
+        doc="the satellite whose TLE the receiver propagates (index or name; default: the serving one the "
+            "network announces) - a wrong one is a receiver that must lose lock and say so"))
 
     def validate(self):
         for i, m in enumerate(self.compare):
@@ -184,6 +208,7 @@ class Scenario:
     link: LinkConfig = field(default_factory=LinkConfig)
     frames: FramesConfig = field(default_factory=FramesConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    channel: ChannelConfig = field(default_factory=ChannelConfig)
     emulator: EmulatorConfig | None = field(default=None, metadata=spec(
         doc="optional channel-emulator section (endpoints + links), as `hil emulate` reads it"))
 

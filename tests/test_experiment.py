@@ -15,10 +15,8 @@ import numpy as np
 import pytest
 
 from hil.config import parse
-from hil.emulator.trajectory import HandoverTrajectory, LinearTrajectory
 from hil.errors import ConfigError, DeviceError
-from hil.experiment import C_MPS, PassModel, _Prediction, build_pass, run_scenario, run_waveform
-from hil.report import summarise
+from hil.experiment import C_MPS, build_pass, run_scenario, run_waveform
 from hil.scenario import Scenario, WaveformConfig
 
 FS = 1.92e6
@@ -31,9 +29,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = dict(name="short", seed=1, sample_rate_hz=FS, carrier_hz=FC, duration_s=3.0, epoch="2026-01-01T12:45:00Z",
             waveforms=[{"kind": "otfs", "M": 32, "N": 8, "qam": 4}],
             orbit={"constellation": "starlink-1584", "satellite": 0, "start": "epoch", "offset_s": 686.0},
-            link={"snr_db": 25.0},
+            link={"preset": "custom", "tx_power_dbw": 10.0, "tx_gain_dbi": 25.0, "rx_gain_dbi": 0.0,
+                  "noise_figure_db": 3.0},
             frames={"interval_s": 0.5, "per_burst": 3},
-            tracking={"mode": "ephemeris", "ephemeris_error": {"along_track_m": 2000.0, "offset_ppm": 0.02},
+            tracking={"mode": "ephemeris", "ephemeris_error": {"along_track_m": 2000.0},
                       "settle_s": 0.4})
 
 
@@ -50,7 +49,7 @@ def scenario(**changes):
 @pytest.fixture(scope="module")
 def culmination_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    sc = scenario()
+    sc = scenario(channel={"light_time": False})  # instantaneous geometry: the closed form below
     res = run_scenario(sc, str(out), progress=False)
     return sc, res, str(out)
 
@@ -63,10 +62,10 @@ def test_report_files_and_bounds(culmination_run):
     with open(os.path.join(out, "summary.json")) as fh:
         s = json.load(fh)["waveforms"][0]
     assert s["frames"] >= 12 and s["frames_synced"] == s["frames"]
-    assert s["ber"] < 1e-3  # 25 dB Es/N0, QPSK: the AWGN BER is ~1e-80
+    assert s["ber"] < 1e-3  # ~20 dB Es/N0 near culmination, QPSK: the AWGN BER is ~1e-23
     assert s["residual_doppler_rms_ppm"] < 0.02  # 40 Hz at 2 GHz, with a 2 km ephemeris error
     assert s["delay_error_rms_ns"] < 30.0  # 0.06 sample at 1.92 MSPS
-    assert "in-process" in res.backend_note
+    assert "one process" in res.backend_note
     # the CSV holds the same frames as the summary
     data = np.genfromtxt(os.path.join(out, "frames_otfs.csv"), delimiter=",", names=True)
     assert data.size == s["frames"] and int(data["bit_errors"].sum()) == s["bit_errors"]
@@ -93,112 +92,16 @@ def test_truth_columns_match_orbit_geometry(culmination_run):
     assert np.all(np.abs(r[c["t_s"] > res.runs[0].acquisition_s]) < 100.0)
 
 
-def _synthetic(traj, t_end, delay_range, snr_db=20.0, prediction_shift=0.0):
-    return PassModel(trajectory=traj, t_start=0.0, t_end=t_end, carrier_hz=FC,
-                     snr_db=lambda t: np.full(np.shape(t), snr_db) if np.ndim(t) else snr_db,
-                     path_loss_db=lambda t: np.asarray(traj.path_loss_db(t)),
-                     prediction=_Prediction(traj, FC, prediction_shift, 0.0, 0.0, 0.0),
-                     delay_range_s=delay_range, info={"satellites": ["synthetic"], "ground": "-"})
-
-
-@pytest.mark.parametrize("delay_s, rate", [(1.8e-3, 2.0e-5), (6.4e-3, -2.2e-5)])
-@pytest.mark.parametrize("mode", ["ephemeris", "blind"])
-def test_sync_across_pass_delays(delay_s, rate, mode):
-    """Delays at both ends of a 550 km pass with the Doppler of its low elevations (~45 kHz)."""
-    traj = LinearTrajectory(delay_s, rate, path_loss_db=150.0, elevation_deg=30.0)
-    pm = _synthetic(traj, 2.0, (1.8e-3, 6.5e-3))
-    sc = scenario(frames={"interval_s": 0.5, "per_burst": 3})
-    run = run_waveform(sc, sc.waveforms[0], pm, mode)
-    c = run.columns
-    # after the first burst (a blind acquisition may cost frames of it) every frame is found
-    settled = c["burst"] >= 1
-    assert c["synced"][settled].all()
-    ok = c["synced"] > 0
-    err = (c["delay_est_s"] - c["delay_true_s"])[ok]
-    assert np.all(np.abs(err) < 40e-9), err  # 0.08 sample (per-sample SNR 17 dB)
-    np.testing.assert_allclose(c["delay_true_s"], delay_s + rate * (c["t_s"] + c["delay_true_s"]), rtol=1e-9)
-    assert np.all(np.abs(c["doppler_est_hz"] - (-FC * rate))[ok] < 60.0)
-    assert c["bit_errors"][settled].sum() == 0
-
-
-class _Ramp:
-    """delay = d0 + r t + a t^2 / 2: a Doppler ramp of -fc a Hz/s (an independent closed form)."""
-
-    def __init__(self, d0, r, a):
-        self.d0, self.r, self.a = d0, r, a
-
-    def delay(self, t):
-        t = np.asarray(t, float)
-        return self.d0 + self.r * t + 0.5 * self.a * t * t
-
-    def delay_rate(self, t):
-        return self.r + self.a * np.asarray(t, float)
-
-    def elevation(self, t):
-        return np.full(np.shape(t), 45.0)
-
-    def visible(self, t):
-        return np.ones(np.shape(t), bool)
-
-    def path_loss_db(self, t):
-        return np.full(np.shape(t), 150.0)
-
-    def discontinuities(self, t0, t1):
-        return []
-
-
-@pytest.mark.parametrize("mode", ["blind", "ephemeris"])
-def test_tracker_state_carried_across_gaps(mode):
-    """A culmination-like Doppler ramp (-640 Hz/s through +-1.3 kHz) with 1 s gaps between 3-frame bursts:
-    the receiver extrapolates over each gap with its Doppler-rate estimate and stays locked."""
-    fc_rate = -640.0
-    pm = _synthetic(_Ramp(2.0e-3, 1.0e-6, -fc_rate / FC), 6.5, (1.9e-3, 2.2e-3), snr_db=20.0)
-    sc = scenario(frames={"interval_s": 1.0, "per_burst": 3})
-    run = run_waveform(sc, sc.waveforms[0], pm, mode)
-    c = run.columns
-    assert len(run.tracker.acquisitions) == 1  # no loss of lock over the gaps
-    later = c["burst"] >= 2  # the loop has seen the rate over one gap
-    assert c["synced"][later].all() and c["bit_errors"][later].sum() == 0
-    np.testing.assert_allclose(c["doppler_true_hz"], -FC * (1.0e-6 - fc_rate / FC * (c["t_s"] + c["delay_true_s"]
-                                                                                      + 0.5 * (NP - 1) / FS)),
-                               atol=1e-6)
-    assert np.sqrt(np.mean(c["tracking_residual_hz"][later] ** 2)) < 25.0
-
-
 def test_no_compensation_breaks_and_reports_it():
-    traj = LinearTrajectory(3e-3, -1.5e-5, path_loss_db=150.0)  # +30 kHz at 2 GHz
-    pm = _synthetic(traj, 1.2, (2e-3, 4e-3), snr_db=25.0)
-    sc = scenario()
-    run = run_waveform(sc, sc.waveforms[0], pm, "none")
-    s = summarise(run)
+    """Early in the pass (~40 kHz of Doppler) a receiver that corrects no Doppler finds the preambles (the
+    detector is CFO-invariant) but decodes no header: every frame is missed, and the report says so."""
+    sc = scenario(orbit={"offset_s": 460.0}, duration_s=1.5, tracking={"mode": "none"})
+    res = run_scenario(sc, "/tmp/hil-test-none", progress=False, html=False)
+    run = res.runs[0]
     c = run.columns
-    assert s["frames_synced"] == s["frames"]  # timing alone is found (the detector is CFO-invariant)
-    assert s["ber"] > 0.3  # but 30 kHz of uncorrected Doppler wrecks every frame
-    np.testing.assert_allclose(s["residual_doppler_rms_hz"], 3e4, rtol=1e-6)
-    assert np.all(c["doppler_est_hz"] == 0.0)
-
-
-@pytest.mark.parametrize("mode", ["blind", "ephemeris"])
-def test_reacquires_after_synthetic_handover(mode):
-    a = LinearTrajectory(3.0e-3, -1.0e-5, path_loss_db=150.0)  # +20 kHz
-    b = LinearTrajectory(4.1e-3, 1.2e-5, path_loss_db=150.0)  # -24 kHz, 1.1 ms later
-    t_ho = 1.6
-    traj = HandoverTrajectory([(0.0, a), (t_ho, b)])
-    pm = _synthetic(traj, 3.6, (2.5e-3, 4.5e-3))
-    sc = scenario(frames={"interval_s": 0.25, "per_burst": 4})
-    run = run_waveform(sc, sc.waveforms[0], pm, mode)
-    c = run.columns
-    acq = [pm.t_start + q["index"] / FS for q in run.tracker.acquisitions]
-    assert acq[0] < 0.1
-    if mode == "blind":  # loses lock at the jump and finds the new satellite over the whole band
-        assert any(t_ho < t < t_ho + 0.6 for t in acq[1:]), acq
-    # ephemeris: the terminal knows the handover schedule, so delay and Doppler steps are predicted
-    after = c["t_s"] > t_ho + 0.6
-    before = (c["t_s"] < t_ho - 0.05) & (c["burst"] >= 1)
-    assert c["synced"][after].all() and c["synced"][before].all()
-    jump = np.abs(c["doppler_est_hz"][after][0] - c["doppler_est_hz"][before][-1])
-    assert jump > 40e3  # the estimate followed the 44 kHz step
-    assert np.all(np.abs(c["tracking_residual_hz"][after]) < 60.0)
+    assert np.all(np.abs(c["doppler_true_hz"]) > 30e3)
+    assert run.counters["decoded"] == 0 and run.counters["detected"] >= run.counters["frames_sent"] - 1
+    assert "never synchronised" in run.notes
 
 
 def test_reacquires_at_real_serving_satellite_change():
@@ -208,34 +111,15 @@ def test_reacquires_at_real_serving_satellite_change():
     pm = build_pass(sc)
     assert len(pm.info["satellites"]) == 2 and len(pm.info["handovers_s"]) == 1
     t_ho = pm.info["handovers_s"][0]
-    run = run_waveform(sc, sc.waveforms[0], pm, "blind")
+    run = run_waveform(sc, 0, pm, "blind")
     c = run.columns
-    assert set(np.unique(c["satellite"])) and len(np.unique(c["satellite"])) == 2
-    acq = [pm.t_start + q["index"] / FS for q in run.tracker.acquisitions]
-    assert any(t_ho <= t < t_ho + 0.6 for t in acq), (acq, t_ho)
+    assert len(np.unique(c["satellite"])) == 2  # the telemetry names the serving satellite
+    assert run.counters["rx_acquisitions"] >= 2  # lost lock at the change, acquired the new satellite
     after = c["t_s"] > t_ho + 0.6
     assert after.any() and c["synced"][after].all()
     # the Doppler jumps by tens of kHz at the change (two satellites on opposite sides)
     step = np.abs(np.diff(c["doppler_true_hz"])).max()
     assert step > 5e3
-
-
-@pytest.mark.parametrize("kind", ["mock", "mock-zmq"])
-def test_radio_path_returns_the_window(kind):
-    """The samples cross the backend (loopback, or the ZeroMQ emulator) unchanged, latency removed."""
-    from hil.experiment import _RadioPath
-    from hil.scenario import BackendConfig
-
-    rp = _RadioPath(BackendConfig(kind), FS, FC)
-    try:
-        rng = np.random.default_rng(4)
-        for n in (5000, 1234):  # two windows in a row: the timeline stays aligned
-            x = (rng.standard_normal(n) + 1j * rng.standard_normal(n)).astype(np.complex64)
-            y = rp.transfer(x)
-            assert y.shape == x.shape
-            np.testing.assert_allclose(y, x, atol=1e-4 * np.max(np.abs(x)))
-    finally:
-        rp.close()
 
 
 @pytest.mark.parametrize("kind", ["pluto", "soapy"])
@@ -271,7 +155,7 @@ def test_cli_run_and_demo_help(tmp_path, capsys):
     out = tmp_path / "rep"
     assert main(["run", str(path), "-o", str(out), "--no-progress", "--no-html"]) == 0
     text = capsys.readouterr().out
-    assert "report:" in text and "otfs" in text and "ZeroMQ channel emulator" in text
+    assert "report:" in text and "otfs" in text and "three processes" in text
     assert (out / "summary.md").exists() and not (out / "report.html").exists()
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nframes: {per_burst: 0}\n")
