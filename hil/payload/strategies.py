@@ -429,7 +429,7 @@ def gfa(tab: SlotTables, model: PlacementModel, *, weight: str = "eta", integrat
 def _delivered_tn(model: PlacementModel, tab: SlotTables, sch: Schedule) -> np.ndarray:
     """(n_broadcasts, R): TN time each broadcast removes from each region (covered regions only)."""
     if len(sch) == 0:
-        return np.zeros((0, model.n_regions))
+        return np.zeros((0, tab.tn_s.shape[0]))
     return (tab.tn_s[:, sch.file] * tab.covered[sch.slot].T).T
 
 
