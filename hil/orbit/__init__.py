@@ -5,12 +5,23 @@
 * :class:`GroundStation` (WGS-84), :func:`geometry` (range, range rate, range acceleration, elevation,
   azimuth), delay/Doppler helpers, :func:`find_passes`, :func:`serving_sequence` (handover slots);
 * :class:`DelayTrack` / :func:`make_track`: smooth delay and Doppler for the channel emulator;
+* :class:`ReceiverEphemeris`: the receiver's own (aged, erroneous) TLE propagated with SGP4, as delay /
+  Doppler / elevation predictions (:class:`EphemerisErrorConfig` says what it gets wrong);
+* :class:`EarthOrientation` / :func:`load_eop`: UT1-UTC and polar motion from IERS finals files (``eop=``);
 * link budget: :func:`fspl_db`, gases, TR 38.811 shadow fading / clutter loss, antennas, :class:`LinkBudget`.
 
 All times are seconds since an epoch (UTC); see :mod:`hil.orbit.timebase`.
 """
 
 from .constants import C_MPS
+from .eop import EarthOrientation, as_eop, earth_rotation, load_eop, parse_eop_text
+from .ephemeris import (
+    EphemerisErrorConfig,
+    ReceiverEphemeris,
+    ephemeris_rtn_error,
+    receiver_satellite,
+    rtn_difference,
+)
 from .geometry import (
     SERVING_RULES,
     Geometry,
@@ -65,6 +76,8 @@ __all__ = [
     "Geometry", "geometry", "geometry_many", "teme_to_ecef", "delay_s", "doppler_hz", "doppler_rate_hz_per_s",
     "slant_range_m", "Pass", "find_passes", "ServingSequence", "Slot", "serving_sequence", "SERVING_RULES",
     "DelayTrack", "make_track", "serving_tracks", "LIGHT_TIME_MODES",
+    "ReceiverEphemeris", "EphemerisErrorConfig", "receiver_satellite", "rtn_difference", "ephemeris_rtn_error",
+    "EarthOrientation", "load_eop", "parse_eop_text", "as_eop", "earth_rotation",
     "LinkBudget", "fspl_db", "gas_attenuation_db", "gas_zenith_attenuation_db", "shadow_fading_params",
     "los_probability", "sample_shadow_fading_db", "reflector_gain_db", "reflector_radius_for_gain",
     "noise_power_dbw", "shannon_rate_bps", "SCENARIOS",

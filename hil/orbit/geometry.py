@@ -3,9 +3,10 @@ azimuth; delay and Doppler; visibility, pass prediction and the serving-satellit
 
 Frames: SGP4 gives TEME; it is rotated to ECEF by the GMST angle (IAU-82), velocities get the
 ``-omega x r`` term and accelerations the Coriolis and centrifugal terms, with omega the derivative of
-the same GMST expression (so range rate is exactly the derivative of range). Polar motion and UT1-UTC
-are neglected (see :mod:`hil.orbit.timebase`). Elevation and azimuth are geodetic (WGS-84 normal),
-azimuth from north through east. No refraction.
+the same GMST expression (so range rate is exactly the derivative of range). With an IERS EOP table
+(``eop=``, :mod:`hil.orbit.eop`) GMST is taken at UT1 and polar motion rotates PEF to ITRF; without
+one UT1 = UTC and the pole is fixed (see :mod:`hil.orbit.timebase` and docs/orbit.md for the cost).
+Elevation and azimuth are geodetic (WGS-84 normal), azimuth from north through east. No refraction.
 
 Range acceleration uses the satellite acceleration of a two-body + J2 gravity field at the SGP4
 position (SGP4 is an analytic theory and has no acceleration output); the difference from the
@@ -22,9 +23,10 @@ import numpy as np
 from hil.errors import ConfigError, check_choice, check_range
 
 from .constants import C_MPS, J2, MU_M3PS2, WGS84_A_M
+from .eop import as_eop, earth_rotation, itrf_to_pef, pef_to_itrf
 from .ground import GroundStation
 from .satellites import Constellation, Satellite
-from .timebase import Epoch, as_epoch, gmst_rad, gmst_rate_radps
+from .timebase import Epoch, as_epoch
 
 __all__ = ["Geometry", "geometry", "geometry_many", "teme_to_ecef", "delay_s", "doppler_hz",
            "doppler_rate_hz_per_s", "Pass", "find_passes", "ServingSequence", "Slot", "serving_sequence",
@@ -68,14 +70,14 @@ def _gravity_teme(r):
     return np.stack([fxy * x, fxy * y, fz * z], axis=-1)
 
 
-def teme_to_ecef(r_teme, v_teme, epoch: Epoch, t_s, a_teme=None):
+def teme_to_ecef(r_teme, v_teme, epoch: Epoch, t_s, a_teme=None, *, eop=None):
     """Rotate TEME states (time along the second-to-last axis, matching ``t_s``) to ECEF.
 
     Returns ``(r, v)`` or ``(r, v, a)`` in ECEF; ``v`` is relative to the rotating Earth and ``a``
-    includes the Coriolis and centrifugal terms.
+    includes the Coriolis and centrifugal terms. ``eop``: None (UT1 = UTC, no polar motion), an
+    :class:`~hil.orbit.eop.EarthOrientation` or a finals file path (GMST of UT1, then ``W^T``).
     """
-    th = gmst_rad(epoch, t_s)
-    w = gmst_rate_radps(epoch, t_s)
+    th, w, pole = earth_rotation(epoch, t_s, as_eop(eop))
     c, s = np.cos(th), np.sin(th)
     r_teme = np.asarray(r_teme)
     v_teme = np.asarray(v_teme)
@@ -87,12 +89,13 @@ def teme_to_ecef(r_teme, v_teme, epoch: Epoch, t_s, a_teme=None):
     vze = v_teme[..., 2]
     r = np.stack([xe, ye, ze], axis=-1)
     v = np.stack([vxe, vye, vze], axis=-1)
+    pm = (lambda q: q) if pole is None else (lambda q: np.stack(pef_to_itrf(q, pole), axis=-1))
     if a_teme is None:
-        return r, v
+        return pm(r), pm(v)
     a_teme = np.asarray(a_teme)
     axe = c * a_teme[..., 0] + s * a_teme[..., 1] + 2.0 * w * vye + w * w * xe
     aye = -s * a_teme[..., 0] + c * a_teme[..., 1] - 2.0 * w * vxe + w * w * ye
-    return r, v, np.stack([axe, aye, a_teme[..., 2]], axis=-1)
+    return pm(r), pm(v), pm(np.stack([axe, aye, a_teme[..., 2]], axis=-1))
 
 
 @dataclass(frozen=True)
@@ -165,13 +168,18 @@ def _default_epoch(sat) -> Epoch:
     return sat[0].element_epoch
 
 
-def _ground_frames_teme(ground: GroundStation, ep: Epoch, t):
-    """Per time: ground position (km), inertial velocity (km/s), omega^2 and ENU axes, all in TEME."""
-    th = gmst_rad(ep, t)
-    w = gmst_rate_radps(ep, t)
+def _ground_frames_teme(ground: GroundStation, ep: Epoch, t, eop=None):
+    """Per time: ground position (km), inertial velocity (km/s), omega^2 and ENU axes, all in TEME.
+
+    With an EOP table the angle is GMST of UT1 and the ITRF vectors are first turned to the true pole
+    (``W``)."""
+    th, w, pole = earth_rotation(ep, t, eop)
     c, s = np.cos(th), np.sin(th)
 
-    def rot(vec):  # ECEF -> TEME is a rotation by +theta about z
+    def rot(vec):  # ECEF -> TEME is a rotation by +theta about z (after ITRF -> PEF with a pole)
+        if pole is not None:
+            vec = itrf_to_pef(tuple(np.full_like(c, x) for x in vec), pole)
+            return c * vec[0] - s * vec[1], s * vec[0] + c * vec[1], vec[2]
         return c * vec[0] - s * vec[1], s * vec[0] + c * vec[1], np.full_like(c, vec[2])
 
     gx, gy, gz = rot(ground.ecef_m * 1e-3)
@@ -241,12 +249,14 @@ def _look_teme(r, v, fr, accel: bool = True):
     return rng, rr, ra, el, az
 
 
-def geometry_many(cons, grounds, t_s, *, epoch=None, allow_stale=False, accel=True, chunk_points: int = 131072):
+def geometry_many(cons, grounds, t_s, *, epoch=None, allow_stale=False, accel=True, chunk_points: int = 131072,
+                  eop=None):
     """Propagate once, look from several ground points: a list of :class:`Geometry`, one per ground.
 
     Arrays are ``(n_sat, n_t)``. Works in time chunks of about ``chunk_points`` satellite-epochs so the
-    temporaries stay in cache.
+    temporaries stay in cache. ``eop``: Earth orientation table or file (None: UT1 = UTC, no pole).
     """
+    eop = as_eop(eop)
     if isinstance(cons, Satellite):
         cons = Constellation([cons])
     grounds = [_check_ground(g) for g in grounds]
@@ -261,7 +271,7 @@ def geometry_many(cons, grounds, t_s, *, epoch=None, allow_stale=False, accel=Tr
         r, v = cons._propagate_km(ep, t)
         out = []
         for g in grounds:
-            res = _look_teme(r, v, _ground_frames_teme(g, ep, t), accel)
+            res = _look_teme(r, v, _ground_frames_teme(g, ep, t, eop), accel)
             res = tuple(np.full((n_sat, n_t), np.nan) if x is None else x for x in res)
             out.append(Geometry(ep, t, *res))
         return out
@@ -270,23 +280,23 @@ def geometry_many(cons, grounds, t_s, *, epoch=None, allow_stale=False, accel=Tr
         b = min(n_t, a + step)
         r, v = cons._propagate_km(ep, t[a:b])
         for g, out in zip(grounds, outs):
-            res = _look_teme(r, v, _ground_frames_teme(g, ep, t[a:b]), accel)
+            res = _look_teme(r, v, _ground_frames_teme(g, ep, t[a:b], eop), accel)
             for dst, src in zip(out, res):
                 dst[:, a:b] = np.nan if src is None else src
     return [Geometry(ep, t, *out) for out in outs]
 
 
-def geometry(sat, ground: GroundStation, t_s, *, epoch=None, allow_stale: bool = False) -> Geometry:
+def geometry(sat, ground: GroundStation, t_s, *, epoch=None, allow_stale: bool = False, eop=None) -> Geometry:
     """Look geometry of ``sat`` (a Satellite or a Constellation) from ``ground`` at ``t_s``.
 
     ``t_s`` are seconds since ``epoch`` (any form :func:`~hil.orbit.timebase.as_epoch` takes); without
     ``epoch`` they count from the (first) satellite's element epoch. Arrays are ``(n_t,)`` for a
-    Satellite and ``(n_sat, n_t)`` for a Constellation.
+    Satellite and ``(n_sat, n_t)`` for a Constellation. ``eop``: see :func:`teme_to_ecef`.
     """
     _check_ground(ground)
     if not isinstance(sat, (Satellite, Constellation)):
         raise ConfigError.bad_value("sat", sat, "a Satellite or a Constellation")
-    g = geometry_many(sat, [ground], t_s, epoch=epoch, allow_stale=allow_stale)[0]
+    g = geometry_many(sat, [ground], t_s, epoch=epoch, allow_stale=allow_stale, eop=eop)[0]
     if isinstance(sat, Satellite):
         g = Geometry(g.epoch, g.t_s, *(np.asarray(x)[0] for x in (g.range_m, g.range_rate_mps, g.range_accel_mps2,
                                                                    g.elevation_deg, g.azimuth_deg)))
@@ -318,7 +328,7 @@ class Pass:
         return self.los_s - self.aos_s
 
 
-def _elev_fn(sat: Satellite, ground: GroundStation, ep: Epoch):
+def _elev_fn(sat: Satellite, ground: GroundStation, ep: Epoch, eop=None):
     sr = sat.satrec
 
     def el(t):
@@ -328,7 +338,7 @@ def _elev_fn(sat: Satellite, ground: GroundStation, ep: Epoch):
             raise ConfigError.bad_value(f"propagation of {sat.name!r} at {ep.plus(t)}", f"sgp4 error {e}",
                                         "no error")
         r = np.asarray(r)[None, None, :] * 1e3
-        r_e, _ = teme_to_ecef(r, np.zeros_like(r), ep, np.array([t]))
+        r_e, _ = teme_to_ecef(r, np.zeros_like(r), ep, np.array([t]), eop=eop)
         d = r_e[0, 0] - ground.ecef_m
         return math.degrees(math.asin(float(np.dot(d, ground.enu[2])) / float(np.linalg.norm(d))))
 
@@ -337,7 +347,7 @@ def _elev_fn(sat: Satellite, ground: GroundStation, ep: Epoch):
 
 def find_passes(sat, ground: GroundStation, epoch, duration_s: float, *, start_s: float = 0.0,
                 mask_deg: float = 10.0, coarse_step_s: float | None = None, allow_stale: bool = False,
-                time_tol_s: float = 1e-3) -> list[Pass]:
+                time_tol_s: float = 1e-3, eop=None) -> list[Pass]:
     """All passes of ``sat`` (Satellite or Constellation) over ``ground`` in ``[start_s, start_s + duration_s]``.
 
     The elevation of every satellite is sampled on a coarse grid (vectorised; default step: 1/300 of the
@@ -345,7 +355,9 @@ def find_passes(sat, ground: GroundStation, epoch, duration_s: float, *, start_s
     (``el(t) = mask`` to ``time_tol_s``) and the culmination by bounded Brent maximisation. Passes
     whose peak falls between two grid samples that are both below the mask are still found: every
     local maximum of the sampled elevation within 10 deg of the mask is refined. Sorted by AOS.
+    ``eop``: Earth orientation table or file (see :func:`teme_to_ecef`).
     """
+    eop = as_eop(eop)
     from scipy.optimize import brentq, minimize_scalar  # here: keeps `import hil.orbit` light for the CLI
 
     _check_ground(ground)
@@ -359,14 +371,14 @@ def find_passes(sat, ground: GroundStation, epoch, duration_s: float, *, start_s
     check_range("coarse_step_s", coarse_step_s, 1e-3, 3600.0, unit="s")
     n = max(2, int(math.ceil(duration_s / coarse_step_s)) + 1)
     t = start_s + np.linspace(0.0, duration_s, n)
-    geo = geometry_many(cons, [ground], t, epoch=ep, allow_stale=allow_stale, accel=False)[0]
+    geo = geometry_many(cons, [ground], t, epoch=ep, allow_stale=allow_stale, accel=False, eop=eop)[0]
     E = geo.elevation_deg
     t_end = t[-1]
     passes: list[Pass] = []
     for i in range(len(cons)):
         s = cons[i]
         e = E[i]
-        el = _elev_fn(s, ground, ep)
+        el = _elev_fn(s, ground, ep, eop)
 
         def f(x, el=el):
             return el(x) - mask_deg
@@ -478,14 +490,16 @@ class ServingSequence:
 
 def serving_sequence(cons: Constellation, grounds, epoch, duration_s: float, *, step_s: float = 1.0,
                      start_s: float = 0.0, mask_deg: float = 10.0, rule: str = "highest-elevation",
-                     allow_stale: bool = False, chunk_times: int | None = None, progress=None) -> ServingSequence:
+                     allow_stale: bool = False, chunk_times: int | None = None, progress=None,
+                     eop=None) -> ServingSequence:
     """Which satellite serves each ground point over time, and the time slots of constant serving set.
 
     Rules: ``"highest-elevation"`` (default) serves from the satellite with the highest elevation above
     the mask; ``"nearest"`` from the visible satellite at the smallest slant range (the seed paper's
     location-based rule; for one shell at one altitude the two agree except within metres of a tie).
-    Ties keep the lower satellite index. Sampled every ``step_s``.
+    Ties keep the lower satellite index. Sampled every ``step_s``. ``eop``: see :func:`teme_to_ecef`.
     """
+    eop = as_eop(eop)
     check_choice("rule", rule, SERVING_RULES)
     check_range("duration_s", duration_s, 0.0, 30 * 86400.0, unit="s")
     check_range("step_s", step_s, 1e-3, 3600.0, unit="s")
@@ -503,7 +517,7 @@ def serving_sequence(cons: Constellation, grounds, epoch, duration_s: float, *, 
         chunk_times = max(1, 400_000 // len(cons))
     for a in range(0, n, chunk_times):
         b = min(n, a + chunk_times)
-        geos = geometry_many(cons, grounds, t[a:b], epoch=ep, allow_stale=allow_stale, accel=False)
+        geos = geometry_many(cons, grounds, t[a:b], epoch=ep, allow_stale=allow_stale, accel=False, eop=eop)
         for gi, g in enumerate(geos):
             el = g.elevation_deg
             vis = el >= mask_deg

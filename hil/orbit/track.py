@@ -39,10 +39,11 @@ import numpy as np
 from hil.errors import ConfigError, check_choice, check_range
 
 from .constants import C_MPS
+from .eop import as_eop, earth_rotation, itrf_to_pef
 from .geometry import _look, teme_to_ecef
 from .ground import GroundStation
 from .satellites import Constellation, Satellite
-from .timebase import Epoch, as_epoch, gmst_rad, gmst_rate_radps
+from .timebase import Epoch, as_epoch
 
 __all__ = ["DelayTrack", "make_track", "serving_tracks", "LIGHT_TIME_MODES"]
 
@@ -214,36 +215,38 @@ class DelayTrack:
         return 2.0 * math.sqrt(3.0) / 216.0 * self.knot_step_s**3 * self.fourth_derivative_max()
 
 
-def _ground_teme(ground: GroundStation, ep: Epoch, t):
+def _ground_teme(ground: GroundStation, ep: Epoch, t, eop=None):
     """Ground position and velocity in TEME (m, m/s) at times t, shape (n, 3)."""
-    th = gmst_rad(ep, t)
-    w = gmst_rate_radps(ep, t)
+    th, w, pole = earth_rotation(ep, t, eop)
     c, s = np.cos(th), np.sin(th)
     x, y, z = ground.ecef_m
+    if pole is not None:
+        x, y, z = itrf_to_pef(tuple(np.full_like(c, q) for q in (x, y, z)), pole)
     xt = c * x - s * y
     yt = s * x + c * y
-    r = np.stack([xt, yt, np.full_like(xt, z)], axis=-1)
+    r = np.stack([xt, yt, np.broadcast_to(z, xt.shape)], axis=-1)
     v = np.stack([-w * yt, w * xt, np.zeros_like(xt)], axis=-1)
     return r, v
 
 
-def _delays(sat: Satellite, ground: GroundStation, ep: Epoch, t: np.ndarray, light_time: str, allow_stale: bool):
+def _delays(sat: Satellite, ground: GroundStation, ep: Epoch, t: np.ndarray, light_time: str, allow_stale: bool,
+            eop=None):
     """Delay (s) and elevation (deg) at times t."""
     cons = Constellation([sat])
     r, v = cons.propagate_teme(ep, t, allow_stale=allow_stale)
-    r_e, v_e = teme_to_ecef(r, v, ep, t)
+    r_e, v_e = teme_to_ecef(r, v, ep, t, eop=eop)
     rng, _rr, _ra, el, _az = _look(r_e, v_e, None, ground)
     rng, el = rng[0], el[0]
     tau = rng / C_MPS
     if light_time == "downlink":
-        rg, _ = _ground_teme(ground, ep, t)
+        rg, _ = _ground_teme(ground, ep, t, eop)
         for _ in range(3):  # fixed point; each pass gains a factor ~ range_rate / c ~ 2e-5
             rs, _ = cons.propagate_teme(ep, t - tau, allow_stale=allow_stale)
             tau = np.linalg.norm(rs[0] - rg, axis=-1) / C_MPS
     elif light_time == "uplink":
         rs = r[0]
         for _ in range(3):
-            rg, _ = _ground_teme(ground, ep, t - tau)
+            rg, _ = _ground_teme(ground, ep, t - tau, eop)
             tau = np.linalg.norm(rs - rg, axis=-1) / C_MPS
     return tau, el
 
@@ -255,13 +258,15 @@ def _stencil_slopes(tau_ext: np.ndarray, h: float) -> np.ndarray:
 
 def make_track(sat, ground: GroundStation, epoch, duration_s: float, knot_step_s: float = 1e-3, *,
                start_s: float = 0.0, mask_deg: float = 10.0, light_time: str = "none",
-               allow_stale: bool = False, chunk_knots: int = 500_000) -> DelayTrack:
+               allow_stale: bool = False, chunk_knots: int = 500_000, eop=None) -> DelayTrack:
     """Build a :class:`DelayTrack` for ``sat`` seen from ``ground``.
 
     Knots at ``start_s + k * knot_step_s`` (s since ``epoch``), k = 0..K with K = ceil(duration / step):
     the track covers at least ``[start_s, start_s + duration_s]``. ``sat`` is a Satellite or a
-    one-satellite Constellation. See the module doc for ``light_time`` and the error bound.
+    one-satellite Constellation. See the module doc for ``light_time`` and the error bound. ``eop``: an
+    IERS Earth orientation table or file (:mod:`hil.orbit.eop`; None: UT1 = UTC, no polar motion).
     """
+    eop = as_eop(eop)
     if isinstance(sat, Constellation):
         if len(sat) != 1:
             raise ConfigError.bad_value("sat", f"{len(sat)} satellites", "one Satellite (index the constellation)")
@@ -286,20 +291,20 @@ def make_track(sat, ground: GroundStation, epoch, duration_s: float, knot_step_s
         el_ext = np.empty(k + 5)
         for a in range(0, k + 5, chunk_knots):
             b = min(k + 5, a + chunk_knots)
-            tau_ext[a:b], el_ext[a:b] = _delays(sat, ground, ep, t[a:b], light_time, allow_stale)
+            tau_ext[a:b], el_ext[a:b] = _delays(sat, ground, ep, t[a:b], light_time, allow_stale, eop)
         t = t[2:-2]
         tau, el, rate = tau_ext[2:-2], el_ext[2:-2], _stencil_slopes(tau_ext, h)
     else:
         # coarse knots: slopes from a fine stencil (+-1, +-2 x 10 ms) around each knot
         t = start_s + h * np.arange(k + 1)
-        tau, el = _delays(sat, ground, ep, t, light_time, allow_stale)
+        tau, el = _delays(sat, ground, ep, t, light_time, allow_stale, eop)
         d = _FINE_STEP_S
-        offs = [_delays(sat, ground, ep, t + o * d, light_time, allow_stale)[0] for o in (-2, -1, 1, 2)]
+        offs = [_delays(sat, ground, ep, t + o * d, light_time, allow_stale, eop)[0] for o in (-2, -1, 1, 2)]
         rate = (offs[0] - 8.0 * offs[1] + 8.0 * offs[2] - offs[3]) / (12.0 * d)
     # max |4th derivative of tau| from 4th differences on a 0.5 s grid spanning the track (for the stated bound)
     H = 0.5
     tm = np.arange(t[0] - 2 * H, t[-1] + 2 * H + 1e-9, H)
-    tau_m, _ = _delays(sat, ground, ep, tm, light_time, allow_stale)
+    tau_m, _ = _delays(sat, ground, ep, tm, light_time, allow_stale, eop)
     m4 = float(np.max(np.abs(np.diff(tau_m, 4)))) / H**4
     return DelayTrack(t0=float(t[0]), knot_step_s=h, delay_s=tau, delay_rate=rate, elevation_deg=el,
                       mask_deg=mask_deg, epoch=ep, sat_name=sat.name, ground=ground, light_time=light_time,
@@ -308,23 +313,25 @@ def make_track(sat, ground: GroundStation, epoch, duration_s: float, knot_step_s
 
 def serving_tracks(cons: Constellation, ground: GroundStation, epoch, duration_s: float, *, start_s: float = 0.0,
                    step_s: float = 1.0, knot_step_s: float = 1e-3, mask_deg: float = 10.0,
-                   rule: str = "highest-elevation", light_time: str = "none", allow_stale: bool = False):
+                   rule: str = "highest-elevation", light_time: str = "none", allow_stale: bool = False,
+                   eop=None):
     """The serving sequence of one ground point as ``[(slot, DelayTrack or None), ...]``.
 
     Each slot of :func:`~hil.orbit.geometry.serving_sequence` (boundaries to ``step_s``) gets a track of its
     serving satellite over the slot (None where no satellite is above the mask): what an emulator
-    switches between at handovers.
+    switches between at handovers. ``eop``: see :func:`make_track`.
     """
     from .geometry import serving_sequence
 
+    eop = as_eop(eop)
     seq = serving_sequence(cons, [ground], epoch, duration_s, step_s=step_s, start_s=start_s, mask_deg=mask_deg,
-                           rule=rule, allow_stale=allow_stale)
+                           rule=rule, allow_stale=allow_stale, eop=eop)
     out = []
     for slot in seq.slots:
         i = slot.serving[0]
         tr = None
         if i >= 0:
             tr = make_track(cons[i], ground, epoch, slot.duration_s, knot_step_s, start_s=slot.start_s,
-                            mask_deg=mask_deg, light_time=light_time, allow_stale=allow_stale)
+                            mask_deg=mask_deg, light_time=light_time, allow_stale=allow_stale, eop=eop)
         out.append((slot, tr))
     return out
