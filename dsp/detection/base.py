@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from dsp.detection.ddgraph import _Tables, dd_channel, dd_supported
 from dsp.detection.graph import FactorGraph, channel_coo, coo_matvec
 from dsp.errors import ConfigError, check_range
 
@@ -30,7 +33,10 @@ class Detector:
     ``H[:, known] x_known`` is subtracted before detection; only data cells are unknowns.
 
     After a call: ``last_indices`` (constellation index per data cell, C order), ``last_iterations``,
-    ``last_converged``.
+    ``last_converged``, ``last_engine`` (``"dd"`` or ``"graph"``, see :class:`~dsp.detection.mp.MpDetector`).
+
+    :meth:`detect_many` detects a list of independent frames, on several threads if asked (the kernels
+    run without the GIL); the results are those of :meth:`detect` frame by frame.
     """
 
     name = "base"
@@ -49,7 +55,12 @@ class Detector:
         self.last_indices = np.zeros(0, np.int64)
         self.last_iterations = 0
         self.last_converged = False
+        self.last_engine = ""
         self._cache = None
+        self._dd_cache = None
+        self._mask_cache = None
+        self._tables = _Tables()
+        self._bits_lut = None
 
     # ------------------------------------------------------------------ helpers
     def _inputs(self, y_grid, noise_var, known):
@@ -62,8 +73,18 @@ class Detector:
             raise ConfigError.bad_value("noise_var", noise_var, "a finite number > 0 (per-cell noise variance)")
         mask = np.asarray(m.data_mask, bool).ravel()
         if known is None:
+            # the modem's fill on the non-data cells, cached while the mask and the fill stay the same
+            # (set_data_mask stores a new fill array, so its identity is a version stamp)
+            mc = self._mask_cache
+            token = getattr(m, "_fill", None)
+            if mc is not None and token is not None and mc[0] is token and np.array_equal(mc[1], mask):
+                return np.ascontiguousarray(y, np.complex128).ravel(), nv, mc[1], mc[2]
             kn = np.asarray(m.grid_from_symbols(np.zeros(int(mask.sum()), np.complex128)), np.complex128).ravel() \
                 if hasattr(m, "grid_from_symbols") else np.zeros(mask.size, np.complex128)
+            kn[mask] = 0.0
+            mask = mask.copy()
+            self._mask_cache = (token, mask, kn)
+            return np.ascontiguousarray(y, np.complex128).ravel(), nv, mask, kn
         else:
             kn = np.asarray(known, np.complex128)
             if kn.shape != tuple(m.shape):
@@ -85,6 +106,52 @@ class Detector:
         y_eff = y - coo_matvec(*coo, kn, y.size) if np.any(kn) else y
         return graph, np.ascontiguousarray(y_eff), coo
 
+    # ------------------------------------------------------------------ diagonal (fast) engine
+    def _dd_applicable(self) -> bool:
+        return dd_supported(self.modem)
+
+    def _dd(self, y, paths_dd, mask, kn, kernel, transpose: bool = False):
+        """Inputs of the diagonal kernels, or None when the channel has no diagonal form (fractional
+        delays): ``(R, C, gsr, gsc, cre, cim, yr, yi, act, perm)`` in the kernel's layout - the grid, or
+        with ``transpose`` the transposed grid (C x R, shifts swapped; ``perm[i]`` = layout index of data
+        cell i, None when the layout is the grid's). Coefficients are cached while the paths repeat."""
+        p = np.asarray(paths_dd, np.complex128)
+        key = (p.tobytes(), self.doppler_spread, kernel.__name__, bool(transpose))
+        if self._dd_cache is not None and self._dd_cache[0] == key:
+            ch, cre, cim = self._dd_cache[1]
+        else:
+            ch = dd_channel(self.modem, p, self.doppler_spread, self._tables)
+            if ch is None:
+                return None
+            cre, cim = ch.expand(kernel, transpose)
+            self._dd_cache = (key, (ch, cre, cim))
+        R, C = ch.R, ch.C
+        y_eff = y
+        kc = np.flatnonzero(kn)
+        if kc.size and ch.gsr.size:
+            # subtract the known cells' contribution H[:, known] x_known (in practice: the pilot)
+            d = ((kc[None, :] // C + ch.gsr[:, None]) % R) * C + (kc[None, :] % C + ch.gsc[:, None]) % C
+            gi = np.broadcast_to(np.arange(ch.gsr.size)[:, None], d.shape)
+            dl = (d % C) * R + d // C if transpose else d
+            val = (cre[gi, dl].astype(np.float64) + 1j * cim[gi, dl].astype(np.float64)) * kn[kc][None, :]
+            y_eff = y.copy()
+            np.subtract.at(y_eff, d.ravel(), val.ravel())
+        if not transpose:
+            return (R, C, ch.gsr, ch.gsc, cre, cim, np.ascontiguousarray(y_eff.real, np.float32),
+                    np.ascontiguousarray(y_eff.imag, np.float32), mask.view(np.uint8), None)
+        yt = y_eff.reshape(R, C).T
+        mc = self._mask_cache
+        if mc is not None and len(mc) > 3 and mc[1] is mask:
+            act_t, perm = mc[3], mc[4]
+        else:
+            act_t = np.ascontiguousarray(mask.reshape(R, C).T).view(np.uint8).ravel()
+            cells = np.flatnonzero(mask)
+            perm = (cells % C) * R + cells // C
+            if mc is not None and mc[1] is mask:
+                self._mask_cache = (*mc[:3], act_t, perm)
+        return (C, R, ch.gsc, ch.gsr, cre, cim, np.ascontiguousarray(yt.real, np.float32).ravel(),
+                np.ascontiguousarray(yt.imag, np.float32).ravel(), act_t, perm)
+
     def _output(self, idx, mask, kn):
         out = kn.copy()
         sym = np.where(idx >= 0, self.constellation[np.maximum(idx, 0)], 0.0)
@@ -97,9 +164,80 @@ class Detector:
 
     def detect_bits(self, y_grid, paths_dd, noise_var, known=None) -> np.ndarray:
         """Hard bits of the data cells (uint8, ``n_data * bits_per_symbol``)."""
-        grid = self.detect(y_grid, paths_dd, noise_var, known)
-        mask = np.asarray(self.modem.data_mask, bool).ravel()
-        return self.modem.qam.demap_hard(grid.ravel()[mask])
+        self.detect(y_grid, paths_dd, noise_var, known)
+        return self.last_bits()
+
+    def last_bits(self) -> np.ndarray:
+        """Hard bits of the last detection's decisions (what ``qam.demap_hard`` gives for the decided
+        symbols; a cell without any decision - index -1 - demaps the symbol 0 as :meth:`detect` outputs it)."""
+        if self._bits_lut is None:
+            pts = np.concatenate([self.constellation, [0.0]])
+            self._bits_lut = np.asarray(self.modem.qam.demap_hard(pts), np.uint8).reshape(pts.size, -1)
+        idx = np.where(self.last_indices >= 0, self.last_indices, self.constellation.size)
+        return self._bits_lut[idx].ravel()
+
+    def detect_many(self, frames, paths_dd, noise_var, known=None, threads: int = 1, bits: bool = False) -> list:
+        """:meth:`detect` (or :meth:`detect_bits` with ``bits=True``) of independent frames, in order.
+
+        ``frames``: a sequence of received grids; ``paths_dd`` and ``noise_var``: one for all frames or a
+        sequence with one per frame (the same for ``known``). ``threads`` > 1 splits the frames into
+        contiguous runs, each detected by its own copy of this detector on its own thread; the compiled
+        kernels release the GIL, so the runs overlap. The results equal frame-by-frame :meth:`detect`
+        calls (each detection is deterministic and independent). ``last_*`` attributes describe the last
+        frame afterwards.
+        """
+        frames = list(frames)
+        n = len(frames)
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+            raise ConfigError.bad_value("threads", threads, "an integer >= 1")
+
+        def per_frame(v, name, single):
+            if not single(v):
+                a = list(v)
+                if len(a) != n:
+                    raise ConfigError.bad_value(f"len({name})", len(a), f"{n} (one per frame) or a single value")
+                return a
+            return [v] * n
+
+        def one_paths(v):
+            if np.ndim(v) == 3:
+                return False
+            return not (isinstance(v, (list, tuple)) and len(v) and all(np.ndim(e) == 2 for e in v))
+
+        P = per_frame(paths_dd, "paths_dd", one_paths)
+        V = per_frame(noise_var, "noise_var", lambda v: np.ndim(v) == 0)
+        K = per_frame(known, "known", lambda v: v is None or np.ndim(v) == len(self.modem.shape))
+        threads = int(min(threads, max(n, 1)))
+
+        def run(det, lo, hi):
+            out = []
+            for i in range(lo, hi):
+                if bits:
+                    out.append(det.detect_bits(frames[i], P[i], V[i], K[i]))
+                else:
+                    out.append(det.detect(frames[i], P[i], V[i], K[i]))
+            return out, det
+
+        if threads == 1:
+            return run(self, 0, n)[0]
+        cuts = np.linspace(0, n, threads + 1).round().astype(int)
+        workers = [self] + [self._clone() for _ in range(threads - 1)]
+        with ThreadPoolExecutor(max_workers=threads) as ex:
+            futs = [ex.submit(run, workers[t], int(cuts[t]), int(cuts[t + 1])) for t in range(threads)]
+            parts = [f.result() for f in futs]
+        last = parts[-1][1]
+        if last is not self:
+            for a in ("last_indices", "last_iterations", "last_converged", "last_engine"):
+                setattr(self, a, getattr(last, a))
+        return [r for part, _ in parts for r in part]
+
+    def _clone(self):
+        """A copy with its own caches and ``last_*`` state (for a worker thread)."""
+        c = copy.copy(self)
+        c._cache = None
+        c._dd_cache = None
+        c._tables = self._tables.__class__()
+        return c
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(modem={self.modem!r}, doppler_spread={self.doppler_spread})"

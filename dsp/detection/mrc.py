@@ -10,6 +10,11 @@ inversion - which is what makes it a real-time receiver. The hot loop is ``dsp._
 (NumPy twin ``_mrc_py``, same decisions). The paper sweeps in the delay-time domain, which is the
 same combination after an FFT along Doppler; here it runs on the delay-Doppler graph directly, so
 it also serves AFDM.
+
+Two engines (``engine=``), as for :class:`~dsp.detection.mp.MpDetector`: ``"dd"`` (default where it
+applies: OTFS/AFDM with integer delay bins, any QAM) runs on the channel's shifted diagonals in float32
+(kernel ``_ddet``, bit-identical NumPy twin ``_ddet_py``) with the same groups (OTFS: delay rows; AFDM:
+one DAFT index at a time); ``"graph"`` is the float64 factor-graph kernel ``_mrc`` / ``_mrc_py``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 
 from dsp._kernels import load
 from dsp.detection.base import Detector
-from dsp.errors import HILError, check_range
+from dsp.errors import ConfigError, HILError, check_choice, check_range
 
 __all__ = ["MrcDetector"]
 
@@ -35,14 +40,22 @@ class MrcDetector(Detector):
         Maximum number of sweeps (>= 1).
     doppler_spread : int or None
         See :class:`~dsp.detection.base.Detector`.
+    engine : {"auto", "dd", "graph"}
+        ``"auto"`` (default): ``"dd"`` for OTFS/AFDM with integer delay bins, else ``"graph"``.
     """
 
     name = "mrc"
 
-    def __init__(self, modem, max_iter: int = 20, doppler_spread: int | None = 2):
+    def __init__(self, modem, max_iter: int = 20, doppler_spread: int | None = 2, engine: str = "auto"):
         super().__init__(modem, doppler_spread)
         self.max_iter = int(check_range("max_iter", int(max_iter), lo=1))
+        self.engine = check_choice("engine", engine, ("auto", "dd", "graph"))
+        if engine == "dd" and not self._dd_applicable():
+            raise ConfigError.bad_value("engine", engine, "'auto' or 'graph' for this modem ('dd' needs OTFS or AFDM)")
         self._kernel = load("_mrc")
+        self._dd_kernel = load("_ddet")
+        self._cons32 = (np.ascontiguousarray(self.constellation.real, np.float32),
+                        np.ascontiguousarray(self.constellation.imag, np.float32))
         self.last_soft = np.zeros(0, np.complex128)
 
     def _groups(self, var_cells):
@@ -58,6 +71,13 @@ class MrcDetector(Detector):
         """Symbol decisions on the data cells (grid of ``modem.shape``). ``noise_var`` is checked but
         not used by the MRC weights (zero-forcing combining with decision feedback)."""
         y, nv, mask, kn = self._inputs(y_grid, noise_var, known)
+        if self.engine != "graph" and self._dd_applicable():
+            dd = self._dd(y, paths_dd, mask, kn, self._dd_kernel)
+            if dd is not None:
+                return self._detect_dd(dd, mask, kn)
+            if self.engine == "dd":
+                raise ConfigError.bad_value("paths_dd delay_bin", "fractional", "integer delay bins for engine 'dd'")
+        self.last_engine = "graph"
         g, y_eff, _ = self._graph(y, paths_dd, mask, kn)
         n_var = g.var_cells.size
         idx = np.zeros(n_var, np.int64)
@@ -72,6 +92,23 @@ class MrcDetector(Detector):
         self.last_soft = soft
         return self._output(idx, mask, kn)
 
+    def _detect_dd(self, dd, mask, kn) -> np.ndarray:
+        R, C, gsr, gsc, cre, cim, yr, yi, act, _ = dd
+        n = yr.size
+        idx = np.empty(n, np.int64)
+        soft = np.empty((n, 2), np.float32)
+        # groups: a whole delay row on OTFS (the paper's sweep), one index at a time on AFDM
+        glen = C if len(self.modem.shape) >= 2 else 1
+        status, sweeps = self._dd_kernel.mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, glen,
+                                             self._cons32[0], self._cons32[1], self.max_iter, idx, soft)
+        if status:
+            raise HILError(f"mrc (dd) failed: {_STATUS.get(status, status)} (status {status})")
+        self.last_engine = "dd"
+        self.last_iterations = int(sweeps)
+        self.last_converged = sweeps < self.max_iter
+        self.last_soft = soft[mask].astype(np.float64).view(np.complex128).ravel()
+        return self._output(idx[mask], mask, kn)
+
     def __repr__(self) -> str:
         return (f"MrcDetector(max_iter={self.max_iter}, doppler_spread={self.doppler_spread}, "
-                f"kernel={self._kernel.__name__})")
+                f"engine={self.engine!r}, kernel={self._kernel.__name__})")

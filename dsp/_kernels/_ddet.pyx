@@ -1,0 +1,519 @@
+# distutils: extra_compile_args = -O3 -ffp-contract=off -fno-math-errno -fno-trapping-math
+# Detection on the delay-Doppler channel stored as shifted diagonals (issue 16). Layout, algorithms and
+# return values are documented in the NumPy twin _ddet_py.py, which computes the same float32 numbers
+# operation by operation (no FMA contraction: -ffp-contract=off; no reassociation), so the decisions,
+# iteration counts and soft outputs are bit-identical.
+#
+# Why diagonals: on OTFS (delay-Doppler grid R x C = M x N) and AFDM (1 x N) every (virtual) path with
+# integer delay/Doppler shift is one diagonal of H: observation (r, k) sees variable
+# ((r - sr) mod R, (k - sc) mod C) with a coefficient c_t[r, k]. A channel is G such diagonals
+# (paths with the same shift merged). Every per-edge array is then a flat (G, n) float32 array and the
+# observation side reads the variable side through contiguous, cyclically shifted rows - two
+# contiguous segments per row and diagonal, loops the compiler vectorises (AVX2 clone chosen at run
+# time where the CPU has it, SSE2 otherwise) instead of index gathers through a sorted edge list.
+# Building the diagonals from paths costs O(G (R + C)) in Python (no COO, no sort).
+cimport cython
+from libc.stdint cimport int64_t, int8_t, uint8_t, int32_t
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    #include <stdlib.h>
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+    #define HIL_DD_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define HIL_DD_CLONES
+    #endif
+
+    /* exp(x) for x <= 0 in float32: x = k ln2 + r, |r| <= ln2/2, Taylor to r^7 (truncation < 6e-9),
+       2^k through the exponent bits; 0 below -87 (exp(-87) = 1.6e-38, the smallest normal is 1.2e-38).
+       The twin evaluates the same operations on float32 arrays. */
+    static inline float hil_dd_exp_neg(float x) {
+        const float shifter = 0x1.8p+23f;
+        float xc = x < -87.0f ? -87.0f : x;
+        float kd = xc * 0x1.715476p+0f + shifter;
+        float k = kd - shifter;
+        float r = (xc - k * 0x1.62e4p-1f) - k * 0x1.7f7d1cp-20f;
+        float p = 0x1.a01a02p-13f;
+        p = p * r + 0x1.6c16c2p-10f;
+        p = p * r + 0x1.111112p-7f;
+        p = p * r + 0x1.555556p-5f;
+        p = p * r + 0x1.555556p-3f;
+        p = p * r + 0x1p-1f;
+        p = p * r + 1.0f;
+        p = p * r + 1.0f;
+        int32_t bits;
+        memcpy(&bits, &kd, sizeof bits);
+        bits = (bits - 0x4B400000 + 127) << 23;
+        float scale;
+        memcpy(&scale, &bits, sizeof scale);
+        return x < -87.0f ? 0.0f : p * scale;
+    }
+
+    HIL_DD_CLONES
+    static void hil_dd_exp_neg_abs(const float *restrict d, float *restrict w, int64_t n) {
+        for (int64_t i = 0; i < n; i++) {
+            float a = d[i] < 0.0f ? d[i] : -d[i];
+            w[i] = hil_dd_exp_neg(a);
+        }
+    }
+
+    /* ---------------------------------------------------------------- coefficient expansion (double)
+       c[g, r, k] = sum over diagonals t of group g of A[t, r] * tab[sel_t(r), (k - sc_t) mod C] * post[k],
+       sel_t(r) = tw1[t] if r < w[t] else tw0[t]; summed in t order, then rounded to float32. */
+    static int hil_dd_expand(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
+                             const double *A, const double *tab, const int64_t *tw0, const int64_t *tw1,
+                             const int64_t *w, const double *post, int has_post, int transpose, float *cre,
+                             float *cim) {
+        int64_t n = R * C;
+        double *acc = (double *) malloc((size_t) (2 * G * n + 1) * sizeof(double));
+        if (acc == NULL) return 3;
+        memset(acc, 0, (size_t) (2 * G * n) * sizeof(double));
+        for (int64_t t = 0; t < D; t++) {
+            double *ar = acc + 2 * grp[t] * n;
+            int64_t s = sc[t];
+            for (int64_t r = 0; r < R; r++) {
+                double a_re = A[2 * (t * R + r)], a_im = A[2 * (t * R + r) + 1];
+                const double *tb = tab + 2 * C * (r < w[t] ? tw1[t] : tw0[t]);
+                double *o = ar + 2 * r * C;
+                for (int64_t k = 0; k < C; k++) {
+                    int64_t q = k - s;
+                    if (q < 0) q += C;
+                    double b_re = tb[2 * q], b_im = tb[2 * q + 1];
+                    double v_re = a_re * b_re - a_im * b_im;
+                    double v_im = a_re * b_im + a_im * b_re;
+                    if (has_post) {
+                        double p_re = post[2 * k], p_im = post[2 * k + 1];
+                        double u = v_re * p_re - v_im * p_im;
+                        v_im = v_re * p_im + v_im * p_re;
+                        v_re = u;
+                    }
+                    o[2 * k] = o[2 * k] + v_re;
+                    o[2 * k + 1] = o[2 * k + 1] + v_im;
+                }
+            }
+        }
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t i = 0; i < n; i++) {
+                /* transposed layout: cell (r, k) at k * R + r */
+                int64_t o = transpose ? (i % C) * R + i / C : i;
+                cre[g * n + o] = (float) acc[2 * (g * n + i)];
+                cim[g * n + o] = (float) acc[2 * (g * n + i) + 1];
+            }
+        free(acc);
+        return 0;
+    }
+
+    /* ---------------------------------------------------------------- message passing, 2 levels per I/Q */
+    HIL_DD_CLONES
+    static void hil_dd_obs_seg(const float *restrict cr, const float *restrict ci, const float *restrict h,
+                               const float *restrict pa, const float *restrict pb, const float *restrict pq,
+                               float *restrict mur, float *restrict mui, float *restrict vv,
+                               float *restrict Ar, float *restrict Ai, float *restrict Av, int64_t m) {
+        for (int64_t k = 0; k < m; k++) {
+            float a = pa[k], b = pb[k];
+            float ur = cr[k] * a - ci[k] * b;
+            float ui = cr[k] * b + ci[k] * a;
+            float v = h[k] * (pq[k] - (a * a + b * b));
+            mur[k] = ur;
+            mui[k] = ui;
+            vv[k] = v;
+            Ar[k] = Ar[k] + ur;
+            Ai[k] = Ai[k] + ui;
+            Av[k] = Av[k] + v;
+        }
+    }
+
+    HIL_DD_CLONES
+    static void hil_dd_lam_seg(const float *restrict cr, const float *restrict ci, const float *restrict h,
+                               const float *restrict yr, const float *restrict yi,
+                               const float *restrict mur, const float *restrict mui, const float *restrict vv,
+                               const float *restrict Ar, const float *restrict Ai, const float *restrict Av,
+                               float *restrict lI, float *restrict lQ, float nv, float cfi, float cfq,
+                               float ai, float aq, int64_t m) {
+        for (int64_t k = 0; k < m; k++) {
+            float rr = yr[k] - (Ar[k] - mur[k]);
+            float ri = yi[k] - (Ai[k] - mui[k]);
+            float sig = 1.0f / ((Av[k] - vv[k]) + nv);
+            lI[k] = sig * cfi * (2.0f * (cr[k] * rr + ci[k] * ri) - h[k] * ai);
+            lQ[k] = sig * cfq * (2.0f * (cr[k] * ri - ci[k] * rr) - h[k] * aq);
+        }
+    }
+
+    HIL_DD_CLONES
+    static void hil_dd_add(float *restrict acc, const float *restrict x, int64_t n) {
+        for (int64_t i = 0; i < n; i++) acc[i] = acc[i] + x[i];
+    }
+
+    /* variable side of one diagonal, fused: extrinsic LLRs D = T - lam, logistic pmfs through
+       exp(-|D|), their means / second moments, damped; non-data cells keep zero messages */
+    HIL_DD_CLONES
+    static void hil_dd_var_side(const float *restrict TI, const float *restrict TQ, const float *restrict lI,
+                                const float *restrict lQ, const uint8_t *restrict act, float *restrict mr,
+                                float *restrict mi, float *restrict m2, float x0i, float cfi, float x0q, float cfq,
+                                float e0i, float s2i, float e0q, float s2q, float dmp, float omd, int64_t n) {
+        for (int64_t i = 0; i < n; i++) {
+            float DI = TI[i] - lI[i];
+            float DQ = TQ[i] - lQ[i];
+            float WI = hil_dd_exp_neg(DI < 0.0f ? DI : -DI);
+            float WQ = hil_dd_exp_neg(DQ < 0.0f ? DQ : -DQ);
+            float s = 1.0f / (1.0f + WI);
+            float p = DI >= 0.0f ? s : WI * s;
+            float nr = x0i + cfi * p;
+            float v = e0i + s2i * p;
+            s = 1.0f / (1.0f + WQ);
+            p = DQ >= 0.0f ? s : WQ * s;
+            float ni = x0q + cfq * p;
+            v = v + (e0q + s2q * p);
+            float a = dmp * nr + omd * mr[i];
+            float b = dmp * ni + omd * mi[i];
+            float c = dmp * v + omd * m2[i];
+            mr[i] = act[i] ? a : 0.0f;
+            mi[i] = act[i] ? b : 0.0f;
+            m2[i] = act[i] ? c : 0.0f;
+        }
+    }
+
+    /* posterior check: count of data cells with max posterior >= thr */
+    HIL_DD_CLONES
+    static int64_t hil_dd_converged(const float *restrict TI, const float *restrict TQ, const uint8_t *restrict act,
+                                    float thr, int64_t n) {
+        int64_t cnt = 0;
+        for (int64_t i = 0; i < n; i++) {
+            float wi = hil_dd_exp_neg(TI[i] < 0.0f ? TI[i] : -TI[i]);
+            float wq = hil_dd_exp_neg(TQ[i] < 0.0f ? TQ[i] : -TQ[i]);
+            float pm = 1.0f / ((1.0f + wi) * (1.0f + wq));
+            cnt += (act[i] && pm >= thr) ? 1 : 0;
+        }
+        return cnt;
+    }
+
+    static int hil_dd_mp_binary(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc,
+                                const float *cre, const float *cim, const float *yr, const float *yi,
+                                const uint8_t *act, float x0i, float x1i, float x0q, float x1q,
+                                float m0r, float m0i, float m20, float nv, float dmp, float omd, int max_iter,
+                                float thr, int stall_iter, int8_t *out_dec, float *out_llr,
+                                int *iters, double *eta_out) {
+        int64_t n = R * C, Gn = G * n;
+        float cfi = x1i - x0i, cfq = x1q - x0q, ai = x0i + x1i, aq = x0q + x1q;
+        float e0i = x0i * x0i, s2i = x1i * x1i - x0i * x0i, e0q = x0q * x0q, s2q = x1q * x1q - x0q * x0q;
+        size_t nf = (size_t) (6 * Gn + 8 * n + 6 * G * C + 3 * C + 16);
+        float *mem = (float *) malloc(nf * sizeof(float));
+        if (mem == NULL) return 3;
+        float *hh = mem, *mr = hh + Gn, *mi = mr + Gn, *m2 = mi + Gn, *lI = m2 + Gn, *lQ = lI + Gn;
+        float *TI = lQ + Gn, *TQ = TI + n;
+        float *MUr = TQ + n, *MUi = MUr + G * C, *VV = MUi + G * C, *Ar = VV + G * C, *Ai = Ar + C, *Av = Ai + C;
+        int64_t n_act = 0;
+        for (int64_t i = 0; i < n; i++) n_act += act[i] ? 1 : 0;
+        for (int64_t i = 0; i < Gn; i++) {
+            hh[i] = cre[i] * cre[i] + cim[i] * cim[i];
+            int64_t c = i % n;
+            mr[i] = act[c] ? m0r : 0.0f;
+            mi[i] = act[c] ? m0i : 0.0f;
+            m2[i] = act[c] ? m20 : 0.0f;
+        }
+        int it = 0, best_it = 0;
+        double eta = 0.0, eta_best = -1.0;
+        memset(out_dec, 0, (size_t) (2 * n));
+        while (it < max_iter) {
+            it++;
+            /* observation side, row by row */
+            for (int64_t r = 0; r < R; r++) {
+                for (int64_t k = 0; k < C; k++) { Ar[k] = 0.0f; Ai[k] = 0.0f; Av[k] = 0.0f; }
+                for (int64_t t = 0; t < G; t++) {
+                    int64_t vr = r - gsr[t]; if (vr < 0) vr += R;
+                    int64_t s = gsc[t];
+                    int64_t ob = t * n + r * C, vb = t * n + vr * C;
+                    hil_dd_obs_seg(cre + ob + s, cim + ob + s, hh + ob + s, mr + vb, mi + vb, m2 + vb,
+                                   MUr + t * C + s, MUi + t * C + s, VV + t * C + s, Ar + s, Ai + s, Av + s, C - s);
+                    hil_dd_obs_seg(cre + ob, cim + ob, hh + ob, mr + vb + C - s, mi + vb + C - s, m2 + vb + C - s,
+                                   MUr + t * C, MUi + t * C, VV + t * C, Ar, Ai, Av, s);
+                }
+                for (int64_t t = 0; t < G; t++) {
+                    int64_t vr = r - gsr[t]; if (vr < 0) vr += R;
+                    int64_t s = gsc[t];
+                    int64_t ob = t * n + r * C, vb = t * n + vr * C;
+                    hil_dd_lam_seg(cre + ob + s, cim + ob + s, hh + ob + s, yr + r * C + s, yi + r * C + s,
+                                   MUr + t * C + s, MUi + t * C + s, VV + t * C + s, Ar + s, Ai + s, Av + s,
+                                   lI + vb, lQ + vb, nv, cfi, cfq, ai, aq, C - s);
+                    hil_dd_lam_seg(cre + ob, cim + ob, hh + ob, yr + r * C, yi + r * C,
+                                   MUr + t * C, MUi + t * C, VV + t * C, Ar, Ai, Av,
+                                   lI + vb + C - s, lQ + vb + C - s, nv, cfi, cfq, ai, aq, s);
+                }
+            }
+            /* variable side: posterior LLRs, extrinsic LLRs per diagonal, damped moments */
+            memset(TI, 0, (size_t) n * sizeof(float));
+            memset(TQ, 0, (size_t) n * sizeof(float));
+            for (int64_t t = 0; t < G; t++) {
+                hil_dd_add(TI, lI + t * n, n);
+                hil_dd_add(TQ, lQ + t * n, n);
+            }
+            for (int64_t t = 0; t < G; t++)
+                hil_dd_var_side(TI, TQ, lI + t * n, lQ + t * n, act, mr + t * n, mi + t * n, m2 + t * n,
+                                x0i, cfi, x0q, cfq, e0i, s2i, e0q, s2q, dmp, omd, n);
+            int64_t n_conv = hil_dd_converged(TI, TQ, act, thr, n);
+            eta = n_act > 0 ? (double) n_conv / (double) n_act : 1.0;
+            if (eta > eta_best) {
+                eta_best = eta;
+                best_it = it;
+                for (int64_t i = 0; i < n; i++) {
+                    out_dec[2 * i] = TI[i] > 0.0f ? 1 : 0;
+                    out_dec[2 * i + 1] = TQ[i] > 0.0f ? 1 : 0;
+                }
+            }
+            if (eta >= 1.0) break;
+            if (stall_iter > 0 && it - best_it >= stall_iter) break;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            out_llr[2 * i] = TI[i];
+            out_llr[2 * i + 1] = TQ[i];
+        }
+        free(mem);
+        *iters = it;
+        *eta_out = eta_best;
+        return 0;
+    }
+
+    /* ---------------------------------------------------------------- iterative MRC (rake DFE) */
+    HIL_DD_CLONES
+    static void hil_dd_comb(const float *restrict a, const float *restrict b, const float *restrict ur,
+                            const float *restrict ui, float *restrict nr, float *restrict ni, int64_t m) {
+        for (int64_t j = 0; j < m; j++) {
+            float x = a[j], z = b[j], br = ur[j], bi = ui[j];
+            nr[j] = nr[j] + (x * br + z * bi);
+            ni[j] = ni[j] + (x * bi - z * br);
+        }
+    }
+
+    static int hil_dd_mrc(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc,
+                          const float *cre, const float *cim, const float *yr, const float *yi,
+                          const uint8_t *act, int64_t glen, const float *csr, const float *csi, int64_t Q,
+                          int max_iter, int64_t *out_idx, float *soft, int *sweeps_out) {
+        int64_t n = R * C;
+        int64_t ng_row = (C + glen - 1) / glen, n_grp = R * ng_row;
+        float *mem = (float *) malloc((size_t) (6 * n + 4 * glen + 8) * sizeof(float));
+        int64_t *chg = (int64_t *) malloc((size_t) (2 * glen + 2) * sizeof(int64_t));
+        uint8_t *gd = (uint8_t *) malloc((size_t) (n_grp + 1));
+        if (mem == NULL || chg == NULL || gd == NULL) { free(mem); free(chg); free(gd); return 3; }
+        float *dyr = mem, *dyi = dyr + n, *xr = dyi + n, *xi = xr + n, *dinv = xi + n, *hs = dinv + n;
+        float *nr = hs + n, *ni = nr + glen;
+        int64_t *chg_new = chg + glen + 1;
+        memcpy(dyr, yr, (size_t) n * sizeof(float));
+        memcpy(dyi, yi, (size_t) n * sizeof(float));
+        /* D_c = sum_t |c_t[obs of c]|^2 in t order */
+        for (int64_t c = 0; c < n; c++) hs[c] = 0.0f;
+        for (int64_t t = 0; t < G; t++)
+            for (int64_t c = 0; c < n; c++) {
+                int64_t r = c / C, k = c % C;
+                int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
+                int64_t dk = k + gsc[t]; if (dk >= C) dk -= C;
+                int64_t d = t * n + dr * C + dk;
+                hs[c] = hs[c] + (cre[d] * cre[d] + cim[d] * cim[d]);
+            }
+        for (int64_t c = 0; c < n; c++) {
+            dinv[c] = hs[c] > 0.0f ? 1.0f / hs[c] : 0.0f;
+            xr[c] = 0.0f; xi[c] = 0.0f; out_idx[c] = -1; soft[2 * c] = 0.0f; soft[2 * c + 1] = 0.0f;
+        }
+        memset(gd, 1, (size_t) n_grp);
+        int sweeps = 0;
+        while (sweeps < max_iter) {
+            sweeps++;
+            int64_t changed = 0;
+            int mark = sweeps > 1;
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t gk = 0; gk < ng_row; gk++) {
+                    int64_t gix = r * ng_row + gk;
+                    if (!gd[gix]) continue;
+                    gd[gix] = 0;
+                    int64_t k0 = gk * glen, k1 = k0 + glen < C ? k0 + glen : C, m = k1 - k0;
+                    for (int64_t j = 0; j < m; j++) { nr[j] = 0.0f; ni[j] = 0.0f; }
+                    for (int64_t t = 0; t < G; t++) {
+                        int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
+                        int64_t o = dr * C;
+                        /* observation column k0 + j + sc (mod C): j < split without wrap, then wrapped */
+                        int64_t s0 = k0 + gsc[t];
+                        int64_t split = s0 >= C ? 0 : (C - s0 < m ? C - s0 : m);
+                        int64_t b0 = s0 >= C ? s0 - C : s0;
+                        if (s0 >= C) {
+                            hil_dd_comb(cre + t * n + o + b0, cim + t * n + o + b0, dyr + o + b0, dyi + o + b0, nr, ni, m);
+                        } else {
+                            hil_dd_comb(cre + t * n + o + s0, cim + t * n + o + s0, dyr + o + s0, dyi + o + s0, nr, ni, split);
+                            if (split < m)
+                                hil_dd_comb(cre + t * n + o, cim + t * n + o, dyr + o, dyi + o, nr + split, ni + split,
+                                            m - split);
+                        }
+                    }
+                    int64_t n_chg = 0;
+                    for (int64_t j = 0; j < m; j++) {
+                        int64_t c = r * C + k0 + j;
+                        if (!act[c] || dinv[c] == 0.0f) continue;
+                        float g_r = nr[j] * dinv[c] + xr[c];
+                        float g_i = ni[j] * dinv[c] + xi[c];
+                        int64_t best = 0;
+                        float dr_ = g_r - csr[0], di_ = g_i - csi[0];
+                        float bd = dr_ * dr_ + di_ * di_;
+                        for (int64_t a = 1; a < Q; a++) {
+                            dr_ = g_r - csr[a];
+                            di_ = g_i - csi[a];
+                            float dist = dr_ * dr_ + di_ * di_;
+                            if (dist < bd) { bd = dist; best = a; }
+                        }
+                        soft[2 * c] = g_r;
+                        soft[2 * c + 1] = g_i;
+                        if (best != out_idx[c]) { chg[n_chg] = c; chg_new[n_chg] = best; n_chg++; }
+                    }
+                    changed += n_chg;
+                    for (int64_t u = 0; u < n_chg; u++) {
+                        int64_t c = chg[u];
+                        int64_t b_ = chg_new[u];
+                        float d_r = csr[b_] - xr[c], d_i = csi[b_] - xi[c];
+                        int64_t rr = c / C, kk = c % C;
+                        for (int64_t t = 0; t < G; t++) {
+                            int64_t dr = rr + gsr[t]; if (dr >= R) dr -= R;
+                            int64_t dk = kk + gsc[t]; if (dk >= C) dk -= C;
+                            int64_t d = dr * C + dk;
+                            float x = cre[t * n + d], z = cim[t * n + d];
+                            dyr[d] = dyr[d] - (x * d_r - z * d_i);
+                            dyi[d] = dyi[d] - (x * d_i + z * d_r);
+                            if (mark) {
+                                /* the variables that read observation d: (dr - sr_u, dk - sc_u) */
+                                for (int64_t v = 0; v < G; v++) {
+                                    int64_t vr = dr - gsr[v]; if (vr < 0) vr += R;
+                                    int64_t vk = dk - gsc[v]; if (vk < 0) vk += C;
+                                    gd[vr * ng_row + vk / glen] = 1;
+                                }
+                            }
+                        }
+                        out_idx[c] = b_;
+                        xr[c] = csr[b_];
+                        xi[c] = csi[b_];
+                    }
+                }
+            if (changed == 0) break;
+            if (!mark) memset(gd, 1, (size_t) n_grp);
+        }
+        free(mem); free(chg); free(gd);
+        *sweeps_out = sweeps;
+        return 0;
+    }
+    """
+    int _expand "hil_dd_expand"(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
+                                const double *A, const double *tab, const int64_t *tw0, const int64_t *tw1,
+                                const int64_t *w, const double *post, int has_post, int transpose, float *cre,
+                                float *cim) noexcept nogil
+    int _mp_binary "hil_dd_mp_binary"(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc,
+                                      const float *cre, const float *cim, const float *yr, const float *yi,
+                                      const uint8_t *act, float x0i, float x1i, float x0q, float x1q,
+                                      float m0r, float m0i, float m20, float nv, float dmp, float omd,
+                                      int max_iter, float thr, int stall_iter, int8_t *out_dec, float *out_llr,
+                                      int *iters, double *eta_out) noexcept nogil
+    int _mrc "hil_dd_mrc"(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc,
+                          const float *cre, const float *cim, const float *yr, const float *yi,
+                          const uint8_t *act, int64_t glen, const float *csr, const float *csi, int64_t Q,
+                          int max_iter, int64_t *out_idx, float *soft, int *sweeps_out) noexcept nogil
+    void _exp_neg_abs "hil_dd_exp_neg_abs"(const float *d, float *w, int64_t n) noexcept nogil
+
+cdef int OK = 0
+cdef int ERR_SHAPE = 1
+cdef int ERR_PARAM = 2
+cdef int ERR_MEMORY = 3
+
+
+def exp_neg_abs(const float[::1] d, float[::1] out):
+    """``exp(-|d|)`` in float32 as the kernels evaluate it (exposed for the accuracy test)."""
+    if out.shape[0] != d.shape[0]:
+        return ERR_SHAPE
+    if d.shape[0]:
+        with nogil:
+            _exp_neg_abs(&d[0], &out[0], d.shape[0])
+    return OK
+
+
+cdef bint _shifts_ok(const int64_t[::1] sr, const int64_t[::1] sc, Py_ssize_t R, Py_ssize_t C) noexcept nogil:
+    cdef Py_ssize_t t
+    for t in range(sr.shape[0]):
+        if sr[t] < 0 or sr[t] >= R or sc[t] < 0 or sc[t] >= C:
+            return False
+    return True
+
+
+def dd_expand(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] grp, const int64_t[::1] sc,
+              const double complex[:, ::1] A, const double complex[:, ::1] tab, const int64_t[::1] tw0,
+              const int64_t[::1] tw1, const int64_t[::1] w, const double complex[::1] post,
+              float[:, ::1] cre, float[:, ::1] cim, bint transpose=False):
+    """Coefficients of the merged diagonals; see the twin ``_ddet_py.dd_expand``. Returns a status."""
+    cdef Py_ssize_t D = grp.shape[0], G = cre.shape[0], t
+    cdef int status
+    cdef int has_post = post.shape[0] > 0
+    if (R < 1 or C < 1 or sc.shape[0] != D or A.shape[0] != D or A.shape[1] != R or tw0.shape[0] != D
+            or tw1.shape[0] != D or w.shape[0] != D or tab.shape[1] != C or tab.shape[0] < 1
+            or cre.shape[1] != R * C or cim.shape[0] != G or cim.shape[1] != R * C
+            or (has_post and post.shape[0] != C)):
+        return ERR_SHAPE
+    for t in range(D):
+        if (grp[t] < 0 or grp[t] >= G or sc[t] < 0 or sc[t] >= C or tw0[t] < 0 or tw0[t] >= tab.shape[0]
+                or tw1[t] < 0 or tw1[t] >= tab.shape[0]):
+            return ERR_SHAPE
+    if G == 0:
+        return OK
+    with nogil:
+        status = _expand(R, C, D, G, &grp[0] if D else NULL, &sc[0] if D else NULL,
+                         <const double *> &A[0, 0] if D else NULL, <const double *> &tab[0, 0],
+                         &tw0[0] if D else NULL, &tw1[0] if D else NULL, &w[0] if D else NULL,
+                         <const double *> &post[0] if has_post else NULL, has_post, transpose, &cre[0, 0],
+                         &cim[0, 0])
+    return status
+
+
+def mp_binary(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] gsr, const int64_t[::1] gsc,
+              const float[:, ::1] cre, const float[:, ::1] cim, const float[::1] yr, const float[::1] yi,
+              const uint8_t[::1] act, levels, double noise_var, double damping, int max_iter, double conv_tol,
+              int stall_iter, int8_t[:, ::1] out_dec, float[:, ::1] out_llr):
+    """Message passing for two levels per I/Q dimension (4-QAM); see the twin ``_ddet_py.mp_binary``.
+    Returns (status, iterations, eta)."""
+    cdef Py_ssize_t G = gsr.shape[0], n = R * C
+    cdef int status = OK, iters = 0
+    cdef double eta = 0.0
+    if (R < 1 or C < 1 or gsc.shape[0] != G or cre.shape[0] != G or cim.shape[0] != G or yr.shape[0] != n
+            or yi.shape[0] != n or act.shape[0] != n or out_dec.shape[0] != n or out_dec.shape[1] != 2
+            or out_llr.shape[0] != n or out_llr.shape[1] != 2 or (G and (cre.shape[1] != n or cim.shape[1] != n))
+            or not _shifts_ok(gsr, gsc, R, C)):
+        return ERR_SHAPE, 0, 0.0
+    x0i, x1i, x0q, x1q = (float(v) for v in levels)
+    if not (noise_var > 0 and 0 < damping <= 1 and max_iter >= 1 and 0 <= conv_tol <= 1 and stall_iter >= 0):
+        return ERR_PARAM, 0, 0.0
+    cdef float f0i = x0i, f1i = x1i, f0q = x0q, f1q = x1q
+    cdef float m0r = 0.5 * (x0i + x1i), m0i = 0.5 * (x0q + x1q)
+    cdef float m20 = 0.5 * (x0i * x0i + x1i * x1i) + 0.5 * (x0q * x0q + x1q * x1q)
+    cdef float fnv = noise_var, dmp = damping, omd = 1.0 - damping, thr = 1.0 - conv_tol
+    cdef const float *pre = &cre[0, 0] if G else NULL
+    cdef const float *pim = &cim[0, 0] if G else NULL
+    with nogil:
+        status = _mp_binary(R, C, G, &gsr[0] if G else NULL, &gsc[0] if G else NULL, pre, pim, &yr[0], &yi[0],
+                            &act[0], f0i, f1i, f0q, f1q, m0r, m0i, m20, fnv, dmp, omd, max_iter, thr, stall_iter,
+                            &out_dec[0, 0], &out_llr[0, 0], &iters, &eta)
+    return status, iters, eta
+
+
+def mrc(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] gsr, const int64_t[::1] gsc, const float[:, ::1] cre,
+        const float[:, ::1] cim, const float[::1] yr, const float[::1] yi, const uint8_t[::1] act,
+        Py_ssize_t group_len, const float[::1] cons_re, const float[::1] cons_im, int max_iter,
+        int64_t[::1] out_idx, float[:, ::1] out_soft):
+    """Iterative MRC with decision feedback; see the twin ``_ddet_py.mrc``. Returns (status, sweeps)."""
+    cdef Py_ssize_t G = gsr.shape[0], n = R * C
+    cdef int status = OK, sweeps = 0
+    if (R < 1 or C < 1 or gsc.shape[0] != G or cre.shape[0] != G or cim.shape[0] != G or yr.shape[0] != n
+            or yi.shape[0] != n or act.shape[0] != n or out_idx.shape[0] != n or out_soft.shape[0] != n
+            or out_soft.shape[1] != 2 or (G and (cre.shape[1] != n or cim.shape[1] != n))
+            or cons_im.shape[0] != cons_re.shape[0] or not _shifts_ok(gsr, gsc, R, C)):
+        return ERR_SHAPE, 0
+    if not (max_iter >= 1 and cons_re.shape[0] >= 1 and 1 <= group_len <= C):
+        return ERR_PARAM, 0
+    cdef const float *pre = &cre[0, 0] if G else NULL
+    cdef const float *pim = &cim[0, 0] if G else NULL
+    with nogil:
+        status = _mrc(R, C, G, &gsr[0] if G else NULL, &gsc[0] if G else NULL, pre, pim, &yr[0], &yi[0], &act[0],
+                      group_len, &cons_re[0], &cons_im[0], cons_re.shape[0], max_iter, &out_idx[0],
+                      &out_soft[0, 0], &sweeps)
+    return status, sweeps

@@ -1,0 +1,181 @@
+"""The OTFS / AFDM channel as shifted diagonals: the fast detectors' sparse graph in flat arrays.
+
+On OTFS (one CP per frame or per block) and AFDM (chirp-periodic prefix), a path with integer delay
+and integer Doppler - and each of the ``2S + 1`` Doppler bins kept for a fractional path - is one
+*diagonal* of the grid-domain channel: observation ``(r, k)`` of the ``R x C`` grid (OTFS ``M x N``,
+AFDM ``1 x N``) sees variable ``((r - sr) mod R, (k - sc) mod C)`` with coefficient ``c[r, k]``. The
+closed forms of :mod:`dsp.detection.graph` give the coefficients in separable form,
+
+* OTFS: ``c[l, k] = g G(f + j) e^{j 2 pi nu (l + cp)} * (e^{-j 2 pi q / N} if l < l_i else 1)``, with
+  ``q = (k - sc) mod N`` the input Doppler bin (one-CP frame; no wrap factor with a CP per block);
+* AFDM: ``c[p] = g e^{j 2 pi nu cp} e^{j 2 pi c1 l^2} G(f + j) e^{j 2 pi (c2 m^2 - l m / N)} e^{-j 2 pi c2 p^2}``,
+  ``m = (p - sc) mod N``,
+
+i.e. a row factor ``A[t, r]`` times a shifted column table ``tab[sel, (k - sc) mod C]`` (and a common
+``post[k]``), which :func:`dd_channel` builds in O(paths x (R + C)) - no COO, no sort - and the kernel
+``dsp._kernels._ddet`` expands to float32 ``(G, R*C)`` arrays (G diagonals after merging equal shifts).
+Tests compare the expanded coefficients with :func:`dsp.detection.graph.channel_coo` entry by entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dsp.detection.graph import _g, _integer_delays, _kind, _offsets, as_paths
+from dsp.errors import HILError
+
+__all__ = ["DdChannel", "dd_channel", "dd_supported"]
+
+
+@dataclass
+class DdChannel:
+    """Compact diagonals of one channel (see the module docstring and ``_ddet_py.dd_expand``)."""
+
+    R: int
+    C: int
+    gsr: np.ndarray     # (G,) int64 merged shifts (rows)
+    gsc: np.ndarray     # (G,) int64 merged shifts (columns)
+    grp: np.ndarray     # (D,) int64 merged diagonal of each diagonal
+    sc: np.ndarray      # (D,) int64
+    A: np.ndarray       # (D, R) complex128 row factors
+    tab: np.ndarray     # (T, C) complex128 column tables
+    tw0: np.ndarray     # (D,) int64 table for rows r >= w
+    tw1: np.ndarray     # (D,) int64 table for rows r < w
+    w: np.ndarray       # (D,) int64
+    post: np.ndarray    # (C,) complex128 or (0,)
+
+    @property
+    def n_diagonals(self) -> int:
+        return int(self.gsr.size)
+
+    def expand(self, kernel, transpose: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """float32 coefficients (G, R*C): real and imaginary parts, with ``kernel`` (``_ddet`` or its twin);
+        ``transpose``: in the C x R layout (cell (r, k) at k * R + r; shifts swap)."""
+        G = self.gsr.size
+        cre = np.empty((G, self.R * self.C), np.float32)
+        cim = np.empty((G, self.R * self.C), np.float32)
+        st = kernel.dd_expand(self.R, self.C, self.grp, self.sc, self.A, self.tab, self.tw0, self.tw1, self.w,
+                              self.post, cre, cim, transpose)
+        if st:
+            raise HILError(f"dd_expand failed (status {st}): inconsistent diagonal arrays")
+        return cre, cim
+
+
+def dd_supported(modem) -> bool:
+    """True when ``modem`` has a diagonal closed form (OTFS; AFDM with its chirp-periodic prefix)."""
+    kind = _kind(modem)
+    if getattr(modem, "delay_bin", 1.0) != 1.0:
+        return False
+    return kind == "otfs" or (kind == "afdm" and getattr(modem, "prefix", "cpp") == "cpp")
+
+
+class _Tables:
+    """Per-modem caches of the phase tables (so a frame costs no full-grid exp)."""
+
+    def __init__(self):
+        self.rot: dict = {}
+        self.afdm: dict = {}
+
+    def rotation(self, period: int) -> np.ndarray:
+        t = self.rot.get(period)
+        if t is None:
+            t = np.exp(2j * np.pi * np.arange(period) / period)
+            self.rot[period] = t
+        return t
+
+
+def _merge(sr, sc, C):
+    key = sr * C + sc
+    uk, inv = np.unique(key, return_inverse=True)
+    return (uk // C).astype(np.int64), (uk % C).astype(np.int64), inv.astype(np.int64).ravel()
+
+
+def _diagonal_offsets(k, n, spread):
+    """Per path: integer base bin, fractional part and the kept offsets j (as _offsets / otfs_coo)."""
+    integer = np.abs(k - np.rint(k)) < 1e-12
+    base = np.where(integer, np.rint(k), np.floor(k + 0.5)).astype(np.int64)
+    frac = np.where(integer, 0.0, k - base)
+    offs = [np.zeros(1, np.int64) if integer[i] else _offsets(frac[i], n, spread) for i in range(k.size)]
+    return integer, base, frac, offs
+
+
+def _otfs(modem, paths_dd, spread, tables):
+    M, N, cp_len = int(modem.M), int(modem.N), int(modem.cp_len)
+    frame = getattr(modem, "cp", "frame") == "frame"
+    g, d, k = as_paths(paths_dd)
+    li = _integer_delays(d, cp_len, M + 1, "OTFS")
+    if frame and li.size and li.max() >= M:
+        from dsp.errors import ConfigError
+        raise ConfigError.bad_value("paths_dd delay_bin", int(li.max()), f"< M = {M}")
+    period = M * N if frame else N * (M + cp_len)
+    integer, base, frac, offs = _diagonal_offsets(k, N, spread)
+    cnt = np.array([o.size for o in offs], np.int64)
+    pi = np.repeat(np.arange(k.size), cnt)                         # path of each diagonal
+    j = np.concatenate(offs) if offs else np.zeros(0, np.int64)
+    sr = li[pi].astype(np.int64)
+    sc = np.mod(base[pi] - j, N).astype(np.int64)
+    rows = np.arange(M) + cp_len
+    if np.all(integer):
+        # integer Doppler: the row phase e^{j 2 pi k (l + cp) / period} from a cached table
+        kk = base[pi]
+        A = g[pi][:, None] * tables.rotation(period)[np.mod(kk[:, None] * rows[None, :], period)]
+    else:
+        amp = g[pi] * _g(frac[pi] + j, N)
+        A = amp[:, None] * np.exp(2j * np.pi * (k[pi][:, None] / period) * rows[None, :])
+    tab = np.ones((2, N), np.complex128)
+    tab[1] = np.exp(-2j * np.pi * np.arange(N) / N)
+    D = pi.size
+    tw0 = np.zeros(D, np.int64)
+    tw1 = np.ones(D, np.int64) if frame else np.zeros(D, np.int64)
+    w = sr.copy() if frame else np.zeros(D, np.int64)
+    gsr, gsc, grp = _merge(sr, sc, N)
+    return DdChannel(M, N, gsr, gsc, grp, sc, np.ascontiguousarray(A, np.complex128), tab, tw0, tw1, w,
+                     np.zeros(0, np.complex128))
+
+
+def _afdm(modem, paths_dd, spread, tables):
+    N, cp_len, c1, c2 = int(modem.N), int(modem.cp_len), float(modem.c1), float(modem.c2)
+    g, d, alpha = as_paths(paths_dd)
+    li = _integer_delays(d, cp_len, N, "AFDM")
+    centre = alpha - 2 * N * c1 * li
+    integer, base, frac, offs = _diagonal_offsets(centre, N, spread)
+    cnt = np.array([o.size for o in offs], np.int64)
+    pi = np.repeat(np.arange(alpha.size), cnt)
+    j = np.concatenate(offs) if offs else np.zeros(0, np.int64)
+    sc = np.mod(base[pi] - j, N).astype(np.int64)
+    h0 = g * np.exp(2j * np.pi * (alpha / N) * cp_len) * np.exp(2j * np.pi * c1 * li.astype(float) ** 2)
+    A = (h0[pi] * _g(frac[pi] + j, N))[:, None]
+    # one column table per delay: e^{j 2 pi (c2 m^2 - l m / N)}, cached per modem
+    ls, tix = np.unique(li[pi], return_inverse=True)
+    mf = np.arange(N, dtype=float)
+    rows = []
+    for lv in ls.tolist():
+        key = (N, c2, lv)
+        t = tables.afdm.get(key)
+        if t is None:
+            t = np.exp(2j * np.pi * (np.mod(c2 * mf**2, 1.0) - np.mod(lv * mf, N) / N))
+            tables.afdm[key] = t
+        rows.append(t)
+    tab = np.stack(rows) if rows else np.ones((1, N), np.complex128)
+    tix = tix.astype(np.int64).ravel()
+    post = np.exp(-2j * np.pi * np.mod(c2 * mf**2, 1.0)) if c2 != 0.0 else np.zeros(0, np.complex128)
+    D = pi.size
+    gsr, gsc, grp = _merge(np.zeros(D, np.int64), sc, N)
+    return DdChannel(1, N, gsr, gsc, grp, sc, np.ascontiguousarray(A, np.complex128), np.ascontiguousarray(tab),
+                     tix, tix.copy(), np.zeros(D, np.int64), post)
+
+
+def dd_channel(modem, paths_dd, doppler_spread: int | None = None, tables: _Tables | None = None) -> DdChannel | None:
+    """The diagonals of ``modem``'s channel for ``paths_dd``, or None when it has no diagonal form
+    (other waveforms, fractional delays: use :func:`dsp.detection.graph.channel_coo`)."""
+    if not dd_supported(modem):
+        return None
+    _, d, _ = as_paths(paths_dd)
+    if not np.all(np.abs(d - np.rint(d)) < 1e-9):
+        return None
+    tables = tables or _Tables()
+    if _kind(modem) == "otfs":
+        return _otfs(modem, paths_dd, doppler_spread, tables)
+    return _afdm(modem, paths_dd, doppler_spread, tables)
