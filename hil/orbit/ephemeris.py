@@ -409,8 +409,14 @@ class ReceiverEphemeris:
             if not (isinstance(p, (list, tuple)) and len(p) == 2):
                 raise ConfigError.bad_value(f"pieces[{k}]", p, "a (switch_time_s, satellite) pair")
             ts = p[0]
-            if isinstance(ts, bool) or not isinstance(ts, (int, float, np.integer, np.floating)) or not ts > prev:
-                raise ConfigError.bad_value(f"pieces[{k}][0]", ts, f"a number > {prev} (increasing switch times)")
+            ok = not isinstance(ts, bool) and isinstance(ts, (int, float, np.integer, np.floating))
+            if k == 0:  # the first piece covers everything before the second switch: -inf is fine
+                ok = ok and not math.isnan(ts) and ts < math.inf
+            else:
+                ok = ok and math.isfinite(ts) and ts > prev
+            if not ok:
+                raise ConfigError.bad_value(f"pieces[{k}][0]", ts, f"a finite number > {prev} (increasing switch "
+                                            "times; the first may be -inf)")
             prev = float(ts)
         self = cls.__new__(cls)
         kw_all = dict(t_ref=None, knot_step_s=0.1, mask_deg=10.0, light_time="downlink", eop=None)
@@ -457,7 +463,7 @@ class ReceiverEphemeris:
         for k, (ts, sat) in enumerate(pieces):
             a = lo if k == 0 else max(lo, ts)
             b = hi if k + 1 == len(pieces) else min(hi, pieces[k + 1][0])
-            ref = self.t_ref if k == 0 else max(self.t_ref, ts)
+            ref = self.t_ref if k == 0 else max(self.t_ref, ts)  # errors hold where the piece starts
             own, info = receiver_satellite(sat, self.epoch, ref, self.error)
             info.update(switch_time_s=ts, t_ref_s=ref)
             self.pieces.append(info)
@@ -550,3 +556,33 @@ class ReceiverEphemeris:
         """Index of the piece (satellite) the receiver uses at ``t``."""
         t = np.asarray(t, dtype=np.float64) + self.error.clock_offset_s
         return np.clip(np.searchsorted(self._switch, t, side="right") - 1, 0, len(self._tracks) - 1)
+
+
+def _error_table():  # pragma: no cover - prints the table of docs/orbit.md ("What the errors do")
+    import time
+
+    from .geometry import find_passes
+    from .satellites import preset
+
+    shell, g, ep = preset("starlink-1584"), GroundStation(36.0, 90.0, 0.0), "2026-01-01T00:00:00Z"
+    p = max((q for q in find_passes(shell[200:240], g, ep, 1200.0) if not q.aos_clipped and not q.los_clipped),
+            key=lambda q: q.max_elevation_deg)
+    sat = shell[200 + p.sat_index]
+    t = np.linspace(p.aos_s, p.los_s, 2001)
+    fc = 20e9
+    truth = make_track(sat, g, ep, p.duration_s, 0.1, start_s=p.aos_s, light_time="downlink")
+    print(f"{sat.name}, AOS {p.aos_s:.1f} s .. LOS {p.los_s:.1f} s, max elevation {p.max_elevation_deg:.1f} deg")
+    for err in ({"tle_age_days": 1}, {"tle_age_days": 3}, {"tle_age_days": 7}, {"along_track_m": 2000},
+                {"cross_track_m": 1000}, {"radial_m": 100}, {"epoch_shift_s": 0.1}, {"clock_offset_s": 1e-3}):
+        t0 = time.perf_counter()
+        rx = ReceiverEphemeris(sat, g, ep, p.aos_s, p.los_s, fc, err)
+        build = time.perf_counter() - t0
+        dd = np.max(np.abs(rx.delay(t) - truth.delay(t)))
+        df = np.abs(rx.doppler(t) - truth.doppler(t, fc))
+        print(f"{err}: delay error max {dd * 1e6:.3f} us ({dd * C_MPS:.0f} m), Doppler error at 20 GHz max "
+              f"{df.max():.1f} Hz ({df.max() / fc * 1e6:.4f} ppm), rms {np.sqrt(np.mean(df**2)):.1f} Hz; "
+              f"built in {build:.2f} s")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _error_table()
