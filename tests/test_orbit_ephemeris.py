@@ -230,6 +230,8 @@ def test_errors_are_one_line_config_errors(setup):
     geo = preset("geo-90e")[0]
     with pytest.raises(ConfigError, match="cross_track_m: got 10.0; allowed: 0 for an equatorial orbit"):
         receiver_satellite(geo, EPOCH, 0.0, {"cross_track_m": 10.0})
+    with pytest.raises(ConfigError, match="tle_age_days: got 1.0; allowed: 0 for 'geo-90e'.*near-Earth orbits"):
+        receiver_satellite(geo, EPOCH, 0.0, {"tle_age_days": 1.0})
 
 
 def test_scenario_section_parses_every_field():

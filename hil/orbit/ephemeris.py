@@ -275,6 +275,9 @@ def _age(el: _Elements, err: EphemerisErrorConfig, truth_r, truth_v, epoch: Epoc
         c_prev, f_prev = c, f
         c = c - f / slope
     dn, db = c * dn, c * db
+    if abs(el.bstar + db) > 1.0:  # 1/earth radii; real LEO values are 1e-5..1e-2
+        raise ConfigError.bad_value("tle_growth_m_per_day2", err.tle_growth_m_per_day2,
+                                    f"a growth a drag error can give (needs B* = {el.bstar + db:.3g} /ER)")
     info.update(aging_delta_n_radpmin=dn, aging_delta_bstar=db, aging_model_along_track_m=want_lin + want_quad)
     return el.replace(n=el.n + dn, bstar=el.bstar + db)
 
@@ -344,6 +347,10 @@ def receiver_satellite(true_sat, epoch, t_ref: float = 0.0, error=None) -> tuple
     t_abs = ep.plus(float(t_ref))
     truth_r, truth_v = _teme_km(sr_true, ep, float(t_ref))
     if err.tle_age_days > 0:
+        if sr_true.method == "d":
+            raise ConfigError.bad_value("tle_age_days", err.tle_age_days,
+                                        f"0 for {truth.name!r}: the TLE-age model (mean-motion and drag errors) "
+                                        "is for near-Earth orbits (period < 225 min), not deep space")
         el_epoch = t_abs.plus(-err.tle_age_days * DAY_S)
         el, rms = _fit_elements(sr_true, el_epoch)
         info.update(fit_rms_m=rms)
