@@ -257,24 +257,29 @@ def _age(el: _Elements, err: EphemerisErrorConfig, truth_r, truth_v, epoch: Epoc
     want_lin, want_quad = err.tle_growth_m_per_day * a_days, err.tle_growth_m_per_day2 * a_days**2
     base = _rtn_at(el, truth_r, truth_v, epoch, t_ref)[1]
     dn = db = 0.0
+    slope_n = slope_b = 0.0
     if want_lin:
         trial = 1e-7 * el.n
-        s = _rtn_at(el.replace(n=el.n + trial), truth_r, truth_v, epoch, t_ref)[1] - base
-        dn = trial * want_lin / s
+        slope_n = (_rtn_at(el.replace(n=el.n + trial), truth_r, truth_v, epoch, t_ref)[1] - base) / trial
+        dn = want_lin / slope_n
     if want_quad:
         trial = 1e-5
-        s = _rtn_at(el.replace(bstar=el.bstar + trial), truth_r, truth_v, epoch, t_ref)[1] - base
-        db = trial * want_quad / s
-    # the two effects are close to linear and additive; a common scale factor (secant) absorbs the rest
-    target, c, c_prev, f_prev = base + want_lin + want_quad, 1.0, None, None
-    for _ in range(6):
-        f = _rtn_at(el.replace(n=el.n + c * dn, bstar=el.bstar + c * db), truth_r, truth_v, epoch, t_ref)[1] - target
-        if abs(f) < 0.1 + 1e-6 * abs(target) or (dn == 0 and db == 0):
+        slope_b = (_rtn_at(el.replace(bstar=el.bstar + trial), truth_r, truth_v, epoch, t_ref)[1] - base) / trial
+        db = want_quad / slope_b
+    # The model's value is the total along-track error at t_ref (the fit's own extrapolation error
+    # included). The two effects are close to linear and additive; Newton steps on the quadratic (drag)
+    # term, or on the linear one without it, absorb the rest.
+    target = want_lin + want_quad
+    for _ in range(8):
+        if not (want_lin or want_quad):
             break
-        slope = (f - f_prev) / (c - c_prev) if c_prev is not None and c != c_prev else (want_lin + want_quad)
-        c_prev, f_prev = c, f
-        c = c - f / slope
-    dn, db = c * dn, c * db
+        f = _rtn_at(el.replace(n=el.n + dn, bstar=el.bstar + db), truth_r, truth_v, epoch, t_ref)[1] - target
+        if abs(f) < 0.1 + 1e-6 * abs(target):
+            break
+        if want_quad:
+            db -= f / slope_b
+        else:
+            dn -= f / slope_n
     if abs(el.bstar + db) > 1.0:  # 1/earth radii; real LEO values are 1e-5..1e-2
         raise ConfigError.bad_value("tle_growth_m_per_day2", err.tle_growth_m_per_day2,
                                     f"a growth a drag error can give (needs B* = {el.bstar + db:.3g} /ER)")
