@@ -55,6 +55,20 @@ def test_zero_error_reproduces_the_true_track(setup, light_time):
     assert isinstance(rx.delay(p.tca_s), float) and rx.delay(t.reshape(5001, 1)).shape == (5001, 1)
 
 
+def test_receiver_uses_its_earth_orientation(setup):
+    import os
+
+    shell, sat, g, p = setup
+    eop = os.path.join(os.path.dirname(__file__), "data", "eop", "finals2000A_sample.txt")
+    rx = ReceiverEphemeris(sat, g, EPOCH, p.aos_s, p.los_s, 20e9, eop=eop)
+    rx0 = ReceiverEphemeris(sat, g, EPOCH, p.aos_s, p.los_s, 20e9)
+    tr = make_track(sat, g, EPOCH, p.duration_s, 0.1, start_s=p.aos_s, light_time="downlink", eop=eop)
+    t = np.linspace(p.aos_s, p.los_s, 1001)
+    assert np.max(np.abs(rx.delay(t) - tr.delay(t))) < 1e-12
+    assert 50e-9 < np.max(np.abs(rx.delay(t) - rx0.delay(t))) < 150e-9  # UT1-UTC 0.074 s + the pole
+    assert 10.0 < np.max(np.abs(rx.doppler(t) - rx0.doppler(t))) < 40.0  # Hz at 20 GHz
+
+
 @pytest.mark.parametrize("rtn", [(0.0, 1000.0, 0.0), (0.0, 0.0, 500.0), (100.0, 0.0, 0.0),
                                  (-50.0, -3000.0, 800.0), (20.0, 200e3, -2e3)])
 def test_position_errors_at_t_ref_are_the_ones_asked(setup, rtn):
@@ -108,6 +122,23 @@ def test_aged_tle_follows_the_stated_growth_model(setup, age_days):
     t = np.linspace(p.aos_s, p.los_s, 501)
     err_m = np.max(np.abs(rx.delay(t) - tr.delay(t))) * 299792458.0
     assert 0.5 * cfg.aging_along_track_m() < err_m < 1.2 * cfg.aging_along_track_m()
+
+
+def test_aged_tle_of_a_satellite_with_drag():
+    """The same model on a real element set with drag (ISS, 2019-12-09; B* = 3.9e-5 /ER): the fit to
+    SGP4-with-drag over one orbit is good to centimetres, the error at t_ref is the model's and half-way
+    through the age it follows the model to 3 %."""
+    l1 = "1 25544U 98067A   19343.69339541  .00001764  00000-0  38792-4 0  9991"
+    l2 = "2 25544  51.6439 211.2001 0007417  17.6667  85.6398 15.50103472202482"
+    rec = validate_tle(l1, l2, name="ISS")
+    epoch = rec.epoch.plus(2 * 86400.0)
+    cfg = EphemerisErrorConfig(tle_age_days=5.0)
+    own, info = receiver_satellite(rec, epoch, 0.0, cfg)
+    assert info["fit_rms_m"] < 0.5
+    e = ephemeris_rtn_error(own, rec, epoch, [0.0, -2.5 * 86400.0])
+    assert e[0, 1] == pytest.approx(cfg.aging_along_track_m(), abs=1.0)  # 17.5 km
+    assert e[1, 1] == pytest.approx(cfg.aging_along_track_m(2.5), rel=0.03)
+    assert -100.0 < e[0, 0] < 0.0  # more drag in the receiver's model: lower, hence ahead
 
 
 def test_epoch_shift_lags_by_orbital_speed(setup):
