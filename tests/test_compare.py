@@ -1,0 +1,145 @@
+"""hil compare (issue 20): the study's numerology, its receivers on known channels, the diversity
+reading, and a quick end-to-end run through the CLI that writes the table and the plots."""
+
+import csv
+import math
+import os
+
+import numpy as np
+import pytest
+
+from dsp.errors import ConfigError
+from dsp.spectrum import block_interpolate
+from hil.cli import main
+from hil.compare import (
+    ORDER,
+    CompareConfig,
+    _channel,
+    channel_factory,
+    diversity_order,
+    load_compare_config,
+    make_setups,
+    quick_config,
+    run_compare,
+)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def setups():
+    _, l_max = channel_factory("A", 1.0, 0.0)
+    return make_setups(CompareConfig(), 0.4, l_max)
+
+
+def test_equal_frame_duration_and_counted_overheads(setups):
+    assert list(setups) == list(ORDER)
+    for k, s in setups.items():
+        assert s.frame_cells == 1088, k
+        data = int(np.count_nonzero(s.modem.data_mask))
+        cells = int(np.prod(s.modem.shape))
+        # overheads as counted: prefix + non-data cells + data cells = the frame
+        assert s.overhead["cp"] * 1088 + (cells - data) == pytest.approx(s.overhead["cp"] * 1088
+                                                                         + s.overhead["pilot_guard"] * 1088)
+        assert s.overhead["cp"] * 1088 + cells == pytest.approx(1088)
+        assert s.net_bits == data * s.modem.qam.bits_per_symbol
+
+
+def test_block_layouts_reproduce_the_transmitted_samples(setups):
+    """The continuous-time signal passes through every transmitted sample (the layouts describe the
+    frames as the modems build them: prefixes are cyclic copies of the blocks given)."""
+    rng = np.random.default_rng(0)
+    for k, s in setups.items():
+        bits = rng.integers(0, 2, (2, s.modem.bits_per_frame), dtype=np.uint8)
+        x = s.modem.modulate(bits)
+        for blocks, L in ((s.blocks, 4 // s.samples_per_cell), (s.alt_blocks, 2)):
+            if blocks is None:
+                continue
+            xo = block_interpolate(x, blocks, L)
+            np.testing.assert_allclose(xo[:, ::L], x, atol=2e-5, err_msg=k)
+
+
+def test_ntn_tdl_channel_draws():
+    draw, l_max = channel_factory("A", 1.0, 0.3)
+    assert l_max == 3
+    rng = np.random.default_rng(1)
+    rows = [draw(rng) for _ in range(4000)]
+    assert [d for _, d, _ in rows[0]] == [0, 1, 3]                 # TR 38.811 A: 0, 1.0811, 2.8416 DS
+    power = np.mean([sum(abs(g) ** 2 for g, _, _ in r) for r in rows])
+    assert power == pytest.approx(1.0, abs=0.05)                   # unit mean power
+    nus = np.array([nu for r in rows for _, _, nu in r])
+    assert np.max(np.abs(nus)) <= 0.3 / 64 + 1e-15
+    assert np.mean(np.abs(nus) > 0.9 * 0.3 / 64) > 0.2             # Jakes: piles up near +/- nu_max
+    draw_c, _ = channel_factory("C", 1.0, 0.3)
+    g, d, nu = draw_c(rng)[0]
+    assert nu == 0.0 and abs(g) ** 2 == pytest.approx(10 ** (-0.394 / 10) / sum(
+        10 ** (p / 10) for p in (-0.394, -10.618, -23.373)))     # the LOS tap: fixed power, no Doppler
+
+
+@pytest.mark.parametrize("kind", ["otfs", "oddm", "afdm", "gfdm", "ofdm"])
+def test_receivers_are_error_free_on_a_static_channel_at_high_snr(setups, kind):
+    """Estimated channel, static NTN-TDL-A draw, 40 dB: no bit errors (estimators and detectors are
+    consistent with the modems)."""
+    s = setups[kind]
+    m = s.modem
+    draw, _ = channel_factory("A", 1.0, 0.0)
+    rng = np.random.default_rng(2)
+    snr = 40.0
+    nv = 10 ** (-snr / 10)
+    sigma = math.sqrt(m.noise_var_per_sample(snr) / 2)
+    for _ in range(3):
+        bits = rng.integers(0, 2, m.bits_per_frame, dtype=np.uint8)
+        r = _channel(draw(rng), s.samples_per_cell).apply(m.modulate(bits))
+        r = r + sigma * (rng.standard_normal(r.shape) + 1j * rng.standard_normal(r.shape))
+        sym, _ = s.receive(r, nv) if kind == "gfdm" else s.receive(m.demodulate_grid(r), nv)
+        assert np.count_nonzero(m.qam.demap_hard(sym) != bits) == 0
+
+
+def test_diversity_order_reads_the_slope():
+    d = 2.5
+    pts = [{"snr_db": s, "ber": 0.3 * 10 ** (-d * s / 10), "bit_errors": 100} for s in (10.0, 15.0, 20.0)]
+    assert diversity_order(pts) == pytest.approx(d)
+    pts[-1]["bit_errors"] = 3   # too few errors at the top point: read the two below
+    assert diversity_order(pts) == pytest.approx(d)
+    assert diversity_order(pts[:1]) is None
+
+
+def test_config_file_and_errors(tmp_path):
+    cfg = load_compare_config(os.path.join(ROOT, "scenarios", "compare", "table1.yaml"))
+    assert cfg == CompareConfig()   # the shipped file states the defaults
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmax_frames: 5\nmin_frames: 10\n")
+    with pytest.raises(ConfigError) as ei:
+        load_compare_config(str(bad))
+    assert "max_frames" in str(ei.value) and "5" in str(ei.value)
+    bad.write_text("name: x\nntn_profile: E\n")
+    with pytest.raises(ConfigError) as ei:
+        load_compare_config(str(bad))
+    assert "ntn_profile" in str(ei.value)
+    with pytest.raises(ConfigError):
+        run_compare(quick_config(), str(tmp_path), waveforms=["ofdm", "qpsk"], progress=False)
+
+
+def test_quick_run_writes_table_in_table_i_order(tmp_path):
+    out = tmp_path / "t1"
+    rc = main(["compare", "--quick", "--waveform", "ofdm", "otfs", "--jobs", "1", "--no-progress", "--out", str(out)])
+    assert rc == 0
+    for f in ("table1.csv", "table1.md", "summary.json", "report.html", "ccdf.png", "psd.png", "ber.png", "pa.png"):
+        assert (out / f).stat().st_size > 0, f
+    rows = list(csv.DictReader(open(out / "table1.csv")))
+    assert [r["waveform"] for r in rows] == ["OTFS", "OFDM"]          # Table I's order, OFDM last
+    for r in rows:
+        assert 8.0 < float(r["papr_1e3_db"]) < 14.0
+        assert 0.9 < float(r["obw99_B"]) < 1.2
+        assert float(r["tx_ns_per_sample"]) > 0 and float(r["rx_ns_per_sample"]) > 0
+    # OFDM's rectangular symbols leak more than nothing; its ACLR is a finite negative number of dB
+    assert -60 < float(rows[1]["aclr_db"]) < -10
+    md = (out / "table1.md").read_text()
+    assert "| OTFS |" in md and "| OFDM |" in md
+
+
+def test_cli_bad_option_is_one_line(capsys):
+    rc = main(["compare", "--quick", "--jobs", "0", "--out", "/nonexistent/x"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--jobs" in err[0]
