@@ -602,3 +602,16 @@ def test_detect_many_on_threads_equals_one_by_one(name):
         det.detect_many([frames[0][2]], frames[0][1], nv, threads=0)
     with pytest.raises(ConfigError, match="len"):
         det.detect_many([frames[0][2]] * 2, frames[0][1], [nv] * 3)
+
+
+@pytest.mark.parametrize("name", ["mp", "mrc"])
+@pytest.mark.parametrize("order", [4, 16])
+def test_detect_bits_equals_demapping_the_detected_grid(name, order):
+    """The fast bit path (direct from the decisions) gives what demapping the output grid gives."""
+    rng = np.random.default_rng(order)
+    m = OtfsModem(16, 8, order, cp_len=4)
+    frames, nv = _frames(m, rng, 4, 6.0)
+    det = make_detector(name, m)
+    for _, paths, y in frames:
+        grid = det.detect(y, paths, nv)
+        np.testing.assert_array_equal(det.detect_bits(y, paths, nv), m.qam.demap_hard(grid[m.data_mask]))

@@ -59,7 +59,33 @@ cdef extern from *:
         }
     }
 
-    /* ---------------------------------------------------------------- coefficient expansion (double)
+    /* ---------------------------------------------------------------- coefficient expansion (double)*/
+    HIL_DD_CLONES
+    static void hil_dd_expand_seg(double a_re, double a_im, const double *restrict tb, const double *restrict post,
+                                  double *restrict o, int64_t m) {
+        if (post) {
+            for (int64_t k = 0; k < m; k++) {
+                double b_re = tb[2 * k], b_im = tb[2 * k + 1];
+                double v_re = a_re * b_re - a_im * b_im;
+                double v_im = a_re * b_im + a_im * b_re;
+                double p_re = post[2 * k], p_im = post[2 * k + 1];
+                double u = v_re * p_re - v_im * p_im;
+                v_im = v_re * p_im + v_im * p_re;
+                o[2 * k] = o[2 * k] + u;
+                o[2 * k + 1] = o[2 * k + 1] + v_im;
+            }
+        } else {
+            for (int64_t k = 0; k < m; k++) {
+                double b_re = tb[2 * k], b_im = tb[2 * k + 1];
+                double v_re = a_re * b_re - a_im * b_im;
+                double v_im = a_re * b_im + a_im * b_re;
+                o[2 * k] = o[2 * k] + v_re;
+                o[2 * k + 1] = o[2 * k + 1] + v_im;
+            }
+        }
+    }
+
+    /*
        c[g, r, k] = sum over diagonals t of group g of A[t, r] * tab[sel_t(r), (k - sc_t) mod C] * post[k],
        sel_t(r) = tw1[t] if r < w[t] else tw0[t]; summed in t order, then rounded to float32. */
     static int hil_dd_expand(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
@@ -77,29 +103,26 @@ cdef extern from *:
                 double a_re = A[2 * (t * R + r)], a_im = A[2 * (t * R + r) + 1];
                 const double *tb = tab + 2 * C * (r < w[t] ? tw1[t] : tw0[t]);
                 double *o = ar + 2 * r * C;
-                for (int64_t k = 0; k < C; k++) {
-                    int64_t q = k - s;
-                    if (q < 0) q += C;
-                    double b_re = tb[2 * q], b_im = tb[2 * q + 1];
-                    double v_re = a_re * b_re - a_im * b_im;
-                    double v_im = a_re * b_im + a_im * b_re;
-                    if (has_post) {
-                        double p_re = post[2 * k], p_im = post[2 * k + 1];
-                        double u = v_re * p_re - v_im * p_im;
-                        v_im = v_re * p_im + v_im * p_re;
-                        v_re = u;
-                    }
-                    o[2 * k] = o[2 * k] + v_re;
-                    o[2 * k + 1] = o[2 * k + 1] + v_im;
-                }
+                /* k in [s, C): table index k - s; k in [0, s): k - s + C */
+                hil_dd_expand_seg(a_re, a_im, tb, post ? post + 2 * s : NULL, o + 2 * s, C - s);
+                hil_dd_expand_seg(a_re, a_im, tb + 2 * (C - s), post, o, s);
             }
         }
         for (int64_t g = 0; g < G; g++)
-            for (int64_t i = 0; i < n; i++) {
-                /* transposed layout: cell (r, k) at k * R + r */
-                int64_t o = transpose ? (i % C) * R + i / C : i;
-                cre[g * n + o] = (float) acc[2 * (g * n + i)];
-                cim[g * n + o] = (float) acc[2 * (g * n + i) + 1];
+            for (int64_t r = 0; r < R; r++) {
+                const double *a = acc + 2 * (g * n + r * C);
+                if (transpose) {
+                    /* transposed layout: cell (r, k) at k * R + r */
+                    for (int64_t k = 0; k < C; k++) {
+                        cre[g * n + k * R + r] = (float) a[2 * k];
+                        cim[g * n + k * R + r] = (float) a[2 * k + 1];
+                    }
+                } else {
+                    for (int64_t k = 0; k < C; k++) {
+                        cre[g * n + r * C + k] = (float) a[2 * k];
+                        cim[g * n + r * C + k] = (float) a[2 * k + 1];
+                    }
+                }
             }
         free(acc);
         return 0;
@@ -150,7 +173,7 @@ cdef extern from *:
        exp(-|D|), their means / second moments, damped; non-data cells keep zero messages */
     HIL_DD_CLONES
     static void hil_dd_var_side(const float *restrict TI, const float *restrict TQ, const float *restrict lI,
-                                const float *restrict lQ, const uint8_t *restrict act, float *restrict mr,
+                                const float *restrict lQ, const float *restrict act, float *restrict mr,
                                 float *restrict mi, float *restrict m2, float x0i, float cfi, float x0q, float cfq,
                                 float e0i, float s2i, float e0q, float s2q, float dmp, float omd, int64_t n) {
         for (int64_t i = 0; i < n; i++) {
@@ -169,22 +192,22 @@ cdef extern from *:
             float a = dmp * nr + omd * mr[i];
             float b = dmp * ni + omd * mi[i];
             float c = dmp * v + omd * m2[i];
-            mr[i] = act[i] ? a : 0.0f;
-            mi[i] = act[i] ? b : 0.0f;
-            m2[i] = act[i] ? c : 0.0f;
+            mr[i] = act[i] != 0.0f ? a : 0.0f;
+            mi[i] = act[i] != 0.0f ? b : 0.0f;
+            m2[i] = act[i] != 0.0f ? c : 0.0f;
         }
     }
 
     /* posterior check: count of data cells with max posterior >= thr */
     HIL_DD_CLONES
-    static int64_t hil_dd_converged(const float *restrict TI, const float *restrict TQ, const uint8_t *restrict act,
+    static int64_t hil_dd_converged(const float *restrict TI, const float *restrict TQ, const float *restrict act,
                                     float thr, int64_t n) {
-        int64_t cnt = 0;
+        int32_t cnt = 0;
         for (int64_t i = 0; i < n; i++) {
             float wi = hil_dd_exp_neg(TI[i] < 0.0f ? TI[i] : -TI[i]);
             float wq = hil_dd_exp_neg(TQ[i] < 0.0f ? TQ[i] : -TQ[i]);
             float pm = 1.0f / ((1.0f + wi) * (1.0f + wq));
-            cnt += (act[i] && pm >= thr) ? 1 : 0;
+            cnt += (act[i] != 0.0f && pm >= thr) ? 1 : 0;
         }
         return cnt;
     }
@@ -198,21 +221,25 @@ cdef extern from *:
         int64_t n = R * C, Gn = G * n;
         float cfi = x1i - x0i, cfq = x1q - x0q, ai = x0i + x1i, aq = x0q + x1q;
         float e0i = x0i * x0i, s2i = x1i * x1i - x0i * x0i, e0q = x0q * x0q, s2q = x1q * x1q - x0q * x0q;
-        size_t nf = (size_t) (6 * Gn + 8 * n + 6 * G * C + 3 * C + 16);
+        size_t nf = (size_t) (6 * Gn + 3 * n + 6 * G * C + 3 * C + 16);
         float *mem = (float *) malloc(nf * sizeof(float));
         if (mem == NULL) return 3;
         float *hh = mem, *mr = hh + Gn, *mi = mr + Gn, *m2 = mi + Gn, *lI = m2 + Gn, *lQ = lI + Gn;
-        float *TI = lQ + Gn, *TQ = TI + n;
-        float *MUr = TQ + n, *MUi = MUr + G * C, *VV = MUi + G * C, *Ar = VV + G * C, *Ai = Ar + C, *Av = Ai + C;
+        float *TI = lQ + Gn, *TQ = TI + n, *actf = TQ + n;
+        float *MUr = actf + n, *MUi = MUr + G * C, *VV = MUi + G * C, *Ar = VV + G * C, *Ai = Ar + C, *Av = Ai + C;
         int64_t n_act = 0;
-        for (int64_t i = 0; i < n; i++) n_act += act[i] ? 1 : 0;
-        for (int64_t i = 0; i < Gn; i++) {
-            hh[i] = cre[i] * cre[i] + cim[i] * cim[i];
-            int64_t c = i % n;
-            mr[i] = act[c] ? m0r : 0.0f;
-            mi[i] = act[c] ? m0i : 0.0f;
-            m2[i] = act[c] ? m20 : 0.0f;
+        for (int64_t i = 0; i < n; i++) {
+            n_act += act[i] ? 1 : 0;
+            actf[i] = act[i] ? 1.0f : 0.0f;
         }
+        for (int64_t t = 0; t < G; t++)
+            for (int64_t c = 0; c < n; c++) {
+                int64_t i = t * n + c;
+                hh[i] = cre[i] * cre[i] + cim[i] * cim[i];
+                mr[i] = act[c] ? m0r : 0.0f;
+                mi[i] = act[c] ? m0i : 0.0f;
+                m2[i] = act[c] ? m20 : 0.0f;
+            }
         int it = 0, best_it = 0;
         double eta = 0.0, eta_best = -1.0;
         memset(out_dec, 0, (size_t) (2 * n));
@@ -250,9 +277,11 @@ cdef extern from *:
                 hil_dd_add(TQ, lQ + t * n, n);
             }
             for (int64_t t = 0; t < G; t++)
-                hil_dd_var_side(TI, TQ, lI + t * n, lQ + t * n, act, mr + t * n, mi + t * n, m2 + t * n,
+                hil_dd_var_side(TI, TQ, lI + t * n, lQ + t * n, actf, mr + t * n, mi + t * n, m2 + t * n,
                                 x0i, cfi, x0q, cfq, e0i, s2i, e0q, s2q, dmp, omd, n);
-            int64_t n_conv = hil_dd_converged(TI, TQ, act, thr, n);
+            int64_t n_conv = 0;
+            for (int64_t i0 = 0; i0 < n; i0 += 65536)     /* int32 counts per block */
+                n_conv += hil_dd_converged(TI + i0, TQ + i0, actf + i0, thr, n - i0 < 65536 ? n - i0 : 65536);
             eta = n_act > 0 ? (double) n_conv / (double) n_act : 1.0;
             if (eta > eta_best) {
                 eta_best = eta;
@@ -277,6 +306,45 @@ cdef extern from *:
 
     /* ---------------------------------------------------------------- iterative MRC (rake DFE) */
     HIL_DD_CLONES
+    static void hil_dd_hs_seg(const float *restrict a, const float *restrict b, float *restrict hs, int64_t m) {
+        for (int64_t j = 0; j < m; j++) hs[j] = hs[j] + (a[j] * a[j] + b[j] * b[j]);
+    }
+
+    /* combiner outputs g = n / D + x_hat and the nearest constellation point (first on ties) */
+    HIL_DD_CLONES
+    static void hil_dd_slice(const float *restrict nr, const float *restrict ni, const float *restrict dv,
+                             const float *restrict xr, const float *restrict xi, const float *restrict csr,
+                             const float *restrict csi, int64_t Q, float *restrict gr, float *restrict gi,
+                             float *restrict bd, int32_t *restrict bi, int64_t m) {
+        for (int64_t j = 0; j < m; j++) {
+            gr[j] = nr[j] * dv[j] + xr[j];
+            gi[j] = ni[j] * dv[j] + xi[j];
+            float dr = gr[j] - csr[0], di = gi[j] - csi[0];
+            bd[j] = dr * dr + di * di;
+            bi[j] = 0;
+        }
+        for (int64_t a = 1; a < Q; a++) {
+            float cr = csr[a], ci = csi[a];
+            for (int64_t j = 0; j < m; j++) {
+                float dr = gr[j] - cr, di = gi[j] - ci;
+                float dist = dr * dr + di * di;
+                int lt = dist < bd[j];
+                bd[j] = lt ? dist : bd[j];
+                bi[j] = lt ? (int32_t) a : bi[j];
+            }
+        }
+    }
+
+    HIL_DD_CLONES
+    static void hil_dd_feed(const float *restrict a, const float *restrict b, float *restrict ur, float *restrict ui,
+                            const float *restrict er, const float *restrict ei, int64_t m) {
+        for (int64_t j = 0; j < m; j++) {
+            ur[j] = ur[j] - (a[j] * er[j] - b[j] * ei[j]);
+            ui[j] = ui[j] - (a[j] * ei[j] + b[j] * er[j]);
+        }
+    }
+
+    HIL_DD_CLONES
     static void hil_dd_comb(const float *restrict a, const float *restrict b, const float *restrict ur,
                             const float *restrict ui, float *restrict nr, float *restrict ni, int64_t m) {
         for (int64_t j = 0; j < m; j++) {
@@ -292,24 +360,26 @@ cdef extern from *:
                           int max_iter, int64_t *out_idx, float *soft, int *sweeps_out) {
         int64_t n = R * C;
         int64_t ng_row = (C + glen - 1) / glen, n_grp = R * ng_row;
-        float *mem = (float *) malloc((size_t) (6 * n + 4 * glen + 8) * sizeof(float));
+        float *mem = (float *) malloc((size_t) (6 * n + 9 * glen + 8) * sizeof(float));
+        int32_t *bi = (int32_t *) malloc((size_t) (glen + 1) * sizeof(int32_t));
         int64_t *chg = (int64_t *) malloc((size_t) (2 * glen + 2) * sizeof(int64_t));
         uint8_t *gd = (uint8_t *) malloc((size_t) (n_grp + 1));
-        if (mem == NULL || chg == NULL || gd == NULL) { free(mem); free(chg); free(gd); return 3; }
+        if (mem == NULL || chg == NULL || gd == NULL || bi == NULL) { free(mem); free(chg); free(gd); free(bi); return 3; }
         float *dyr = mem, *dyi = dyr + n, *xr = dyi + n, *xi = xr + n, *dinv = xi + n, *hs = dinv + n;
-        float *nr = hs + n, *ni = nr + glen;
+        float *nr = hs + n, *ni = nr + glen, *er = ni + glen, *ei = er + glen, *gr = ei + glen, *gi = gr + glen;
+        float *bd = gi + glen;
         int64_t *chg_new = chg + glen + 1;
         memcpy(dyr, yr, (size_t) n * sizeof(float));
         memcpy(dyi, yi, (size_t) n * sizeof(float));
         /* D_c = sum_t |c_t[obs of c]|^2 in t order */
         for (int64_t c = 0; c < n; c++) hs[c] = 0.0f;
         for (int64_t t = 0; t < G; t++)
-            for (int64_t c = 0; c < n; c++) {
-                int64_t r = c / C, k = c % C;
+            for (int64_t r = 0; r < R; r++) {
                 int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
-                int64_t dk = k + gsc[t]; if (dk >= C) dk -= C;
-                int64_t d = t * n + dr * C + dk;
-                hs[c] = hs[c] + (cre[d] * cre[d] + cim[d] * cim[d]);
+                int64_t s = gsc[t];
+                /* variable column k reads observation column k + s (mod C) */
+                hil_dd_hs_seg(cre + t * n + dr * C + s, cim + t * n + dr * C + s, hs + r * C, C - s);
+                hil_dd_hs_seg(cre + t * n + dr * C, cim + t * n + dr * C, hs + r * C + C - s, s);
             }
         for (int64_t c = 0; c < n; c++) {
             dinv[c] = hs[c] > 0.0f ? 1.0f / hs[c] : 0.0f;
@@ -327,6 +397,60 @@ cdef extern from *:
                     if (!gd[gix]) continue;
                     gd[gix] = 0;
                     int64_t k0 = gk * glen, k1 = k0 + glen < C ? k0 + glen : C, m = k1 - k0;
+                    if (m == 1) {
+                        /* one cell: plain Gauss-Seidel step, scalar (same operations as the vector path) */
+                        int64_t c = r * C + k0;
+                        if (!act[c] || dinv[c] == 0.0f) continue;
+                        float sr_ = 0.0f, si_ = 0.0f;
+                        int64_t od[64];
+                        for (int64_t t = 0; t < G; t++) {
+                            int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
+                            int64_t dk = k0 + gsc[t]; if (dk >= C) dk -= C;
+                            int64_t d = dr * C + dk;
+                            if (t < 64) od[t] = d;
+                            float x = cre[t * n + d], z = cim[t * n + d], br = dyr[d], bi_ = dyi[d];
+                            sr_ = sr_ + (x * br + z * bi_);
+                            si_ = si_ + (x * bi_ - z * br);
+                        }
+                        float g_r = sr_ * dinv[c] + xr[c], g_i = si_ * dinv[c] + xi[c];
+                        float dr0 = g_r - csr[0], di0 = g_i - csi[0];
+                        float bd_ = dr0 * dr0 + di0 * di0;
+                        int64_t best = 0;
+                        for (int64_t a = 1; a < Q; a++) {
+                            float dr1 = g_r - csr[a], di1 = g_i - csi[a];
+                            float dist = dr1 * dr1 + di1 * di1;
+                            if (dist < bd_) { bd_ = dist; best = a; }
+                        }
+                        soft[2 * c] = g_r;
+                        soft[2 * c + 1] = g_i;
+                        if (best == out_idx[c]) continue;
+                        changed++;
+                        float e_r = csr[best] - xr[c], e_i = csi[best] - xi[c];
+                        for (int64_t t = 0; t < G; t++) {
+                            int64_t d;
+                            if (t < 64) d = od[t];
+                            else {
+                                int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
+                                int64_t dk = k0 + gsc[t]; if (dk >= C) dk -= C;
+                                d = dr * C + dk;
+                            }
+                            float x = cre[t * n + d], z = cim[t * n + d];
+                            dyr[d] = dyr[d] - (x * e_r - z * e_i);
+                            dyi[d] = dyi[d] - (x * e_i + z * e_r);
+                            if (mark) {
+                                int64_t dr = d / C, dk = d - dr * C;
+                                for (int64_t v = 0; v < G; v++) {
+                                    int64_t vr = dr - gsr[v]; if (vr < 0) vr += R;
+                                    int64_t vk = dk - gsc[v]; if (vk < 0) vk += C;
+                                    gd[vr * ng_row + vk] = 1;
+                                }
+                            }
+                        }
+                        out_idx[c] = best;
+                        xr[c] = csr[best];
+                        xi[c] = csi[best];
+                        continue;
+                    }
                     for (int64_t j = 0; j < m; j++) { nr[j] = 0.0f; ni[j] = 0.0f; }
                     for (int64_t t = 0; t < G; t++) {
                         int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
@@ -345,55 +469,66 @@ cdef extern from *:
                         }
                     }
                     int64_t n_chg = 0;
+                    const float *dv = dinv + r * C + k0, *pxr = xr + r * C + k0, *pxi = xi + r * C + k0;
+                    hil_dd_slice(nr, ni, dv, pxr, pxi, csr, csi, Q, gr, gi, bd, bi, m);
                     for (int64_t j = 0; j < m; j++) {
                         int64_t c = r * C + k0 + j;
                         if (!act[c] || dinv[c] == 0.0f) continue;
-                        float g_r = nr[j] * dinv[c] + xr[c];
-                        float g_i = ni[j] * dinv[c] + xi[c];
-                        int64_t best = 0;
-                        float dr_ = g_r - csr[0], di_ = g_i - csi[0];
-                        float bd = dr_ * dr_ + di_ * di_;
-                        for (int64_t a = 1; a < Q; a++) {
-                            dr_ = g_r - csr[a];
-                            di_ = g_i - csi[a];
-                            float dist = dr_ * dr_ + di_ * di_;
-                            if (dist < bd) { bd = dist; best = a; }
-                        }
-                        soft[2 * c] = g_r;
-                        soft[2 * c + 1] = g_i;
-                        if (best != out_idx[c]) { chg[n_chg] = c; chg_new[n_chg] = best; n_chg++; }
+                        soft[2 * c] = gr[j];
+                        soft[2 * c + 1] = gi[j];
+                        if (bi[j] != out_idx[c]) { chg[n_chg] = c; chg_new[n_chg] = bi[j]; n_chg++; }
                     }
                     changed += n_chg;
-                    for (int64_t u = 0; u < n_chg; u++) {
-                        int64_t c = chg[u];
-                        int64_t b_ = chg_new[u];
-                        float d_r = csr[b_] - xr[c], d_i = csi[b_] - xi[c];
-                        int64_t rr = c / C, kk = c % C;
+                    if (n_chg) {
+                        /* residual update, diagonal by diagonal over the group's observations (the
+                           deltas of unchanged cells are 0: exact no-ops) */
+                        for (int64_t j = 0; j < m; j++) { er[j] = 0.0f; ei[j] = 0.0f; }
+                        for (int64_t u = 0; u < n_chg; u++) {
+                            int64_t c = chg[u], b_ = chg_new[u];
+                            er[c - r * C - k0] = csr[b_] - xr[c];
+                            ei[c - r * C - k0] = csi[b_] - xi[c];
+                        }
                         for (int64_t t = 0; t < G; t++) {
-                            int64_t dr = rr + gsr[t]; if (dr >= R) dr -= R;
-                            int64_t dk = kk + gsc[t]; if (dk >= C) dk -= C;
-                            int64_t d = dr * C + dk;
-                            float x = cre[t * n + d], z = cim[t * n + d];
-                            dyr[d] = dyr[d] - (x * d_r - z * d_i);
-                            dyi[d] = dyi[d] - (x * d_i + z * d_r);
-                            if (mark) {
-                                /* the variables that read observation d: (dr - sr_u, dk - sc_u) */
-                                for (int64_t v = 0; v < G; v++) {
-                                    int64_t vr = dr - gsr[v]; if (vr < 0) vr += R;
-                                    int64_t vk = dk - gsc[v]; if (vk < 0) vk += C;
-                                    gd[vr * ng_row + vk / glen] = 1;
-                                }
+                            int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
+                            int64_t o = dr * C;
+                            int64_t s0 = k0 + gsc[t];
+                            int64_t split = s0 >= C ? 0 : (C - s0 < m ? C - s0 : m);
+                            int64_t b0 = s0 >= C ? s0 - C : s0;
+                            if (s0 >= C) {
+                                hil_dd_feed(cre + t * n + o + b0, cim + t * n + o + b0, dyr + o + b0, dyi + o + b0, er, ei, m);
+                            } else {
+                                hil_dd_feed(cre + t * n + o + s0, cim + t * n + o + s0, dyr + o + s0, dyi + o + s0, er, ei,
+                                            split);
+                                if (split < m)
+                                    hil_dd_feed(cre + t * n + o, cim + t * n + o, dyr + o, dyi + o, er + split, ei + split,
+                                                m - split);
                             }
                         }
-                        out_idx[c] = b_;
-                        xr[c] = csr[b_];
-                        xi[c] = csi[b_];
+                        for (int64_t u = 0; u < n_chg; u++) {
+                            int64_t c = chg[u], b_ = chg_new[u];
+                            if (mark) {
+                                /* groups of the variables that read an observation of c */
+                                int64_t rr = r, kk = c - r * C;
+                                for (int64_t t = 0; t < G; t++) {
+                                    int64_t dr = rr + gsr[t]; if (dr >= R) dr -= R;
+                                    int64_t dk = kk + gsc[t]; if (dk >= C) dk -= C;
+                                    for (int64_t v = 0; v < G; v++) {
+                                        int64_t vr = dr - gsr[v]; if (vr < 0) vr += R;
+                                        int64_t vk = dk - gsc[v]; if (vk < 0) vk += C;
+                                        gd[vr * ng_row + vk / glen] = 1;
+                                    }
+                                }
+                            }
+                            out_idx[c] = b_;
+                            xr[c] = csr[b_];
+                            xi[c] = csi[b_];
+                        }
                     }
                 }
             if (changed == 0) break;
             if (!mark) memset(gd, 1, (size_t) n_grp);
         }
-        free(mem); free(chg); free(gd);
+        free(mem); free(chg); free(gd); free(bi);
         *sweeps_out = sweeps;
         return 0;
     }

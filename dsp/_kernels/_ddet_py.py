@@ -321,15 +321,14 @@ def mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, group_len, cons_re, cons_im, max_
                 cc, bb = cells[ch], best[ch]
                 if cc.size:
                     changed += cc.size
+                    # residual update diagonal by diagonal (the kernel's order; zero deltas are no-ops)
                     d_r = csr[bb] - xr[cc]
                     d_i = csi[bb] - xi[cc]
-                    dd = obs[:, cc].T.ravel()                      # change-major, diagonal-minor
-                    x = cre[np.tile(np.arange(G), cc.size), dd]
-                    z = cim[np.tile(np.arange(G), cc.size), dd]
-                    er = np.repeat(d_r, G)
-                    ei = np.repeat(d_i, G)
-                    np.subtract.at(dyr, dd, x * er - z * ei)
-                    np.subtract.at(dyi, dd, x * ei + z * er)
+                    for t in range(G):
+                        dd = obs[t][cc]
+                        x, z = cre[t][dd], cim[t][dd]
+                        np.subtract.at(dyr, dd, x * d_r - z * d_i)
+                        np.subtract.at(dyi, dd, x * d_i + z * d_r)
                     idx[cc] = bb
                     xr[cc] = csr[bb]
                     xi[cc] = csi[bb]

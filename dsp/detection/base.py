@@ -61,6 +61,8 @@ class Detector:
         self._mask_cache = None
         self._tables = _Tables()
         self._bits_lut = None
+        self._want_grid = True
+        self._direct_bits = None
 
     # ------------------------------------------------------------------ helpers
     def _inputs(self, y_grid, noise_var, known):
@@ -152,7 +154,11 @@ class Detector:
         return (C, R, ch.gsc, ch.gsr, cre, cim, np.ascontiguousarray(yt.real, np.float32).ravel(),
                 np.ascontiguousarray(yt.imag, np.float32).ravel(), act_t, perm)
 
-    def _output(self, idx, mask, kn):
+    def _output(self, idx, mask, kn, direct_bits=None):
+        self._direct_bits = direct_bits
+        if not self._want_grid:                  # detect_bits: the decisions are all it needs
+            self.last_indices = np.asarray(idx, np.int64)
+            return None
         out = kn.copy()
         sym = np.where(idx >= 0, self.constellation[np.maximum(idx, 0)], 0.0)
         out[mask] = sym
@@ -164,7 +170,11 @@ class Detector:
 
     def detect_bits(self, y_grid, paths_dd, noise_var, known=None) -> np.ndarray:
         """Hard bits of the data cells (uint8, ``n_data * bits_per_symbol``)."""
-        self.detect(y_grid, paths_dd, noise_var, known)
+        self._want_grid = False
+        try:
+            self.detect(y_grid, paths_dd, noise_var, known)
+        finally:
+            self._want_grid = True
         return self.last_bits()
 
     def last_bits(self) -> np.ndarray:
@@ -172,9 +182,19 @@ class Detector:
         symbols; a cell without any decision - index -1 - demaps the symbol 0 as :meth:`detect` outputs it)."""
         if self._bits_lut is None:
             pts = np.concatenate([self.constellation, [0.0]])
-            self._bits_lut = np.asarray(self.modem.qam.demap_hard(pts), np.uint8).reshape(pts.size, -1)
-        idx = np.where(self.last_indices >= 0, self.last_indices, self.constellation.size)
-        return self._bits_lut[idx].ravel()
+            table = np.asarray(self.modem.qam.demap_hard(pts), np.uint8).reshape(pts.size, -1)
+            bps = table.shape[1]
+            # each point's bits packed MSB-first in one byte; index -1 (no decision) -> the last entry
+            codes = np.packbits(np.pad(table, ((0, 0), (8 - bps, 0))), axis=1).ravel() if bps <= 8 else None
+            self._bits_lut = (table, codes, bps)
+        if self._direct_bits is not None:
+            return self._direct_bits
+        table, codes, bps = self._bits_lut
+        idx = self.last_indices
+        if codes is None:
+            return table[np.where(idx >= 0, idx, table.shape[0] - 1)].ravel()
+        c = codes.take(idx, mode="wrap")                 # -1 wraps to the last entry (the symbol 0)
+        return np.unpackbits(c[:, None], axis=1, count=8)[:, 8 - bps:].ravel()
 
     def detect_many(self, frames, paths_dd, noise_var, known=None, threads: int = 1, bits: bool = False) -> list:
         """:meth:`detect` (or :meth:`detect_bits` with ``bits=True``) of independent frames, in order.
@@ -200,9 +220,9 @@ class Detector:
             return [v] * n
 
         def one_paths(v):
-            if np.ndim(v) == 3:
-                return False
-            return not (isinstance(v, (list, tuple)) and len(v) and all(np.ndim(e) == 2 for e in v))
+            if isinstance(v, (list, tuple)):
+                return not (len(v) and all(np.ndim(e) == 2 for e in v))
+            return np.ndim(v) != 3
 
         P = per_frame(paths_dd, "paths_dd", one_paths)
         V = per_frame(noise_var, "noise_var", lambda v: np.ndim(v) == 0)

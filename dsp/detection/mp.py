@@ -142,7 +142,30 @@ class MpDetector(Detector):
         d = dec[sel]
         self._last_llr = llr[sel]
         idx = self._levels[6][d[:, 0], d[:, 1]]
-        return self._output(idx, mask, kn)
+        sep = self._separable_bits()
+        bits = None
+        if sep is not None:
+            # Gray 4-QAM: each bit is one dimension's decision, possibly inverted
+            order, flip = sep
+            bits = (d.view(np.uint8)[:, order] ^ flip).ravel()
+        return self._output(idx, mask, kn, bits)
+
+    def _separable_bits(self):
+        """(column order, xor mask) when each of the 2 bits of a point is a function of one dimension's
+        level bit alone (Gray 4-QAM), else None; cached."""
+        if getattr(self, "_sep", 0) != 0:
+            return self._sep
+        self._sep = None
+        table = np.asarray(self.modem.qam.demap_hard(self.constellation), np.uint8).reshape(4, -1)
+        bi, bq = self._levels[4], self._levels[5]
+        if table.shape[1] == 2:
+            for order in ((0, 1), (1, 0)):
+                dims = np.stack([bi, bq], axis=1)[:, list(order)]
+                flip = table[0] ^ dims[0]
+                if np.array_equal(dims ^ flip, table):
+                    self._sep = (list(order), flip.astype(np.uint8))
+                    break
+        return self._sep
 
     def __repr__(self) -> str:
         return (f"MpDetector(damping={self.damping}, max_iter={self.max_iter}, conv_tol={self.conv_tol}, "

@@ -58,6 +58,20 @@ class MrcDetector(Detector):
                         np.ascontiguousarray(self.constellation.imag, np.float32))
         self.last_soft = np.zeros(0, np.complex128)
 
+    @property
+    def last_soft(self) -> np.ndarray:
+        """Combiner outputs ``g_c`` of the data cells after the last sweep (complex128)."""
+        if self._soft_raw is not None:
+            soft, sel = self._soft_raw
+            self._last_soft = soft[sel].astype(np.float64).view(np.complex128).ravel()
+            self._soft_raw = None
+        return self._last_soft
+
+    @last_soft.setter
+    def last_soft(self, value):
+        self._last_soft = value
+        self._soft_raw = None
+
     def _groups(self, var_cells):
         shape = tuple(self.modem.shape)
         if len(shape) < 2:
@@ -106,7 +120,7 @@ class MrcDetector(Detector):
         self.last_engine = "dd"
         self.last_iterations = int(sweeps)
         self.last_converged = sweeps < self.max_iter
-        self.last_soft = soft[mask].astype(np.float64).view(np.complex128).ravel()
+        self._soft_raw = (soft, mask)
         return self._output(idx[mask], mask, kn)
 
     def __repr__(self) -> str:
