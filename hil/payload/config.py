@@ -103,7 +103,7 @@ class StrategyConfig:
     omega: float = field(default=0.5, metadata=spec(ge=0, le=1, doc="weight of participation vs superiority"))
     participation: str = field(default="links", metadata=spec(choices=("links", "satellites")))
     superiority: str = field(default="per-satellite", metadata=spec(choices=("per-satellite", "per-bs")))
-    gfa_weight: str = field(default="eta", metadata=spec(choices=("eta", "saving")))
+    gfa_weight: str = field(default="eta", metadata=spec(choices=("eta", "saving", "eta-per-second")))
     tnp_ranking: str = field(default="base", metadata=spec(choices=("base", "aggregate")))
     run: list[str] = field(default_factory=lambda: list(STRATEGIES))
 
