@@ -139,22 +139,22 @@ def test_raw_session_version_print_read_write(emu):
         n = c.cmd("PRINT")
         xml = c.read(n + 1)
         assert xml.endswith(b"\n") and b'name="ad9361-phy"' in xml and b'name="cf-ad9361-lpc"' in xml
-        n = c.cmd("READ iio:device0 OUTPUT altvoltage0 frequency")
+        n = c.cmd("READ ad9361-phy OUTPUT altvoltage0 frequency")
         assert c.read(n + 1) == b"2400000000\n"
-        c.send(b"WRITE iio:device0 OUTPUT altvoltage0 frequency 10\r\n915000000\0")
+        c.send(b"WRITE ad9361-phy OUTPUT altvoltage0 frequency 10\r\n915000000\0")
         assert c.int() == 10
-        n = c.cmd("READ iio:device0 OUTPUT altvoltage0 frequency")
+        n = c.cmd("READ ad9361-phy OUTPUT altvoltage0 frequency")
         assert c.read(n + 1) == b"915000000\n"
         # out of range for the AD9363 (325 MHz..3.8 GHz): the driver's -EINVAL, value unchanged
-        c.send(b"WRITE iio:device0 OUTPUT altvoltage0 frequency 10\r\n100000000\0")
+        c.send(b"WRITE ad9361-phy OUTPUT altvoltage0 frequency 10\r\n100000000\0")
         assert c.int() == -errno.EINVAL
-        c.send(b"WRITE iio:device0 OUTPUT altvoltage0 frequency 6\r\n2.4e9\0")  # kstrtoull refuses this
+        c.send(b"WRITE ad9361-phy OUTPUT altvoltage0 frequency 6\r\n2.4e9\0")  # kstrtoull refuses this
         assert c.int() == -errno.EINVAL
-        n = c.cmd("READ iio:device0 OUTPUT altvoltage0 frequency")
+        n = c.cmd("READ ad9361-phy OUTPUT altvoltage0 frequency")
         assert c.read(n + 1) == b"915000000\n"
         assert c.cmd("READ iio:device9 calib_mode") == -errno.ENODEV
-        assert c.cmd("READ iio:device0 no_such_attr") == -errno.ENOENT
-        assert c.cmd("READ iio:device0 INPUT voltage7 hardwaregain") == -errno.ENOENT
+        assert c.cmd("READ ad9361-phy no_such_attr") == -errno.ENOENT
+        assert c.cmd("READ ad9361-phy INPUT voltage7 hardwaregain") == -errno.ENOENT
     finally:
         c.close()
 
@@ -163,22 +163,22 @@ def test_malformed_and_truncated_commands_keep_serving(emu):
     a, b = Raw(emu.server.port), Raw(emu.server.port)
     try:
         assert a.cmd("FROBNICATE now") == -errno.EINVAL
-        assert a.cmd("READ iio:device0") == -errno.EINVAL             # truncated: attribute missing
+        assert a.cmd("READ ad9361-phy") == -errno.EINVAL             # truncated: attribute missing
         assert a.cmd(b"\x00\xff\x01garbage\r\n") == -errno.EINVAL
         assert a.cmd(b"A" * 10000 + b"\r\n") == -errno.EINVAL          # over-long line, discarded whole
         assert a.cmd("TIMEOUT 100") == 0                               # the same session still works
         # A WRITE whose payload never fully arrives: -ETIMEDOUT, and that session is closed.
-        a.send(b"WRITE iio:device0 calib_mode 10\r\nman")
+        a.send(b"WRITE ad9361-phy calib_mode 10\r\nman")
         # meanwhile another client is served normally
-        n = b.cmd("READ iio:device0 calib_mode")
+        n = b.cmd("READ ad9361-phy calib_mode")
         assert b.read(n + 1) == b"auto\n"
         assert a.int() == -errno.ETIMEDOUT
         assert a.f.readline() == b""                                   # closed by the server
-        n = b.cmd("READ iio:device0 calib_mode")
+        n = b.cmd("READ ad9361-phy calib_mode")
         assert b.read(n + 1) == b"auto\n"
         # a client vanishing in the middle of a command does not disturb the server either
         c = Raw(emu.server.port)
-        c.send(b"WRITEBUF iio:device1 4096\r")
+        c.send(b"WRITEBUF cf-ad9361-dds-core-lpc 4096\r")
         c.close()
         b.send(b"VERSION\r\n")
         assert b.f.readline().startswith(b"0.24.")
@@ -187,7 +187,7 @@ def test_malformed_and_truncated_commands_keep_serving(emu):
         b.close()
     d = Raw(emu.server.port)
     try:
-        n = d.cmd("READ iio:device0 ensm_mode")
+        n = d.cmd("READ ad9361-phy ensm_mode")
         assert d.read(n + 1) == b"fdd\n"
     finally:
         d.close()
@@ -198,22 +198,22 @@ def test_raw_buffers_and_cyclic(emu):
     emu.set_channel(delay=3)
     tx, rx = Raw(emu.server.port), Raw(emu.server.port)
     try:
-        assert tx.cmd("OPEN iio:device1 8 00000003 CYCLIC") == 0
-        assert rx.cmd("OPEN iio:device2 8 00000003") == 0
-        assert Raw(emu.server.port).cmd("OPEN iio:device2 8 00000003") == -errno.EBUSY
+        assert tx.cmd("OPEN cf-ad9361-dds-core-lpc 8 00000003 CYCLIC") == 0
+        assert rx.cmd("OPEN cf-ad9361-lpc 8 00000003") == 0
+        assert Raw(emu.server.port).cmd("OPEN cf-ad9361-lpc 8 00000003") == -errno.EBUSY
         i = np.array([1600, -3200, 4800, 0, 16000, -16000, 320, 160], "<i2")
         q = -i
         payload = np.stack([i, q], 1).astype("<i2").tobytes()
-        assert tx.cmd("WRITEBUF iio:device1 32") == 32
+        assert tx.cmd("WRITEBUF cf-ad9361-dds-core-lpc 32") == 32
         tx.send(payload)
         assert tx.int() == 32
-        assert tx.cmd("WRITEBUF iio:device1 32") == 32   # a cyclic buffer is pushed once
+        assert tx.cmd("WRITEBUF cf-ad9361-dds-core-lpc 32") == 32   # a cyclic buffer is pushed once
         tx.send(payload)
         assert tx.int() == -errno.EBUSY
-        assert rx.cmd("READBUF iio:device2 63") == -errno.EINVAL  # not whole samples
+        assert rx.cmd("READBUF cf-ad9361-lpc 63") == -errno.EINVAL  # not whole samples
         got = []
         for _ in range(3):
-            n = rx.cmd("READBUF iio:device2 64")
+            n = rx.cmd("READBUF cf-ad9361-lpc 64")
             assert n == 64 and rx.f.readline() == b"00000003\n"
             got.append(np.frombuffer(rx.read(n), "<i2").reshape(-1, 2))
         y = np.concatenate(got)
@@ -223,11 +223,11 @@ def test_raw_buffers_and_cyclic(emu):
         assert np.array_equal(y[3:, 0], ref)
         assert np.array_equal(y[3:, 1], -ref)
         assert np.array_equal(y[:3], np.zeros((3, 2)))
-        assert tx.cmd("CLOSE iio:device1") == 0 and rx.cmd("CLOSE iio:device2") == 0
-        assert rx.cmd("CLOSE iio:device2") == -errno.EBADF
-        assert rx.cmd("READBUF iio:device2 64") == -errno.EBADF
-        assert rx.cmd("OPEN iio:device0 8 00000001") == -errno.ENOSYS   # the phy has no buffer
-        assert rx.cmd("OPEN iio:device2 8 00000010") == -errno.EINVAL   # no such channel bit
+        assert tx.cmd("CLOSE cf-ad9361-dds-core-lpc") == 0 and rx.cmd("CLOSE cf-ad9361-lpc") == 0
+        assert rx.cmd("CLOSE cf-ad9361-lpc") == -errno.EBADF
+        assert rx.cmd("READBUF cf-ad9361-lpc 64") == -errno.EBADF
+        assert rx.cmd("OPEN ad9361-phy 8 00000001") == -errno.ENOSYS   # the phy has no buffer
+        assert rx.cmd("OPEN cf-ad9361-lpc 8 00000010") == -errno.EINVAL   # no such channel bit
     finally:
         tx.close()
         rx.close()
@@ -416,7 +416,7 @@ def test_pyadi_digital_loopback_bypasses_channel(emu, pluto):
     x = np.arange(64) * 100 + 1j * np.arange(64)[::-1] * 100
     sdr.tx(x)
     y = sdr.rx()
-    ref = np.rint(((x.real.astype(int) >> 4) << 4) / 8) + 1j * np.rint(((x.imag.astype(int) >> 4) << 4) / 8)
+    ref = (x.real.astype(int) >> 4) + 1j * (x.imag.astype(int) >> 4)   # the FPGA: RX = TX >> 4, bit-exact
     assert np.array_equal(y, ref)
 
 

@@ -29,6 +29,11 @@ def register(parser):
     parser.add_argument("--noise-var", type=float, default=0.0,
                         help="complex AWGN variance per sample, relative to full scale (default 0)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    parser.add_argument("--stall-policy", choices=("flag", "drop"), default="flag",
+                        help="a host stall sets the DMA over/underflow flag only (flag, default) or also loses "
+                             "the samples (drop, as the device)")
+    parser.add_argument("--revision", choices=("A", "B", "C", "D"), default="C",
+                        help="board revision shown in hw_model (default %(default)s)")
 
 
 def _stop_on_sigterm():
@@ -51,7 +56,8 @@ def run(args) -> int:
     if not 0 <= args.port <= 65535:
         raise ConfigError.bad_value("--port", args.port, "0..65535")
     emu = PlutoEmulator(args.profile, delay=args.delay, frequency_offset_hz=args.frequency_offset,
-                        gain=10 ** (args.gain_db / 20), noise_var=args.noise_var, seed=args.seed)
+                        gain=10 ** (args.gain_db / 20), noise_var=args.noise_var, seed=args.seed,
+                        stall_policy=args.stall_policy, revision=args.revision)
     emu.start(host=args.host, port=args.port)
     _stop_on_sigterm()
     print(f"Pluto emulator ({emu.profile.name}) serving on {emu.uri}  (Ctrl-C stops)", flush=True)

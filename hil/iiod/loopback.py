@@ -149,6 +149,13 @@ class RfLoop:
                 self.skipped += int(excess)
         return start
 
+    def skip(self, n: int) -> None:
+        """``n`` RX samples pass uncaptured (a host that did not read in time): the clock moves on."""
+        if n > 0:
+            self.clock += int(n)
+            self.skipped += int(n)
+            self.timeline.prune(self.clock - 1088 - int(max((p.delay for p in self.paths), default=0)))
+
     def stop_tx(self) -> None:
         """The TX buffer was closed: what has not played yet is dropped, a cyclic buffer stops."""
         self.timeline.cancel_from(self.clock)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import re
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +34,18 @@ import numpy as np
 from firmware_cfg import Profile, load_profile
 from hil.errors import ConfigError, DeviceError
 from hil.iiod.loopback import LoopPath, RfLoop
-from hil.iiod.model import Attr, BufferHandler, Channel, Device, IioContext, IioErrno, ScanElement, const_attr, einval
+from hil.iiod.model import Attr, BufferHandler, Channel, Device, IioContext, IioErrno, ScanElement, einval
+from hil.iiod.pluto_layout import (
+    CALIB_MODES,
+    CHANNELS,
+    DEVICES,
+    ENSM_MODES,
+    LAYOUT,
+    RX_PORTS,
+    TX_PORTS,
+    attr_filename,
+    hw_model,
+)
 from hil.iiod.server import DEFAULT_PORT, IiodServer
 
 __all__ = ["PlutoEmulator", "parse_fir_config", "FirConfig"]
@@ -41,11 +53,12 @@ __all__ = ["PlutoEmulator", "parse_fir_config", "FirConfig"]
 _INT_RE = re.compile(r"^\+?\d+$")
 _FIXED_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
 
-CALIB_MODES = ("auto", "manual", "manual_tx_quad", "tx_quad", "rf_dc_offs", "rssi_gain_step")
-ENSM_MODES = ("sleep", "wait", "alert", "fdd", "pinctrl", "pinctrl_fdd_indep")
-RF_PORTS_RX = ("A_BALANCED", "B_BALANCED", "C_BALANCED", "A_N", "A_P", "B_N", "B_P", "C_N", "C_P",
-               "TX_MONITOR1", "TX_MONITOR2", "TX_MONITOR1_2")
-RF_PORTS_TX = ("A", "B")
+RF_PORTS_RX, RF_PORTS_TX = RX_PORTS, TX_PORTS
+
+#: DMA core registers (axi-ad9361 ADC/DAC cores, as direct_reg_access addresses them)
+REG_VERSION, REG_ID, REG_SCRATCH, REG_DMA_STATUS = 0x80000000, 0x80000004, 0x80000008, 0x80000088
+STATUS_UNDERFLOW, STATUS_OVERFLOW = 0x1, 0x4   # DAC core: bit 0; ADC core: bit 2 (write 1 to clear)
+STALL_POLICIES = ("flag", "drop")
 
 
 def _kstrtoull(text: str, what: str) -> int:
@@ -146,6 +159,49 @@ class _PhyState:
     rf_port_tx: str = "A"
     xo_correction: int = 40000000
     misc: dict = field(default_factory=dict)
+    tracking: dict = field(default_factory=lambda: {"quadrature": True, "rf_dc": True, "bb_dc": True})
+
+
+class Registers:
+    """A device's ``direct_reg_access`` debug attribute, as the drivers implement it: writing ``"0xADDR"``
+    selects a register, reading returns its value as ``0xVALUE``, writing ``"0xADDR 0xVALUE"`` stores
+    (libiio's ``iio_device_reg_read/write`` do exactly these two steps). ``w1c`` registers clear the bits
+    written as 1 (the DMA status register); ``on_read`` hooks update a register before it is read."""
+
+    def __init__(self, values: dict[int, int], w1c=(), read_only=(), on_read=None):
+        self.values = dict(values)
+        self.w1c = set(w1c)
+        self.read_only = set(read_only)
+        self.on_read = on_read or {}
+        self.selected = 0
+
+    def read(self, addr: int) -> int:
+        hook = self.on_read.get(addr)
+        if hook is not None:
+            hook()
+        return self.values.get(addr, 0)
+
+    def read_selected(self) -> str:
+        return f"0x{self.read(self.selected):X}"
+
+    def set_bits(self, addr: int, bits: int) -> None:
+        self.values[addr] = self.values.get(addr, 0) | bits
+
+    def write(self, text: str) -> None:
+        words = text.split()
+        try:
+            nums = [int(w, 0) for w in words]
+        except ValueError:
+            raise einval(f"direct_reg_access: {text!r}; allowed '0xADDR' or '0xADDR 0xVALUE'") from None
+        if not 1 <= len(nums) <= 2 or any(not 0 <= v <= 0xFFFFFFFF for v in nums):
+            raise einval(f"direct_reg_access: {text!r}; allowed '0xADDR' or '0xADDR 0xVALUE' (32-bit)")
+        self.selected = nums[0]
+        if len(nums) == 2:
+            addr, val = nums
+            if addr in self.w1c:
+                self.values[addr] = self.values.get(addr, 0) & ~val
+            elif addr not in self.read_only:
+                self.values[addr] = val
 
 
 class _RxBuffer(BufferHandler):
@@ -157,7 +213,25 @@ class _RxBuffer(BufferHandler):
         if cyclic:
             raise IioErrno(errno.EINVAL, "cf-ad9361-lpc: an RX buffer cannot be cyclic")
         self.channels = channels
+        self.samples_count = int(samples_count)
+        self.idle_since = time.monotonic()   # the DMA starts filling the kernel buffers now
         self.emu.rf.capturing = True
+
+    def _stall(self, n: int) -> None:
+        """The host left the DMA alone for longer than the kernel buffers last: overflow (bit 2). With the
+        "drop" policy the samples captured meanwhile beyond the buffers are lost, as on the device."""
+        emu = self.emu
+        dev = emu.context.device("cf-ad9361-lpc")
+        fs = float(emu.state.sample_rate)
+        gap = time.monotonic() - self.idle_since
+        spare = max(dev.buffers_count - 1, 1) * self.samples_count   # filled while the host holds one
+        if gap * fs > spare:
+            emu.regs["rx"].set_bits(REG_DMA_STATUS, STATUS_OVERFLOW)
+            emu.rx_overflows += 1
+            if emu.stall_policy == "drop":
+                lost = int(gap * fs) - spare
+                emu.rf.skip(lost)
+                emu.rx_samples_lost += lost
 
     def read(self, nbytes):
         chans = self.channels
@@ -167,17 +241,24 @@ class _RxBuffer(BufferHandler):
         n = nbytes // per_sample
         emu = self.emu
         st = emu.state
+        self._stall(n)
+        digital = st.loopback == 1
         y = emu.rf.capture(n, st.sample_rate, lo_offset_hz=float(st.tx_lo - st.rx_lo),
-                           bypass=st.loopback == 1, source=emu.dds_source)
+                           bypass=digital, source=emu.dds_source)
         if st.rx_lo_powerdown or st.ensm_mode in ("sleep", "wait"):
             y = np.zeros_like(y)
-        fs = emu.rx_full_scale
         cols = []
         for ch in chans:
             k = ch.scan.index
             comp = y[k // 2].imag if k % 2 else y[k // 2].real
-            cols.append(np.clip(np.rint(comp * fs), -2048, 2047))
+            if digital:
+                # FPGA digital loopback: the DAC's 16-bit words come back as the ADC's 12-bit samples,
+                # RX = TX >> 4 (arithmetic shift), bit-exact, never clipped.
+                cols.append(np.rint(comp * emu.tx_full_scale).astype(np.int64) >> 4)
+            else:
+                cols.append(np.clip(np.rint(comp * emu.rx_full_scale), -2048, 2047))
         emu.rx_samples += n
+        self.idle_since = time.monotonic()
         return np.stack(cols, axis=1).astype("<i2").tobytes()
 
     def close(self):
@@ -194,6 +275,8 @@ class _TxBuffer(BufferHandler):
 
     def open(self, samples_count, channels, cyclic):
         self.channels, self.cyclic, self.pushed = channels, cyclic, 0
+        self.samples_count = int(samples_count)
+        self.dry_at = None   # wall-clock time at which the DAC runs out of pushed samples
         dev = self.emu.context.device("cf-ad9361-dds-core-lpc")
         self.emu.rf.max_pending = max(dev.buffers_count * samples_count, 1024)
 
@@ -219,14 +302,27 @@ class _TxBuffer(BufferHandler):
         st = self.emu.state
         if st.tx_lo_powerdown or st.ensm_mode in ("sleep", "wait"):
             x[:] = 0
+        self.check_underflow()
+        now = time.monotonic()
+        if not self.cyclic:
+            self.dry_at = max(self.dry_at or now, now) + raw.shape[0] / float(st.sample_rate)
         self.emu.rf.transmit(x, self.cyclic)
         self.pushed += 1
         self.emu.tx_samples += raw.shape[0]
         return len(data)
 
+    def check_underflow(self) -> None:
+        """A streaming (non-cyclic) buffer whose samples ran out before the next push: underflow (bit 0)."""
+        if self.channels is not None and not self.cyclic and self.dry_at is not None \
+                and time.monotonic() > self.dry_at:
+            self.emu.regs["tx"].set_bits(REG_DMA_STATUS, STATUS_UNDERFLOW)
+            self.emu.tx_underflows += 1
+            self.dry_at = None   # counted once per dry spell
+
     def close(self):
         self.emu.rf.stop_tx()
         self.channels = None
+        self.dry_at = None
 
 
 class PlutoEmulator:
@@ -259,8 +355,15 @@ class PlutoEmulator:
 
     def __init__(self, profile: str | Profile = "pluto_ad9363", *, delay: float = 0.0,
                  frequency_offset_hz: float = 0.0, gain: complex = 1.0, paths=None, noise_var: float = 0.0,
-                 seed: int = 0, agc_gain_db: float = 30.0, serial: str = "EMU00000001"):
+                 seed: int = 0, agc_gain_db: float = 30.0, serial: str = "EMU00000001",
+                 stall_policy: str = "flag", revision: str = "C"):
         self.profile = load_profile(profile)
+        if stall_policy not in STALL_POLICIES:
+            raise ConfigError.bad_value("stall_policy", stall_policy, "one of " + ", ".join(STALL_POLICIES))
+        self.stall_policy = stall_policy
+        if revision not in ("A", "B", "C", "D"):
+            raise ConfigError.bad_value("revision", revision, "one of A, B, C, D (the board revision in hw_model)")
+        self.revision = revision
         self.serial = str(serial)
         if self.profile.backend != "pluto":
             raise ConfigError.bad_value("profile", self.profile.name, "a Pluto profile (backend: pluto)")
@@ -285,11 +388,34 @@ class PlutoEmulator:
         self.rf = RfLoop(n, n, paths, noise_var=noise_var, seed=seed)
         self.rx_samples = 0
         self.tx_samples = 0
+        self.rx_overflows = self.tx_underflows = self.rx_samples_lost = 0
+        # Registers behind direct_reg_access: the AD9361's SPI map (product ID) and the two DMA cores
+        # (version, scratch, status with write-1-to-clear over/underflow bits).
+        self.regs = {
+            "phy": Registers({0x037: 0x0A}, read_only=(0x037,)),
+            "rx": Registers({REG_VERSION: 0x000A0162, REG_ID: 0x0}, w1c=(REG_DMA_STATUS,),
+                            read_only=(REG_VERSION, REG_ID)),
+            "tx": Registers({REG_VERSION: 0x00090162, REG_ID: 0x0}, w1c=(REG_DMA_STATUS,),
+                            read_only=(REG_VERSION, REG_ID),
+                            on_read={REG_DMA_STATUS: lambda: self._tx_buffer().check_underflow()}),
+        }
         # DDS tones: on, but at scale 0 (silent) until a client sets them, e.g. pyadi-iio dds_single_tone.
         self.dds = [{"raw": True, "frequency": 9279985, "phase": 90000 if (k // 2) % 2 == 0 else 0, "scale": 0.0}
                     for k in range(4 * n)]
         self.context = self._build_context()
         self._server: IiodServer | None = None
+
+    def _tx_buffer(self):
+        return self.context.device("cf-ad9361-dds-core-lpc").buffer
+
+    def _rssi_db(self, ch: int) -> float:
+        """The RSSI readback (dB below full scale of the last captured power; 0 dB = full scale)."""
+        return 30.0
+
+    def _gaininfo(self, ch: int) -> str:
+        st = self.state
+        g = st.rx_gain[ch] if st.gain_mode[ch] == "manual" else self.agc_gain_db
+        return f"{g:.0f} 0 0 0 0 0 0 0"
 
     # -- channel control (what the loop applies) ------------------------------------------------
     def set_channel(self, *, delay: float = 0.0, frequency_offset_hz: float = 0.0, gain: complex = 1.0,
@@ -529,115 +655,144 @@ class PlutoEmulator:
             out[k // 4] += 1j * v if (k // 2) % 2 else v
         return out
 
-    # -- the IIO context ------------------------------------------------------------------------
-    def _build_context(self) -> IioContext:
-        p, st, n = self.profile, self.state, self.n_channels
-        rate = Attr("sampling_frequency", lambda: str(st.sample_rate), self._set_rate)
-        rate_avail = Attr("sampling_frequency_available",
-                          lambda: "[{:.0f} 1 {:.0f}]".format(*self.rate_limits()))
-        fir_en = Attr("filter_fir_en", lambda: str(int(st.fir_enabled)), self._set_fir_enable)
-        phy = Device("iio:device0", "ad9361-phy")
-        for ch in range(n):
-            rx = Channel(f"voltage{ch}", False)
-            rx.add(Attr("hardwaregain", self._rx_gain_getter(ch), self._rx_gain_setter(ch)),
-                   Attr("hardwaregain_available", self._rx_gain_available),
-                   Attr("gain_control_mode", lambda ch=ch: st.gain_mode[ch], self._gain_mode_setter(ch)),
-                   const_attr("gain_control_mode_available", " ".join(p.rx.gain.modes)),
-                   Attr("rf_bandwidth", lambda: str(st.rx_bw), self._bw_setter("rx_bw", "rx")),
-                   const_attr("rf_bandwidth_available",
-                              f"[{p.rx.bandwidth.min:.0f} 1 {p.rx.bandwidth.max:.0f}]"),
-                   rate, rate_avail, fir_en,
-                   Attr("rf_port_select", lambda: st.rf_port_rx, self._choice("rf_port_rx", RF_PORTS_RX)),
-                   const_attr("rf_port_select_available", " ".join(RF_PORTS_RX)),
-                   Attr("rssi", lambda: "30.00 dB"),
-                   Attr("quadrature_tracking_en", *self._stored(f"rx{ch}_qt", "1")),
-                   Attr("rf_dc_offset_tracking_en", *self._stored(f"rx{ch}_rfdc", "1")),
-                   Attr("bb_dc_offset_tracking_en", *self._stored(f"rx{ch}_bbdc", "1")))
-            tx = Channel(f"voltage{ch}", True)
-            tx.add(Attr("hardwaregain", lambda ch=ch: f"{st.tx_atten[ch]:.6f} dB", self._tx_gain_setter(ch)),
-                   const_attr("hardwaregain_available",
-                              f"[{p.tx.gain.range.min:g} {p.tx.gain.range.step or 0.25:g} {p.tx.gain.range.max:g}]"),
-                   Attr("rf_bandwidth", lambda: str(st.tx_bw), self._bw_setter("tx_bw", "tx")),
-                   const_attr("rf_bandwidth_available",
-                              f"[{p.tx.bandwidth.min:.0f} 1 {p.tx.bandwidth.max:.0f}]"),
-                   rate, rate_avail, fir_en,
-                   Attr("rf_port_select", lambda: st.rf_port_tx, self._choice("rf_port_tx", RF_PORTS_TX)),
-                   const_attr("rf_port_select_available", " ".join(RF_PORTS_TX)),
-                   Attr("rssi", lambda: "0.00 dB"))
-            phy.channels += [rx, tx]
-        for cid, label, key, side in (("altvoltage0", "RX_LO", "rx_lo", "rx"), ("altvoltage1", "TX_LO", "tx_lo", "tx")):
+    # -- the IIO context (built from hil/iiod/pluto_layout.py) ---------------------------------
+    def _handler(self, key: str, ch: int):
+        """(get, set) of the behaviour ``key`` of the layout table for channel index ``ch``."""
+        st, p = self.state, self.profile
+        if key.startswith("const:"):
+            text = key[6:]
+            return (lambda: text), None
+        if key.startswith("stored:"):
+            return self._stored(f"{key}#{ch}#{len(st.misc)}", key[7:])
+        if key.startswith("dds:"):
+            tone = self.dds[ch]
+            what = key[4:]
+            fmt = (lambda t=tone: f"{t['scale']:.6f}") if what == "scale" else \
+                  (lambda t=tone, w=what: str(int(t[w])))
+            return fmt, self._dds_setter(ch, what)
+        if key.startswith("tracking:"):
+            name = key[9:]
+            return (lambda: str(int(st.tracking[name]))), self._tracking_setter(name)
+        if key.startswith("dma_reg:"):
+            regs = self.regs[key[8:]]
+            return regs.read_selected, regs.write
+        if key.startswith("buffer_data_available:"):
+            side = key.split(":")[1]
+            return (lambda: str(self._data_available(side))), None
+        if key.startswith("buffer_watermark:"):
+            return self._stored(f"{key}#{ch}", "2048")
+        if key.startswith("gaininfo:"):
+            return (lambda: self._gaininfo(int(key[9:]))), None
+        for side in ("rx", "tx"):
             rng = getattr(p, side).frequency
-            lo = Channel(cid, True, name=label)
-            lo.add(Attr("frequency", lambda key=key: str(getattr(st, key)), self._lo_setter(key, side)),
-                   const_attr("frequency_available", f"[{rng.min:.0f} 1 {rng.max:.0f}]"),
-                   Attr("powerdown", lambda key=key: str(int(getattr(st, f"{key}_powerdown"))),
-                        self._flag(f"{key}_powerdown")),
-                   Attr("external", *self._stored(f"{key}_external", "0")))
-            phy.channels.append(lo)
-        phy.channels.append(Channel("out", False).add(
-            Attr("voltage_filter_fir_en", lambda: str(int(st.fir_enabled)), self._set_fir_enable)))
-        phy.channels.append(Channel("temp0", False).add(const_attr("input", "35000")))
-        for a in (Attr("calib_mode", lambda: st.calib_mode, self._choice("calib_mode", CALIB_MODES)),
-                  const_attr("calib_mode_available", " ".join(CALIB_MODES)),
-                  Attr("ensm_mode", lambda: st.ensm_mode, self._choice("ensm_mode", ENSM_MODES)),
-                  const_attr("ensm_mode_available", " ".join(ENSM_MODES)),
-                  Attr("filter_fir_config", self._fir_config_text, self._set_fir_config),
-                  Attr("rx_path_rates", lambda: self._path_rates(False)),
-                  Attr("tx_path_rates", lambda: self._path_rates(True)),
-                  Attr("trx_rate_governor", *self._stored("trx_rate_governor", "nominal")),
-                  const_attr("trx_rate_governor_available", "nominal highest_osr"),
-                  Attr("xo_correction", lambda: str(st.xo_correction),
-                       lambda t: setattr(st, "xo_correction", _kstrtoull(t, "xo_correction"))),
-                  Attr("dcxo_tune_coarse", *self._stored("dcxo_tune_coarse", "8"))):
-            phy.attrs[a.name] = a
+            if key == f"{side}_lo":
+                return (lambda k=f"{side}_lo": str(getattr(st, k))), self._lo_setter(f"{side}_lo", side)
+            if key == f"{side}_lo_available":
+                return (lambda r=rng: f"[{r.min:.0f} 1 {r.max:.0f}]"), None
+            if key == f"{side}_lo_powerdown":
+                return (lambda k=f"{side}_lo_powerdown": str(int(getattr(st, k)))), self._flag(f"{side}_lo_powerdown")
+            if key == f"{side}_bw":
+                return (lambda k=f"{side}_bw": str(getattr(st, k))), self._bw_setter(f"{side}_bw", side)
+            if key == f"{side}_bw_available":
+                b = getattr(p, side).bandwidth
+                return (lambda b=b: f"[{b.min:.0f} 1 {b.max:.0f}]"), None
+        table = {
+            "rx_gain": (self._rx_gain_getter(ch), self._rx_gain_setter(ch)),
+            "rx_gain_available": (self._rx_gain_available, None),
+            "gain_mode": ((lambda: st.gain_mode[ch]), self._gain_mode_setter(ch)),
+            "gain_modes": ((lambda: " ".join(p.rx.gain.modes)), None),
+            "rx_port": ((lambda: st.rf_port_rx), self._choice("rf_port_rx", RF_PORTS_RX)),
+            "rx_rssi": ((lambda: f"{self._rssi_db(ch):.2f} dB"), None),
+            "tx_rssi": ((lambda: "0.00 dB"), None),
+            "rate": ((lambda: str(st.sample_rate)), self._set_rate),
+            "rate_available": ((lambda: "[{:.0f} 1 {:.0f}]".format(*self.rate_limits())), None),
+            "fir_en": ((lambda: str(int(st.fir_enabled))), self._set_fir_enable),
+            "tx_gain": ((lambda: f"{st.tx_atten[ch]:.6f} dB"), self._tx_gain_setter(ch)),
+            "tx_gain_available": ((lambda r=p.tx.gain.range: f"[{r.min:g} {r.step or 0.25:g} {r.max:g}]"), None),
+            "tx_port": ((lambda: st.rf_port_tx), self._choice("rf_port_tx", RF_PORTS_TX)),
+            "calib_mode": ((lambda: st.calib_mode), self._choice("calib_mode", CALIB_MODES)),
+            "ensm_mode": ((lambda: st.ensm_mode), self._choice("ensm_mode", ENSM_MODES)),
+            "fir_config": (self._fir_config_text, self._set_fir_config),
+            "rx_path_rates": ((lambda: self._path_rates(False)), None),
+            "tx_path_rates": ((lambda: self._path_rates(True)), None),
+            "xo_correction": ((lambda: str(st.xo_correction)),
+                              (lambda t: setattr(st, "xo_correction", _kstrtoull(t, "xo_correction")))),
+            "spi_reg": (self.regs["phy"].read_selected, self.regs["phy"].write),
+            "loopback": ((lambda: str(st.loopback)), self._set_loopback),
+            "dma_rate": ((lambda: str(st.sample_rate)), self._dma_rate_set),
+            "dma_rate_ro": ((lambda: str(st.sample_rate)), None),
+            "dma_rate_available": ((lambda: f"{st.sample_rate} {st.sample_rate // 8}"), None),
+        }
+        if key not in table:  # pragma: no cover - the layout table and this method are kept in step by a test
+            raise KeyError(f"pluto_layout: no behaviour {key!r}")
+        return table[key]
 
-        def set_loopback(text: str) -> None:
-            v = int(_fixed(text, "loopback"))
-            if v not in (0, 1, 2):
-                raise einval(f"loopback {v}; allowed 0 (off), 1 (digital), 2 (RF)")
-            st.loopback = v
-        phy.debug_attrs["loopback"] = Attr("loopback", lambda: str(st.loopback), set_loopback)
-        phy.debug_attrs["initialize"] = Attr("initialize", *self._stored("initialize", "0"))
+    def _set_loopback(self, text: str) -> None:
+        v = int(_fixed(text, "loopback"))
+        if v not in (0, 1, 2):
+            raise einval(f"loopback {v}; allowed 0 (off), 1 (digital), 2 (RF)")
+        self.state.loopback = v
 
-        dds = Device("iio:device1", "cf-ad9361-dds-core-lpc", buffer=_TxBuffer(self))
-        rx_dev = Device("iio:device2", "cf-ad9361-lpc", buffer=_RxBuffer(self))
-        full = lambda: str(st.sample_rate)  # noqa: E731
+    def _dma_rate_set(self, text: str) -> None:
+        if int(_fixed(text, "sampling_frequency")) != self.state.sample_rate:
+            raise einval("the FPGA x8 decimation/interpolation is not emulated; only the full rate is allowed")
 
-        def dma_rate_set(text: str) -> None:
-            if int(_fixed(text, "sampling_frequency")) != st.sample_rate:
-                raise einval("the FPGA x8 decimation/interpolation is not emulated; only the full rate is allowed")
-        for k in range(2 * n):
-            ch = Channel(f"voltage{k}", True, scan=ScanElement(k, "le:S16/16>>0"))
-            ch.add(Attr("calibphase", *self._stored(f"dds_v{k}_calibphase", "0.000000")),
-                   Attr("calibscale", *self._stored(f"dds_v{k}_calibscale", "1.000000")),
-                   Attr("sampling_frequency", full, dma_rate_set),
-                   Attr("sampling_frequency_available", lambda: f"{st.sample_rate} {st.sample_rate // 8}"))
-            dds.channels.append(ch)
-        for k in range(4 * n):
-            side = "I" if (k // 2) % 2 == 0 else "Q"
-            ch = Channel(f"altvoltage{k}", True, name=f"TX{k // 4 + 1}_{side}_F{k % 2 + 1}")
-            tone = self.dds[k]
-            ch.add(Attr("raw", lambda t=tone: str(int(t["raw"])), self._dds_setter(k, "raw")),
-                   Attr("phase", lambda t=tone: str(t["phase"]), self._dds_setter(k, "phase")),
-                   Attr("frequency", lambda t=tone: str(t["frequency"]), self._dds_setter(k, "frequency")),
-                   Attr("scale", lambda t=tone: f"{t['scale']:.6f}", self._dds_setter(k, "scale")),
-                   Attr("sampling_frequency", full))
-            dds.channels.append(ch)
-        for k in range(2 * n):
-            ch = Channel(f"voltage{k}", False, scan=ScanElement(k, "le:S12/16>>0"))
-            ch.add(Attr("calibbias", *self._stored(f"adc_v{k}_calibbias", "0")),
-                   Attr("calibphase", *self._stored(f"adc_v{k}_calibphase", "0.000000")),
-                   Attr("calibscale", *self._stored(f"adc_v{k}_calibscale", "1.000000")),
-                   Attr("samples_pps", *self._stored(f"adc_v{k}_pps", "0")),
-                   Attr("sampling_frequency", full, dma_rate_set),
-                   Attr("sampling_frequency_available", lambda: f"{st.sample_rate} {st.sample_rate // 8}"))
-            rx_dev.channels.append(ch)
-        ctx = IioContext(
-            name="network", description=f"leo-hil Pluto emulator ({p.name}, {p.chip})",
-            devices=[phy, dds, rx_dev],
-            context_attrs={"hw_model": f"Analog Devices PlutoSDR (emulated, {p.chip})",
-                           "hw_model_variant": "0", "fw_version": "v0.38-emulated",
-                           "ad9361-phy,model": p.chip.split()[0].lower(),
-                           "hw_serial": self.serial,
+    def _tracking_setter(self, name: str):
+        def set_(text: str) -> None:
+            v = _kstrtoull(text, f"{name}_tracking_en")
+            if v not in (0, 1):
+                raise einval(f"{name}_tracking_en: {v}; allowed 0 or 1")
+            self.state.tracking[name] = bool(v)
+        return set_
+
+    def _data_available(self, side: str) -> int:
+        dev = self.context.device("cf-ad9361-lpc" if side == "rx" else "cf-ad9361-dds-core-lpc")
+        buf = dev.buffer
+        if buf is None or buf.channels is None:
+            return 0
+        return int(getattr(buf, "samples_count", 0)) * 2 * len(buf.channels)
+
+    def _build_context(self) -> IioContext:
+        p, n = self.profile, self.n_channels
+        devices = {name: Device(dev_id, name) for dev_id, name in DEVICES}
+        devices["cf-ad9361-dds-core-lpc"].buffer = _TxBuffer(self)
+        devices["cf-ad9361-lpc"].buffer = _RxBuffer(self)
+        labels = {(d, c, o): (lab, scan) for d, c, o, lab, scan in CHANNELS}
+
+        def expand(cid: str) -> list[tuple[str, int, str | None]]:
+            """Channel id pattern -> [(id, index, label)]."""
+            if cid == "voltage{rx}" or cid == "voltage{tx}":
+                return [(f"voltage{k}", k, None) for k in range(n)]
+            if cid == "voltage{iq}":
+                return [(f"voltage{k}", k, None) for k in range(2 * n)]
+            if cid == "altvoltage{dds}":
+                return [(f"altvoltage{k}", k, f"TX{k // 4 + 1}_{'I' if (k // 2) % 2 == 0 else 'Q'}_F{k % 2 + 1}")
+                        for k in range(4 * n)]
+            return [(cid, 0, None)]
+
+        for dev_name, cid, output, attr, scope, key in LAYOUT:
+            dev = devices[dev_name]
+            if cid is None or cid in ("debug", "buffer"):
+                table = dev.attrs if cid is None else dev.debug_attrs if cid == "debug" else dev.buffer_attrs
+                table[attr] = Attr(attr, *self._handler(key, 0))
+                continue
+            for chan_id, k, dds_label in expand(cid):
+                label, scan = labels.get((dev_name, cid, output), (dds_label, None))
+                try:
+                    ch = dev.channel(chan_id, output)
+                except IioErrno:
+                    ch = Channel(chan_id, output, name=label,
+                                 scan=ScanElement(k, scan) if scan is not None else None)
+                    dev.channels.append(ch)
+                ch.add(Attr(attr, *self._handler(key, k), attr_filename(chan_id, output, label, attr, scope)))
+        chip = p.chip.split()[0].lower()
+        return IioContext(
+            name="network",
+            description=f"leo-hil Pluto emulator ({p.name}, {p.chip}) Linux (none) 5.15.0 armv7l",
+            devices=list(devices.values()),
+            context_attrs={"hw_model": hw_model(p.chip, self.revision), "hw_model_variant": "0",
+                           "hw_serial": self.serial, "fw_version": "v0.38",
+                           "ad9361-phy,xo_correction": str(self.state.xo_correction),
+                           "ad9361-phy,model": chip + ("a" if chip == "ad9363" else ""),
+                           "local,kernel": "5.15.0-175157-g2b7d8ce9d3fb", "hil,emulated": "1",
                            "hil,profile": p.name})
-        return ctx
