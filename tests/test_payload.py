@@ -304,3 +304,20 @@ def test_cli_small_study(tmp_path, capsys):
     summ = json.loads((out / "summary.json").read_text())
     assert summ["entries"] == 96 and set(summ["total_min"]) == {"sa-tn", "tnp", "mbt", "sfa", "gfa"}
     assert main(["payload", str(p), "--strategies", "sfa", "bogus", "--no-progress"]) == 2
+
+
+def test_ntn_rate_end_points_and_beam_capacity():
+    from hil.orbit import LinkBudget, slant_range_m
+    from hil.payload.config import NtnConfig
+    from hil.payload.coverage import ntn_rate_bps, regions_per_satellite
+
+    cfg = NtnConfig()
+    lb = LinkBudget.seed_downlink(fc_hz=cfg.carrier_hz)
+    pl = [float(lb.path_loss_db(slant_range_m(e, 550e3), e)) for e in (90.0, 10.0, 45.0)]
+    r = ntn_rate_bps(pl, cfg, pl[0], pl[1])
+    assert r[0] == pytest.approx(300e6) and r[1] == pytest.approx(130e6)
+    assert 130e6 < r[2] < 300e6
+    assert 173.0 < pl[0] < 174.0 and 184.5 < pl[1] < 185.5  # the paper's 173.4 .. 184.9 dB (docs/orbit.md)
+    # 7 beams of 20 km cover 7 * 314 = 2199 km^2: one 1200 km^2 region, three 700 km^2 ones
+    assert regions_per_satellite(cfg, 1200.0) == 1 and regions_per_satellite(cfg, 700.0) == 3
+    assert regions_per_satellite(NtnConfig(regions_per_satellite=6), 1200.0) == 6

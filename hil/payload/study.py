@@ -20,6 +20,8 @@ from .model import PlacementModel, build_model
 __all__ = ["StrategyResult", "StudyResult", "run_placement", "run_study", "format_table", "plot_timeline",
            "plot_sweep", "write_outputs"]
 
+#: one colour per strategy in every plot
+COLORS = {"tnp": "tab:orange", "mbt": "tab:green", "sfa": "tab:blue", "gfa": "tab:red", "sa-tn": "k"}
 #: the paper's Fig. 9 / Sec. V-F numbers (minutes) for the 1584 shell, 30000 entries
 PAPER_MIN = {"sfa": 5.5, "gfa": 4.45}
 PAPER_SAVING = {"gfa_vs_mbt": 0.35, "gfa_vs_tnp": 0.47, "sfa_vs_mbt": 0.20, "sfa_vs_tnp": 0.33,
@@ -134,6 +136,11 @@ def format_table(res: StudyResult) -> str:
         r = res.results[name]
         paper = f"{PAPER_MIN[name]:.2f}" if name in PAPER_MIN else ""
         lines.append(f"{name:<8} {r.total_s / 60:9.2f} {r.broadcasts:9d} {r.ntn_entries:11d} {r.cpu_s:7.2f}   {paper}")
+    horizon = res.scenario.ntn.horizon_s
+    late = [n for n, r in res.results.items() if n != "sa-tn" and r.total_s > horizon]
+    if late:
+        lines.append(f"note: {', '.join(late)} end after the NTN horizon ({horizon:g} s): no broadcasts are planned "
+                     "after it (raise ntn.horizon_s)")
     lines.append("")
     pairs = [("gfa", "mbt", "gfa_vs_mbt"), ("gfa", "tnp", "gfa_vs_tnp"), ("sfa", "mbt", "sfa_vs_mbt"),
              ("sfa", "tnp", "sfa_vs_tnp"), ("gfa", "sfa", None)]
@@ -161,9 +168,8 @@ def plot_timeline(res: StudyResult, path: str) -> str:
     t_max = max(r.total_s for r in res.results.values()) * 1.05
     tg = np.linspace(0.0, t_max, 600)
     fig, ax = plt.subplots(figsize=(8, 5))
-    colors = {"tnp": "tab:orange", "mbt": "tab:green", "sfa": "tab:blue", "gfa": "tab:red", "sa-tn": "k"}
     for name, r in res.results.items():
-        c = colors.get(name, None)
+        c = COLORS.get(name, None)
         if name == "sa-tn":
             ax.plot(tg / 60, S.tn_curve(m, tab, None, r.total_s, tg), color=c, lw=1, ls=":", label="SA-TN")
             continue
@@ -198,7 +204,7 @@ def plot_sweep(res: StudyResult, path: str) -> str:
     for name in res.results:
         if name == "sa-tn":
             continue
-        ax.plot([p[0] for p in pts], [p[1][name] / 60 for p in pts], "o-", label=name.upper())
+        ax.plot([p[0] for p in pts], [p[1][name] / 60 for p in pts], "o-", color=COLORS.get(name), label=name.upper())
     ax.set_xlabel("number of satellites (24 planes)")
     ax.set_ylabel("total placement time (min)")
     ax.grid(alpha=0.3)
