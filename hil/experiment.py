@@ -27,12 +27,9 @@ from hil.errors import ConfigError, DeviceError
 from hil.report import WaveformRun, write_report
 from hil.scenario import Scenario
 
-__all__ = ["PassModel", "build_pass", "run_waveform", "run_scenario", "ExperimentResult", "C_MPS",
-           "KM_PER_DAY_TLE_AGE"]
+__all__ = ["PassModel", "build_pass", "run_waveform", "run_scenario", "ExperimentResult", "C_MPS"]
 
 C_MPS = 299_792_458.0
-#: along-track error growth assumed per day of TLE age (m/day); SGP4 grows ~1-3 km/day for LEO
-KM_PER_DAY_TLE_AGE = 2000.0
 
 
 @dataclass
@@ -127,7 +124,7 @@ def build_pass(sc: Scenario, base_dir: str | None = None) -> PassModel:
     fc = sc.carrier_hz
     budget = _budget(sc, sc.sample_rate_hz / sc.frames.oversample)
     err = sc.tracking.ephemeris_error
-    along = err.along_track_m + KM_PER_DAY_TLE_AGE * err.tle_age_days
+    along = err.along_track_m + err.aging_along_track_m()  # for the report; the receiver builds its own TLE
     pad = 5.0 + abs(along) / 5000.0  # track margin so the shifted prediction stays inside it
     info: dict = {"ground": str(ground), "constellation": getattr(cons, "name", "") or oc.constellation,
                   "constellation_spec": constellation_spec(sc, base_dir)}
@@ -362,13 +359,22 @@ def run_scenario(sc: Scenario, outdir: str, *, base_dir: str | None = None, prog
         "bursts": f"{sc.frames.per_burst} frames every {sc.frames.interval_s:g} s of pass time (max "
                   f"{sc.frames.max_bursts or 'unlimited'} bursts); silence between bursts skipped by the emulator",
         "tracking modes": ", ".join(modes),
-        "ephemeris error": f"{pm.info['along_track_error_m']:g} m along track "
-                           f"({pm.info['ephemeris_time_shift_s'] * 1e3:.1f} ms) in the receiver's own TLE",
+        "ephemeris error": f"receiver's own TLE (hil.orbit.ReceiverEphemeris): {_eph_text(sc)}",
     }
     seconds = time.perf_counter() - t0
     meta["run time"] = f"{seconds:.1f} s"
     summary = write_report(outdir, runs, title=title or f"hil run: {sc.name}", meta=meta, html=html)
     return ExperimentResult(summary, runs, outdir, seconds, backend_note(sc))
+
+
+def _eph_text(sc: Scenario) -> str:
+    e = sc.tracking.ephemeris_error
+    parts = [f"{k} {getattr(e, k):g}" for k in ("tle_age_days", "epoch_shift_s", "along_track_m", "cross_track_m",
+                                                  "radial_m", "clock_offset_s", "offset_ppm", "drift_ppm_per_s")
+             if getattr(e, k)]
+    if sc.tracking.own_satellite is not None:
+        parts.append(f"satellite {sc.tracking.own_satellite!r} (not the serving one)")
+    return ", ".join(parts) or "exact elements"
 
 
 def _channel_text(sc: Scenario) -> str:

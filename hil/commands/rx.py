@@ -9,7 +9,8 @@ The receiver block of the HIL loop as a process: reads the framed wire from a PU
 phase, header decoding and detection. It knows only the samples, the plan's schedule and frame format,
 and its own ephemeris (its TLE source and errors) - never what the channel applied. Writes one JSON line
 per frame found (position, header, frame number, Doppler and delay estimates, hard bits) and a last line
-with its counters. Stops when every scheduled window is processed or the stream is idle --idle seconds.
+with its counters. Stops after the last burst's END_OF_BURST from the emulator, or when the stream
+has been idle --idle seconds.
 
 Example:
   hil rx --plan reports/demo/loop/otfs/plan.json --connect ipc:///tmp/hil/rx.sock --out rx.jsonl
@@ -21,8 +22,9 @@ def register(parser):
     parser.add_argument("--connect", required=True, metavar="ADDR",
                         help="the emulator's framed output (PUSH) address, e.g. ipc:///tmp/x/rx.sock")
     parser.add_argument("--out", default=None, metavar="FILE.jsonl", help="frames found, one JSON line each")
-    parser.add_argument("--idle", type=float, default=3.0, metavar="S",
-                        help="end after S seconds without samples once the stream started (default 3)")
+    parser.add_argument("--idle", type=float, default=30.0, metavar="S",
+                        help="end after S seconds without samples once the stream started (default 30; the "
+                             "normal end is the emulator's END_OF_BURST after the last burst)")
     parser.add_argument("--latency", type=int, default=0, metavar="SAMPLES",
                         help="TX->RX latency of the radios (from hil calibrate), removed from delay estimates")
     return parser

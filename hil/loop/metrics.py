@@ -66,7 +66,18 @@ def join(schedule, fmt, rx_frames, telemetry: list[dict], bits_of, *, qam: int, 
     fs = schedule.sample_rate_hz
     K = schedule.per_burst
     os_ = fmt.oversample
-    by_start = {int(r["sample_index"]): r for r in telemetry}
+    recs = sorted(telemetry, key=lambda r: int(r["sample_index"]))
+    starts = np.array([int(r["sample_index"]) for r in recs], dtype=np.int64)
+
+    def record_of(k):
+        """The emulator's record of the contiguous input run holding TX sample ``k`` (bursts closer
+        together than the channel memory are one run for the emulator)."""
+        i = int(np.searchsorted(starts, k, side="right")) - 1
+        if i < 0:
+            return None
+        r = recs[i]
+        return r if k < int(r["sample_index"]) + int(r.get("n_samples", 0)) else None
+
     n = schedule.n_frames
     cols = {c: np.full(n, np.nan) for c in (
         "t_s", "elevation_deg", "range_m", "path_loss_db", "snr_db", "delay_true_s", "delay_est_s",
@@ -77,7 +88,7 @@ def join(schedule, fmt, rx_frames, telemetry: list[dict], bits_of, *, qam: int, 
     for f in range(n):
         b = f // K
         k = schedule.frame_start(f)
-        rec = by_start.get(schedule.burst_starts[b])
+        rec = record_of(k)
         cols["t_s"][f] = schedule.time_of(k)
         cols["burst"][f] = b
         cols["bits"][f] = fmt.modem.bits_per_frame
@@ -147,7 +158,7 @@ def join(schedule, fmt, rx_frames, telemetry: list[dict], bits_of, *, qam: int, 
         "decoded": int(np.count_nonzero(dec)),
         "missed": int(n - np.count_nonzero(dec)),
         "false_locks": int(false_locks),
-        "bursts_without_telemetry": int(sum(1 for s in schedule.burst_starts if s not in by_start)),
+        "bursts_without_telemetry": int(sum(1 for s in schedule.burst_starts if record_of(s) is None)),
         "decoded_bits": int(np.count_nonzero(dec)) * bpf,
         "decoded_bit_errors": int(np.nansum(cols["decoded_bit_errors"][dec])),
         "reference_bit_errors": float(np.nansum(cols["ref_bit_errors"][dec])),

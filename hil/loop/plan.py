@@ -216,69 +216,28 @@ def _shell_delay(pm, which):
 
 
 # ------------------------------------------------------------------------------------------ blocks
-class _OwnEphemeris:
-    """The terminal's prediction: its own SGP4 track(s) of the satellite(s) it is told serve it, seen
-    ``shift`` seconds ahead (the along-track error of its TLE: ``along_track_m`` plus ``tle_age_days``
-    times the growth model of :data:`hil.experiment.KM_PER_DAY_TLE_AGE`)."""
-
-    def __init__(self, pieces, shift_s: float):
-        self.pieces = pieces  # [(t_switch, OrbitTrajectory)]
-        self.shift_s = float(shift_s)
-        self._starts = np.array([t for t, _ in pieces])
-
-    def _eval(self, name, t):
-        t = np.asarray(t, dtype=np.float64)
-        k = np.clip(np.searchsorted(self._starts, t, side="right") - 1, 0, len(self.pieces) - 1)
-        out = np.empty(t.shape)
-        for j, (_, tr) in enumerate(self.pieces):
-            sel = k == j
-            if np.any(sel):
-                out[sel] = np.asarray(getattr(tr, name)(t[sel] + self.shift_s))
-        return out if out.ndim else float(out)
-
-    def delay(self, t):
-        return self._eval("delay", t)
-
-    def delay_rate(self, t):
-        return self._eval("delay_rate", t)
-
-    def doppler(self, t):
-        return -self.fc * np.asarray(self.delay_rate(t))
-
-    def __repr__(self):
-        return f"OwnEphemeris({len(self.pieces)} satellite(s), along-track shift {self.shift_s * 1e3:.2f} ms)"
-
-
 def own_ephemeris(plan: LoopPlan):
-    """The receiver's own ephemeris from its own inputs (its TLE source, the serving schedule the network
-    announces, its ephemeris errors), never the emulator's truth."""
-    from hil.emulator.trajectory import OrbitTrajectory
-    from hil.experiment import KM_PER_DAY_TLE_AGE, _constellation, _ground, _orbital_speed
-    from hil.orbit import make_track
+    """The receiver's own ephemeris (:class:`hil.orbit.ReceiverEphemeris`): its own TLE(s) of the
+    satellite(s) the network announces as serving - or ``tracking.own_satellite`` - made wrong by
+    ``tracking.ephemeris_error`` and propagated with SGP4; never the emulator's truth."""
+    from hil.experiment import _constellation, _ground
+    from hil.orbit.ephemeris import ReceiverEphemeris
 
     sc = plan.scenario_obj()
     cons = _constellation(sc, plan.base_dir)
-    ground = _ground(sc)
-    err = sc.tracking.ephemeris_error
-    along = err.along_track_m + KM_PER_DAY_TLE_AGE * err.tle_age_days
     sch = plan.schedule
-    t0 = sch.t0_s
+    t0 = sch.t0_s - 1.0
     t1 = float(sch.time_of(sch.burst_starts[-1] + sch.burst_length)) + 1.0
-    names = plan.receiver["satellites"]
-    pieces = []
-    speed = None
-    for j, (t_a, name) in enumerate(names):
-        sat = cons[cons.index(name)]
-        speed = speed or _orbital_speed(sat)
-        t_next = names[j + 1][0] if j + 1 < len(names) else t1
-        pad = 5.0 + abs(along) / 5000.0
-        a = (t_a if j else t0) - pad
-        tr = make_track(sat, ground, sc.epoch, (t_next - a) + 2 * pad, sc.orbit.knot_step_s, start_s=a,
-                        mask_deg=sc.orbit.mask_deg - 5.0)
-        pieces.append((t_a if j else -math.inf, OrbitTrajectory(tr, sc.carrier_hz)))
-    eph = _OwnEphemeris(pieces, along / speed)
-    eph.fc = sc.carrier_hz
-    return eph
+    pieces = [(-math.inf if j == 0 else float(t), cons[cons.index(name)])
+              for j, (t, name) in enumerate(plan.receiver["satellites"])]
+    eop = None
+    if sc.orbit.eop_file:
+        eop = sc.orbit.eop_file if os.path.isabs(sc.orbit.eop_file) or not plan.base_dir else \
+            os.path.join(plan.base_dir, sc.orbit.eop_file)
+    return ReceiverEphemeris.handover(pieces, _ground(sc), sc.epoch, t0, t1, sc.carrier_hz,
+                                      sc.tracking.ephemeris_error, t_ref=sch.t0_s,
+                                      light_time="downlink" if sc.channel.light_time else "none",
+                                      mask_deg=sc.orbit.mask_deg - 5.0, eop=eop)
 
 
 def make_transmitter(plan: LoopPlan):

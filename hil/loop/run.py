@@ -52,7 +52,8 @@ class FramedSender:
     def __init__(self, address: str, sample_rate: float, carrier_hz: float, *, context=None, hwm: int = 64):
         import zmq
 
-        self._ctx = context or zmq.Context.instance()
+        self._own_ctx = context is None
+        self._ctx = context or zmq.Context()
         self.sock = self._ctx.socket(zmq.PUSH)
         self.sock.setsockopt(zmq.SNDHWM, hwm)
         self.sock.setsockopt(zmq.LINGER, 5000)
@@ -70,12 +71,15 @@ class FramedSender:
             last = a + msg_samples >= x.size
             fr = wire.Frame(part, self.seq, int(start) + a, 0, self.fs, self.fc,
                             flags=wire.FLAG_END_OF_BURST if last else 0)
-            self.sock.send(wire.encode(fr), copy=False)
+            self.sock.send(wire.encode(fr))
             self.seq += 1
             self.samples += part.size
 
     def close(self):
-        self.sock.close()
+        """Close after every queued message went out (linger 30 s), then end our own context."""
+        self.sock.close(linger=30000)
+        if self._own_ctx:
+            self._ctx.term()
 
 
 class FramedReceiver:
@@ -85,7 +89,8 @@ class FramedReceiver:
     def __init__(self, address: str, *, context=None, hwm: int = 64):
         import zmq
 
-        self._ctx = context or zmq.Context.instance()
+        self._own_ctx = context is None
+        self._ctx = context or zmq.Context()
         self.sock = self._ctx.socket(zmq.PULL)
         self.sock.setsockopt(zmq.RCVHWM, hwm)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -97,7 +102,7 @@ class FramedReceiver:
         self.samples = 0
 
     def recv(self, timeout_s: float):
-        """One message ``(sample_index, samples)``, or None when nothing came within ``timeout_s``."""
+        """One message ``(sample_index, samples, flags)``, or None when nothing came within ``timeout_s``."""
         import zmq
 
         from hil.emulator import wire
@@ -115,10 +120,12 @@ class FramedReceiver:
         self.last_seq = fr.seq
         self.messages += 1
         self.samples += fr.samples.shape[0]
-        return int(fr.sample_index), np.array(fr.samples, np.complex64)
+        return int(fr.sample_index), np.array(fr.samples, np.complex64), int(fr.flags)
 
     def close(self):
-        self.sock.close()
+        self.sock.close(linger=0)
+        if self._own_ctx:
+            self._ctx.term()
 
 
 # ------------------------------------------------------------------------------------------ processes
@@ -139,11 +146,14 @@ def run_tx(plan: LoopPlan, address: str, *, progress=None) -> dict:
             "seconds": time.perf_counter() - t0}
 
 
-def run_rx(plan: LoopPlan, address: str, out_path: str | None = None, *, idle_s: float = 3.0,
+def run_rx(plan: LoopPlan, address: str, out_path: str | None = None, *, idle_s: float = 30.0,
            first_timeout_s: float = 60.0, latency_samples: int = 0) -> dict:
-    """``hil rx``: receive until every window of the schedule is processed, or the stream has been idle
-    ``idle_s`` (then the remaining windows are processed with what arrived). Writes one JSON line per
-    frame found to ``out_path`` (and a last line with the counters); returns the counters."""
+    """``hil rx``: receive until every window of the schedule is processed, the emulator marked the end of
+    the last burst (END_OF_BURST on a message past its start), or the stream has been idle ``idle_s``
+    (then the remaining windows are processed with what arrived). Writes one JSON line per frame found to
+    ``out_path`` (and a last line with the counters); returns the counters."""
+    from hil.emulator.wire import FLAG_END_OF_BURST
+
     rx = make_receiver(plan, latency_samples=latency_samples)
     src = FramedReceiver(address)
     fh = open(out_path, "w", encoding="utf-8") if out_path else None
@@ -158,13 +168,17 @@ def run_rx(plan: LoopPlan, address: str, out_path: str | None = None, *, idle_s:
 
     t_start = time.monotonic()
     got_any = False
+    last_start = plan.schedule.burst_starts[-1]
     try:
         while rx._b < plan.schedule.n_bursts:
             item = src.recv(idle_s if got_any else first_timeout_s)
             if item is None:
                 break
             got_any = True
-            emit(rx.process(*item))
+            n0, y, flags = item
+            emit(rx.process(n0, y))
+            if flags & FLAG_END_OF_BURST and n0 + y.size > last_start:
+                break  # the last burst and its channel tail are in
         emit(rx.flush())
     finally:
         src.close()
@@ -205,7 +219,7 @@ def _read_jsonl(path):
 
 def _spawn(args, log_path):
     fh = open(log_path, "w")
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OPENBLAS_NUM_THREADS="1", PYTHONFAULTHANDLER="1")
     p = subprocess.Popen([sys.executable, "-m", "hil", *args], stdout=subprocess.PIPE, stderr=fh, env=env,
                          text=True)
     p._log = fh  # closed with the process
@@ -213,20 +227,31 @@ def _spawn(args, log_path):
 
 
 def _await_ready(p, timeout: float):
-    """The emulator's ``READY {json}`` line (None if it exits or stays silent for ``timeout`` s)."""
-    import select
+    """The emulator's ``READY {json}`` line (None if it exits or stays silent for ``timeout`` s). A thread
+    keeps reading its stdout (so it never blocks on a full pipe); the lines are kept in ``p._lines``."""
+    import queue
+    import threading
 
+    q: queue.Queue = queue.Queue()
+    p._lines = []
+
+    def pump():
+        for line in p.stdout:
+            p._lines.append(line)
+            q.put(line)
+        q.put(None)
+
+    threading.Thread(target=pump, daemon=True, name="emulator-stdout").start()
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([p.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        if not r:
+    while True:
+        try:
+            line = q.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
             return None
-        line = p.stdout.readline()
-        if not line:
+        if line is None:
             return None
         if line.startswith("READY "):
             return line
-    return None
 
 
 def _stop(p, timeout=10.0):
@@ -271,18 +296,26 @@ def run_processes(plan: LoopPlan, workdir: str, *, timeout_s: float = 600.0, emu
         tx = _spawn(["tx", "--plan", plan_path, "--connect", addrs["tx"]], os.path.join(workdir, "tx.log"))
         procs.append(tx)
         deadline = time.monotonic() + timeout_s
-        for p, name in ((tx, "tx"), (rx, "rx")):
-            try:
-                p.wait(max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                raise HILError(f"hil {name} did not finish within {timeout_s:g} s (see {workdir}/{name}.log)") \
-                    from None
-            if p.returncode != 0:
-                with open(os.path.join(workdir, f"{name}.log")) as fh:
-                    tail = fh.read()[-2000:]
-                raise HILError(f"hil {name} failed (exit {p.returncode}): {tail.strip()}")
+        running = {"tx": tx, "rx": rx}
+        while running:  # a block that fails stops the run at once (its peer would wait forever)
+            for name, p in list(running.items()):
+                if p.poll() is None:
+                    continue
+                del running[name]
+                if p.returncode != 0:
+                    with open(os.path.join(workdir, f"{name}.log")) as fh:
+                        tail = fh.read()[-2000:]
+                    raise HILError(f"hil {name} failed (exit {p.returncode}): {tail.strip()}")
+            if emu.poll() is not None and running:
+                raise HILError(f"the emulator process exited ({emu.returncode}) before hil "
+                               f"{' and hil '.join(running)} finished (see {workdir}/emulator.log)")
+            if time.monotonic() > deadline:
+                raise HILError(f"hil {' and hil '.join(running)} did not finish within {timeout_s:g} s "
+                               f"(see {workdir})")
+            time.sleep(0.02)
         _stop(emu)
-        emu_out = emu.stdout.read()
+        time.sleep(0.05)
+        emu_out = "".join(getattr(emu, "_lines", []))
     finally:
         for p in procs:
             _stop(p)
