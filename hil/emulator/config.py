@@ -38,6 +38,12 @@ class EndpointConfig:
     bind: bool = True
     wire: str = field(default="raw", metadata=spec(choices=("raw", "framed")))
     hwm: int = field(default=64, metadata=spec(ge=1, le=1_000_000, doc="ZeroMQ high-water mark (messages)"))
+    max_message_bytes: int = field(default=16 << 20, metadata=spec(
+        ge=1024, le=1 << 30, unit="bytes", doc="largest message accepted; ZeroMQ drops a peer that sends a "
+        "larger one (never allocated; counted as a peer disconnect)"))
+    queue_bytes: int = field(default=64 << 20, metadata=spec(
+        ge=1 << 16, le=1 << 34, unit="bytes", doc="byte budget of this endpoint's ZeroMQ queue: the "
+        "high-water mark used is min(hwm, queue_bytes // max_message_bytes), at least 1"))
     buffer_samples: int = field(default=1 << 20, metadata=spec(ge=1024, le=1 << 28,
                                                                doc="output queue bound (samples)"))
     on_full: str = field(default="block", metadata=spec(
@@ -58,6 +64,11 @@ class EndpointConfig:
     @property
     def is_input(self) -> bool:
         return self.pattern in INPUT_PATTERNS
+
+    @property
+    def effective_hwm(self) -> int:
+        """ZeroMQ high-water mark (messages) within the byte budget: hwm x max_message_bytes <= queue_bytes."""
+        return max(1, min(self.hwm, self.queue_bytes // self.max_message_bytes))
 
 
 @dataclass(frozen=True)
@@ -199,6 +210,12 @@ class EmulatorConfig:
         for i, n in enumerate(lnames):
             if n in lnames[:i]:
                 raise ConfigError.bad_value(f"links[{i}].name", n, "a unique link name")
+        # min_len of a field is checked only when the key is given: a file without links runs nothing.
+        if not self.links:
+            raise ConfigError.bad_value("links", [], "at least 1 link (source endpoint -> sink endpoint)")
+        if len(self.endpoints) < 2:
+            raise ConfigError.bad_value("endpoints", [e.name for e in self.endpoints],
+                                        "at least 2 endpoints (an input and an output)")
         # Parsed, not prefix-matched (hil.emulator.address): one endpoint of tcp/ipc/inproc per string,
         # loopback unless allow_remote.
         for i, e in enumerate(self.endpoints):

@@ -51,6 +51,8 @@ log = logging.getLogger("hil.emulator")
 _SOCK = {"pull": zmq.PULL, "sub": zmq.SUB, "req": zmq.REQ, "push": zmq.PUSH, "pub": zmq.PUB, "rep": zmq.REP}
 _U32 = struct.Struct("<I")
 _MAX_DRAIN = 64  # messages read from one socket per loop turn, so no endpoint starves the others
+_MAX_REQUEST_BYTES = 1024  # what an output endpoint may receive (REP requests are 1 or 4 bytes)
+_MONITOR_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
 
 
 class _Endpoint:
@@ -63,6 +65,11 @@ class _Endpoint:
         self.samples = 0
         self.bad = collections.Counter()
         self.links = []
+        self.monitor = None          # inproc PAIR receiving this socket's connect/disconnect events
+        self.peers_connected = 0
+        self.peer_disconnects = 0
+        self.events = collections.Counter()  # counted events that are not refusals (lost frames, peers ...)
+        self.samples_nonfinite = 0   # NaN/Inf samples received (replaced by 0 before the channel)
 
 
 class _Input(_Endpoint):
@@ -87,6 +94,8 @@ class _Output(_Endpoint):
         self.pend = {}         # several links: per link, samples waiting for the others
         self.pend_n = {}
         self.next_n = 0        # several links: next sample index of the sum
+        self.recent = collections.deque(maxlen=cfg.effective_hwm)  # samples of the last sndhwm messages sent
+        self.samples_unconfirmed = 0  # samples in ZeroMQ's pipe to a peer when it disconnected (see status)
 
     @property
     def link(self):
@@ -212,14 +221,20 @@ class EmulatorServer:
             eps = {}
             for ep in [*self.inputs.values(), *self.outputs.values()]:
                 d = {"address": ep.address, "pattern": ep.cfg.pattern, "wire": ep.cfg.wire,
-                     "bind": ep.cfg.bind, "messages": ep.messages, "samples": ep.samples, "bad": dict(ep.bad)}
+                     "bind": ep.cfg.bind, "messages": ep.messages, "samples": ep.samples, "bad": dict(ep.bad),
+                     "peers_connected": ep.peers_connected, "peer_disconnects": ep.peer_disconnects,
+                     "hwm": ep.cfg.effective_hwm, "max_message_bytes": ep.cfg.max_message_bytes,
+                     "events": dict(ep.events)}
+                if isinstance(ep, _Input):
+                    d.update(samples_nonfinite=ep.samples_nonfinite)
                 if isinstance(ep, _Input) and ep.tracker is not None:
                     tr = ep.tracker
                     d.update(frames_lost=tr.lost, frames_duplicated=tr.duplicates, frames_out_of_order=tr.old,
-                             restarts=tr.restarts, gap_samples=tr.gap_samples)
+                             frames_late=tr.late, frames_overlapping=tr.overlaps, restarts=tr.restarts,
+                             resyncs=tr.resyncs, gap_samples=tr.gap_samples)
                 if isinstance(ep, _Output):
                     d.update(queued_samples=ep.queued + sum(ep.pend_n.values()), samples_dropped=ep.dropped,
-                             links=[lk.name for lk in ep.links])
+                             samples_unconfirmed=ep.samples_unconfirmed, links=[lk.name for lk in ep.links])
                 eps[ep.name] = d
             return {"name": self.config.name, "running": self.running, "sample_rate_hz": self.config.sample_rate_hz,
                     "links": links, "endpoints": eps, "error": None if self._error is None else str(self._error)}
@@ -229,8 +244,10 @@ class EmulatorServer:
         cfg = ep.cfg
         s = self._ctx.socket(_SOCK[cfg.pattern])
         s.linger = 0
-        s.sndhwm = cfg.hwm
-        s.rcvhwm = cfg.hwm
+        s.sndhwm = cfg.effective_hwm  # messages, chosen so that hwm x max_message_bytes <= queue_bytes
+        s.rcvhwm = cfg.effective_hwm
+        # Larger messages are never allocated: libzmq drops the peer (seen as a disconnect, counted).
+        s.setsockopt(zmq.MAXMSGSIZE, cfg.max_message_bytes if cfg.is_input else _MAX_REQUEST_BYTES)
         if cfg.pattern == "sub":
             s.setsockopt(zmq.SUBSCRIBE, cfg.subscribe.encode())
         if cfg.pattern == "req":
@@ -260,6 +277,7 @@ class EmulatorServer:
                                         f"an address that can be {'bound' if cfg.bind else 'connected'} ({exc})") \
                 from None
         ep.sock = s
+        ep.monitor = s.get_monitor_socket(_MONITOR_EVENTS)  # peers coming and going are counted
 
     def _start_auth(self):
         cur = self.config.curve
@@ -285,6 +303,12 @@ class EmulatorServer:
             if self.config.control:
                 self._control = self._ctx.socket(zmq.REP)
                 self._control.linger = 0
+                self._control.setsockopt(zmq.MAXMSGSIZE, _MAX_REQUEST_BYTES)
+                cur = self.config.curve
+                if cur is not None:  # the status socket is covered by CURVE like the sample sockets
+                    self._control.curve_publickey = cur.public_key.encode()
+                    self._control.curve_secretkey = cur.secret_key.encode()
+                    self._control.curve_server = True
                 self._control.bind(self.config.control)
                 self._control_address = self._control.getsockopt_string(zmq.LAST_ENDPOINT)
         except Exception as exc:  # reported to start()
@@ -308,6 +332,11 @@ class EmulatorServer:
 
     def _close_all(self):
         for ep in [*self.inputs.values(), *self.outputs.values()]:
+            if ep.monitor is not None:
+                if ep.sock is not None:
+                    ep.sock.disable_monitor()
+                ep.monitor.close(0)
+                ep.monitor = None
             if ep.sock is not None:
                 ep.sock.close(0)
                 ep.sock = None
@@ -331,6 +360,7 @@ class EmulatorServer:
 
     def _loop(self):
         poller = zmq.Poller()
+        self._monitored = [ep for ep in [*self.inputs.values(), *self.outputs.values()] if ep.monitor is not None]
         while not self._stop.is_set():
             self.loop_turns += 1
             now = time.monotonic()
@@ -358,6 +388,8 @@ class EmulatorServer:
                     socks[out.sock] = ev
             if self._control is not None:
                 socks[self._control] = zmq.POLLIN
+            for ep in self._monitored:
+                socks[ep.monitor] = zmq.POLLIN
             for s, _ in list(poller.sockets):
                 if s not in socks:
                     poller.unregister(s)
@@ -378,6 +410,43 @@ class EmulatorServer:
                     self._flush(out)
             if self._control is not None and events.get(self._control, 0) & zmq.POLLIN:
                 self._answer_control()
+            for ep in self._monitored:
+                if events.get(ep.monitor, 0) & zmq.POLLIN:
+                    self._peer_event(ep)
+
+    def _peer_event(self, ep):
+        """Count a peer connecting or going away. An output's peer that vanishes takes with it what sat in
+        ZeroMQ's pipe to it: at most the last sndhwm messages, counted as ``samples_unconfirmed`` (kernel
+        socket buffers come on top; a framed receiver sees the exact gap in ``seq``)."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        for _ in range(_MAX_DRAIN):
+            try:
+                ev = recv_monitor_message(ep.monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            kind = ev["event"]
+            if kind in (zmq.EVENT_ACCEPTED, zmq.EVENT_CONNECTED):
+                ep.peers_connected += 1
+            elif kind == zmq.EVENT_DISCONNECTED:
+                ep.peers_connected = max(0, ep.peers_connected - 1)
+                ep.peer_disconnects += 1
+                if isinstance(ep, _Output):
+                    at_risk = sum(ep.recent)
+                    ep.recent.clear()
+                    ep.samples_unconfirmed += at_risk
+                    self._count_event(ep, "peer_disconnect", f"a peer went away; up to {at_risk} samples sent in "
+                                      f"the last {ep.cfg.effective_hwm} message(s) may not have reached it")
+                else:
+                    self._count_event(ep, "peer_disconnect", "a peer went away (or sent a message larger "
+                                      f"than max_message_bytes = {ep.cfg.max_message_bytes})")
+
+    def _count_event(self, ep, reason, msg):
+        """Log a counted event, rate-limited: the first 10 of each reason, then every 1000th."""
+        ep.events[reason] += 1
+        c = ep.events[reason]
+        if c <= 10 or c % 1000 == 0:
+            log.warning("endpoint %s: %s (%d so far): %s", ep.name, reason.replace("_", " "), c, msg)
 
     def _send_request(self, inp, now):
         body = _U32.pack(inp.cfg.request_samples) if inp.cfg.request == "u32" else b"\x00"
@@ -433,6 +502,7 @@ class EmulatorServer:
                     lk.frames_bad += 1
                 return
             inp.samples += x.shape[0]
+            x = self._finite(inp, x)
             for lk in inp.links:
                 self._deliver(lk, lk.accept(None, x))
             return
@@ -467,11 +537,14 @@ class EmulatorServer:
             for lk in inp.links:
                 lk.frames_duplicated += 1
             return
-        if action == "old":
-            self._count_bad(inp, "out_of_order", f"seq {fr.seq} / sample {fr.sample_index} after "
-                            f"next seq {tr.next_seq}")
+        if action in ("old", "overlap"):
+            # counted once: a late arrival of a frame counted lost is taken back out of frames_lost (lost < 0)
+            why = "out_of_order" if action == "old" else "overlap"
+            self._count_bad(inp, why, f"seq {fr.seq} / samples {fr.sample_index}..{fr.sample_index + n - 1} "
+                            f"after next seq {tr.next_seq} / sample {tr.next_index}")
             for lk in inp.links:
                 lk.frames_out_of_order += 1
+                lk.frames_lost += lost
             return
         if action == "restart":
             # The peer reconnected (seq 0 again): its new stream continues at the links' clock.
@@ -481,12 +554,32 @@ class EmulatorServer:
             for lk in inp.links:
                 lk.restarts += 1
         if lost:
-            log.warning("endpoint %s: %d frame(s) lost before seq %d (their samples are not synthesised; the "
-                        "link jumps to sample %d)", inp.name, lost, fr.seq, fr.sample_index + inp.offset)
+            self._count_event(inp, "frames_lost", f"{lost} frame(s) lost before seq {fr.seq} (their samples are "
+                              f"not synthesised; the link jumps to sample {fr.sample_index + inp.offset})")
         inp.samples += n
         eob = bool(fr.flags & wire.FLAG_END_OF_BURST)
+        x = self._finite(inp, fr.samples)
         for lk in inp.links:
-            self._deliver(lk, lk.accept(fr.sample_index + inp.offset, fr.samples, eob, frames_lost=lost))
+            self._deliver(lk, lk.accept(fr.sample_index + inp.offset, x, eob, frames_lost=lost))
+
+    def _finite(self, inp, x):
+        """NaN/Inf samples are counted (``samples_nonfinite``), logged (rate-limited) and replaced by 0: one
+        would otherwise spread over the interpolator's taps and every later output. The check is one
+        float32 sum (no temporary array); only a non-finite sum (or an overflow) pays for the exact count."""
+        if x.shape[0] == 0:
+            return x
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(x.view(np.float32).sum(dtype=np.float32)):
+                return x
+        bad = ~(np.isfinite(x.real) & np.isfinite(x.imag))
+        k = int(np.count_nonzero(bad))
+        if not k:  # the sum overflowed on large but finite values
+            return x
+        inp.samples_nonfinite += k
+        self._count_event(inp, "nonfinite", f"{k} NaN/Inf sample(s) in one message replaced by 0")
+        y = np.array(x, dtype=np.complex64, copy=True)
+        y[bad] = 0
+        return y
 
     def _deliver(self, lk, outs):
         out = self.outputs[lk.sink]
@@ -607,6 +700,7 @@ class EmulatorServer:
                 return
             out.queue.popleft()
             out.queued -= y.shape[0]
+            out.recent.append(y.shape[0])
 
     def _read_request(self, out):
         try:
@@ -643,6 +737,7 @@ class EmulatorServer:
         out.pending = None
         out.messages += 1  # counted before the send, so a status() right after the reply sees it
         out.samples += got
+        out.recent.append(got)
         try:
             out.sock.send(msg, zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as exc:  # pragma: no cover - REP send fails only if the peer vanished

@@ -35,6 +35,7 @@ raises :class:`hil.errors.StreamError` whose ``reason`` attribute is one of :dat
 
 from __future__ import annotations
 
+import bisect
 import math
 import struct
 from dataclasses import dataclass
@@ -149,17 +150,37 @@ def decode_raw(buf) -> np.ndarray:
 
 
 class SequenceTracker:
-    """Checks the sequence numbers and sample indices of one framed input stream.
+    """Checks the sequence numbers and sample indices of one framed input stream; its counters are exact.
 
-    :meth:`accept` returns ``(action, gap)``: ``"ok"`` (in order; ``gap`` is the forward jump of
-    ``sample_index`` before this frame: silence between timed bursts when no frame was lost, else lost
-    samples - the emulator never synthesises them, its link jumps, see docs/wire.md), ``"duplicate"`` (same seq as one
-    already seen: drop), ``"old"`` (out of order, older than the newest: drop), or ``"restart"`` (seq 0
-    after a stream had started: the peer reconnected; the stream is re-anchored, gap 0).
-    ``lost`` counts frames missing from the sequence numbers (later arrivals of them count as ``old``).
+    :meth:`accept` returns ``(action, gap)``. Every frame gets exactly one action:
+
+    * ``"ok"``: in order; ``gap`` is the forward jump of ``sample_index`` before this frame (silence
+      between timed bursts when no frame was lost, else lost samples - the emulator never synthesises
+      them, its link jumps, see docs/wire.md);
+    * ``"duplicate"``: a sequence number already received (within the window): dropped;
+    * ``"old"``: out of order - a frame older than the newest one received (a late arrival of a frame
+      counted lost, which is then no longer lost, or one older than the window): dropped;
+    * ``"overlap"``: a new sequence number whose samples start before the end of the samples already
+      delivered: dropped, counted once (not also as lost or old), the tracker's state unchanged;
+    * ``"restart"``: seq 0 after a stream had started: the peer reconnected; re-anchored, gap 0.
+
+    Counters (never negative, never more than what was sent): ``lost`` = sequence numbers below the
+    newest received that never arrived (a late arrival within the window takes its frame back out);
+    ``duplicates``, ``old`` (late arrivals dropped), ``late`` (of those, frames that had been counted
+    lost), ``overlaps``, ``restarts``, ``resyncs``, ``gap_samples``. Sequence arithmetic is bounded to
+    :attr:`window` frames: a forward jump larger than that (a corrupted or restarted peer, not a loss
+    the link could have had) is a ``resync`` - the stream is re-anchored and nothing is counted lost -
+    so one bad header cannot add 2^62 to ``lost``. Missing frames are kept as at most
+    ``window / 2`` ranges, so memory and time per frame are bounded whatever the input.
     """
 
-    def __init__(self):
+    #: sequence numbers either side of the newest within which loss, duplicates and late arrivals are exact
+    WINDOW = 1 << 16
+
+    def __init__(self, window: int = WINDOW):
+        if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 1 << 32:
+            raise ConfigError.bad_value("window", window, "an integer 1..2**32 (frames)")
+        self.window = window
         self.reset()
 
     def reset(self):
@@ -168,30 +189,77 @@ class SequenceTracker:
         self.lost = 0
         self.duplicates = 0
         self.old = 0
+        self.late = 0
+        self.overlaps = 0
         self.restarts = 0
+        self.resyncs = 0
         self.gap_samples = 0
-        self._last_seq = None
+        self._base = 0          # lowest seq of the current stream (frames below it are another stream's)
+        self._missing = []      # sorted, disjoint [lo, hi) ranges of seqs not (yet) received, within the window
+
+    def _anchor(self, seq, sample_index, n):
+        self.next_seq, self.next_index, self._base = seq + 1, sample_index + n, seq
+        self._missing.clear()
+
+    def _is_missing(self, seq):
+        i = bisect.bisect_right(self._missing, [seq, _U64 + 2]) - 1
+        return i if i >= 0 and self._missing[i][0] <= seq < self._missing[i][1] else None
+
+    def _take(self, i, seq):
+        lo, hi = self._missing[i]
+        parts = [r for r in ([lo, seq], [seq + 1, hi]) if r[0] < r[1]]
+        self._missing[i:i + 1] = parts
+
+    def _prune(self):
+        floor = self.next_seq - self.window
+        k = 0
+        while k < len(self._missing) and self._missing[k][1] <= floor:
+            k += 1
+        if k:
+            del self._missing[:k]
+        if self._missing and self._missing[0][0] < floor:
+            self._missing[0][0] = floor
+        if len(self._missing) > self.window // 2 + 1:  # cannot happen with the floor above; a hard bound
+            del self._missing[: len(self._missing) - self.window // 2 - 1]
 
     def accept(self, seq: int, sample_index: int, n: int):
         if self.next_seq is None:
-            self.next_seq, self.next_index, self._last_seq = seq + 1, sample_index + n, seq
+            self._anchor(seq, sample_index, n)
             return "ok", 0
         if seq == 0 and self.next_seq > 1:
             self.restarts += 1
-            self.next_seq, self.next_index, self._last_seq = 1, sample_index + n, 0
+            self._anchor(0, sample_index, n)
             return "restart", 0
         if seq < self.next_seq:
-            if seq == self._last_seq:
+            i = self._is_missing(seq) if seq >= self.next_seq - self.window else None
+            if i is not None:  # a frame counted lost arrives after all: no longer lost, but too late to use
+                self._take(i, seq)
+                self.lost -= 1
+                self.late += 1
+                self.old += 1
+                return "old", 0
+            if self._base <= seq and seq >= self.next_seq - self.window:
                 self.duplicates += 1
                 return "duplicate", 0
-            self.old += 1
+            self.old += 1  # older than the window (or than this stream): cannot tell, drop
             return "old", 0
-        if seq > self.next_seq:
-            self.lost += seq - self.next_seq
         gap = sample_index - self.next_index
-        if gap < 0:  # overlaps samples already delivered: treat as old data
-            self.old += 1
-            return "old", 0
+        if gap < 0:  # a new seq, but its samples overlap what was delivered: refused, counted once
+            self.overlaps += 1
+            return "overlap", 0
+        jump = seq - self.next_seq
+        if jump > self.window:
+            self.resyncs += 1
+            self.gap_samples += gap
+            self._anchor(seq, sample_index, n)
+            return "ok", gap
+        if jump:
+            self.lost += jump
+            if self._missing and self._missing[-1][1] == self.next_seq:
+                self._missing[-1][1] = seq
+            else:
+                self._missing.append([self.next_seq, seq])
         self.gap_samples += gap
-        self.next_seq, self.next_index, self._last_seq = seq + 1, sample_index + n, seq
+        self.next_seq, self.next_index = seq + 1, sample_index + n
+        self._prune()
         return "ok", gap
