@@ -76,9 +76,10 @@ class CompareConfig:
     diversity_snr_db: list[float] = field(default_factory=lambda: [15.0, 20.0, 25.0],
                                           metadata=spec(min_len=2, unit="dB", doc="Es/N0 points of the static "
                                                         "(eps = 0) sweep whose top slope is the diversity order"))
+    diversity_max_frames: int = field(default=800, metadata=spec(ge=1, doc="frames per static point, at most"))
     min_errors: int = field(default=200, metadata=spec(ge=1, doc="bit errors per point before stopping"))
     min_frames: int = field(default=30, metadata=spec(ge=1, doc="frames (channel draws) per point, at least"))
-    max_frames: int = field(default=200, metadata=spec(ge=1, doc="frames per point, at most"))
+    max_frames: int = field(default=120, metadata=spec(ge=1, doc="frames per point, at most"))
     papr_frames: int = field(default=1500, metadata=spec(ge=10, doc="frames for the PAPR CCDFs"))
     oversampling: int = field(default=8, metadata=spec(ge=1, le=16, doc="samples per cell of the "
                                                        "continuous-time signal (PAPR, spectrum, PA)"))
@@ -111,7 +112,7 @@ def quick_config(cfg: CompareConfig | None = None) -> CompareConfig:
 
     cfg = cfg or CompareConfig()
     return replace(cfg, snr_db=[5.0, 15.0], doppler=[0.0, 0.3], diversity_snr_db=[10.0, 20.0], min_errors=20,
-                   min_frames=2, max_frames=3,
+                   min_frames=2, max_frames=3, diversity_max_frames=3,
                    papr_frames=60, pa_backoff_db=[0.0, 6.0], pa_snr_db=[14.0, 20.0], pa_frames=3, timing_frames=4)
 
 
@@ -464,18 +465,32 @@ def measure_spectrum(s: WaveformSetup, cfg: CompareConfig, rng, pa=None, frames:
             "mask_met": bool(met), "mask_margin_db": margin}
 
 
-def ber_point(s: WaveformSetup, cfg: CompareConfig, draw, snr_db: float, rng) -> dict:
-    """Bit errors, frame errors and frames at one Es/N0 over channel draws ``draw(rng)``."""
+def point_seed(cfg: CompareConfig, sweep: int) -> np.random.SeedSequence:
+    """The seed of every BER point of one sweep: the same for every waveform and every point of the
+    sweep (common random numbers: a curve shows the effect of its variable, not a new set of fades)."""
+    return np.random.SeedSequence([cfg.seed, 1000 + sweep])
+
+
+def ber_point(s: WaveformSetup, cfg: CompareConfig, draw, snr_db: float, seed: np.random.SeedSequence,
+              max_frames: int | None = None) -> dict:
+    """Bit errors, frame errors and frames at one Es/N0 over channel draws ``draw(rng)``.
+
+    Common random numbers: the channel draws come from their own generator (the first child of
+    ``seed``), so every waveform given the same seed sees the same sequence of channels - the deep
+    fades that dominate a fading BER are shared, and differences between waveforms are not luck.
+    """
+    rng_ch, rng = (np.random.default_rng(c) for c in seed.spawn(2))
+    max_frames = cfg.max_frames if max_frames is None else int(max_frames)
     m = s.modem
     q = s.samples_per_cell
     nv = 10.0 ** (-snr_db / 10.0)
     sigma = math.sqrt(m.noise_var_per_sample(snr_db) / 2.0)
     errors = bits = frames = frame_errors = 0
     work = {"edges": 0, "iterations": 0}
-    while (errors < cfg.min_errors or frames < cfg.min_frames) and frames < cfg.max_frames:
+    while (errors < cfg.min_errors or frames < cfg.min_frames) and frames < max_frames:
         tx_bits = rng.integers(0, 2, m.bits_per_frame, dtype=np.uint8)
         x = m.modulate(tx_bits)
-        ch = _channel(draw(rng), q)
+        ch = _channel(draw(rng_ch), q)
         r = ch.apply(x)
         r = r + sigma * (rng.standard_normal(r.shape) + 1j * rng.standard_normal(r.shape))
         if s.kind == "gfdm":
@@ -496,14 +511,15 @@ def ber_point(s: WaveformSetup, cfg: CompareConfig, draw, snr_db: float, rng) ->
             "bits": bits, "frames": frames, "edges": work["edges"] / frames, "iterations": work["iterations"] / frames}
 
 
-def diversity_order(points: list[dict], min_errors: int = 10) -> float | None:
-    """Slope ``-d log10(BER) / d (SNR_dB / 10)`` between the two highest-SNR points with at least
-    ``min_errors`` bit errors (None when fewer than two qualify)."""
-    ok = [p for p in points if p["bit_errors"] >= min_errors]
+def diversity_order(points: list[dict], min_errors: int = 10, top: int = 3) -> float | None:
+    """Diversity order: minus the least-squares slope of ``log10(BER)`` against ``SNR_dB / 10`` over the
+    ``top`` highest-SNR points with at least ``min_errors`` bit errors (None when fewer than two qualify)."""
+    ok = [p for p in points if p["bit_errors"] >= min_errors][-int(top):]
     if len(ok) < 2:
         return None
-    a, b = ok[-2], ok[-1]
-    return -(math.log10(b["ber"]) - math.log10(a["ber"])) / ((b["snr_db"] - a["snr_db"]) / 10.0)
+    x = np.array([p["snr_db"] / 10.0 for p in ok])
+    y = np.log10([p["ber"] for p in ok])
+    return float(-np.polyfit(x, y, 1)[0])
 
 
 def _snr_at(points, target=1e-3):
@@ -632,9 +648,15 @@ def _measure_one(kind: str, cfg: CompareConfig, seed_seq, queue=None) -> dict:
     eps_all = sorted(set(cfg.doppler) | {cfg.doppler_for_snr_sweep})
     _, l_max = channel_factory(cfg.ntn_profile, cfg.delay_spread_cells, 0.0)
     s = make_setups(cfg, max(eps_all), l_max)[kind]
-    r_papr, r_spec, r_pa, r_snr, r_dop, r_div = (np.random.default_rng(c) for c in seed_seq.spawn(6))
+    r_papr, r_spec, r_pa = (np.random.default_rng(c) for c in seed_seq.spawn(3))
+
+    stage_s = {}
+    t_last = [time.perf_counter()]
 
     def tick(stage):
+        now = time.perf_counter()
+        stage_s[stage] = now - t_last[0]
+        t_last[0] = now
         if queue is not None:
             queue.put((kind, stage))
 
@@ -650,23 +672,24 @@ def _measure_one(kind: str, cfg: CompareConfig, seed_seq, queue=None) -> dict:
     draw, _ = channel_factory(cfg.ntn_profile, cfg.delay_spread_cells, cfg.doppler_for_snr_sweep)
     pts = []
     for snr in cfg.snr_db:
-        pts.append(ber_point(s, cfg, draw, snr, r_snr))
+        pts.append(ber_point(s, cfg, draw, snr, point_seed(cfg, 0)))
         tick(f"Es/N0 {snr:g} dB")
     res["ber_snr"] = pts
     res["diversity"] = diversity_order(pts)
     dpts = []
     for eps in cfg.doppler:
         d, _ = channel_factory(cfg.ntn_profile, cfg.delay_spread_cells, eps)
-        dpts.append({"doppler": eps, **ber_point(s, cfg, d, cfg.snr_for_doppler_sweep, r_dop)})
+        dpts.append({"doppler": eps, **ber_point(s, cfg, d, cfg.snr_for_doppler_sweep, point_seed(cfg, 1))})
         tick(f"Doppler {eps:g}")
     res["ber_doppler"] = dpts
     d0, _ = channel_factory(cfg.ntn_profile, cfg.delay_spread_cells, 0.0)
     spts = []
     for snr in cfg.diversity_snr_db:
-        spts.append(ber_point(s, cfg, d0, snr, r_div))
+        spts.append(ber_point(s, cfg, d0, snr, point_seed(cfg, 2), max_frames=cfg.diversity_max_frames))
         tick(f"static {snr:g} dB")
     res["ber_static"] = spts
     res["diversity_static"] = diversity_order(spts)
+    res["stage_s"] = stage_s
     return res
 
 
@@ -807,6 +830,9 @@ def _row(cfg, k, r):
     for p in r["ber_static"]:
         row[f"ber_static_{p['snr_db']:g}dB"] = p["ber"]
     row["diversity_order_static"] = r["diversity_static"]
+    top_static = r["ber_static"][-1]
+    row["static_top_frame_errors"] = round(top_static["bler"] * top_static["frames"])
+    row["static_top_frames"] = top_static["frames"]
     for p in dop:
         row[f"ber_doppler_{p['doppler']:g}"] = p["ber"]
     for ibo, v in r["pa"]["evm_db"].items():
@@ -826,7 +852,8 @@ def _row(cfg, k, r):
 def _summarise(cfg, results, elapsed, jobs=1):
     rows = [_row(cfg, k, r) for k, r in results.items()]
     return {"title": f"Table I measured ({cfg.name})", "config": asdict(cfg), "rows": rows,
-            "elapsed_s": elapsed, "jobs": jobs, "compiled_kernels": kernels_compiled(),
+            "elapsed_s": elapsed, "jobs": jobs, "stage_s": {k: r.get("stage_s") for k, r in results.items()},
+            "compiled_kernels": kernels_compiled(),
             "mask": _mask().describe(), "channel_bandwidth_B": B_CH,
             "notes": {k: r["setup"].notes for k, r in results.items()}}
 

@@ -102,6 +102,28 @@ def test_diversity_order_reads_the_slope():
     pts[-1]["bit_errors"] = 3   # too few errors at the top point: read the two below
     assert diversity_order(pts) == pytest.approx(d)
     assert diversity_order(pts[:1]) is None
+    noisy = [dict(p, ber=p["ber"] * f, bit_errors=100) for p, f in zip(pts, (1.0, 1.3, 1.0))]
+    assert 2.0 < diversity_order(noisy) < 3.0          # a least-squares slope, not two points
+
+
+def test_common_random_numbers_share_the_channel_draws(setups):
+    """Every waveform given the same point seed sees the same channels (the deep fades are shared)."""
+    from hil import compare
+
+    seen = {}
+    orig = compare._channel
+    for k in ("otfs", "ofdm"):
+        got = []
+        compare._channel = lambda rows, q, got=got: (got.append(rows), orig(rows, q))[1]
+        try:
+            cfg = quick_config()
+            draw, _ = channel_factory("A", 1.0, 0.1)
+            compare.ber_point(setups[k], cfg, draw, 10.0, compare.point_seed(cfg, 0))
+        finally:
+            compare._channel = orig
+        seen[k] = got
+    n = min(len(seen["otfs"]), len(seen["ofdm"]))
+    assert n >= 2 and seen["otfs"][:n] == seen["ofdm"][:n]
 
 
 def test_config_file_and_errors(tmp_path):
