@@ -54,11 +54,12 @@ def test_regional_popularity_correlation():
     assert np.array_equal(pop[0], zipf(20000, 1.0))  # region 0 is the base list
     for r in range(3):
         assert np.allclose(np.sort(pop[r])[::-1], pop[0])  # the same Zipf law, permuted
-    # latent Gaussian correlation c -> Spearman rank correlation (6/pi) asin(c/2) (closed form)
-    for r, d in ((1, 1), (2, 2)):
+    # latent Gaussian correlation c = 0.6^d between any two regions at grid distance d -> Spearman rank
+    # correlation (6/pi) asin(c/2) (closed form)
+    for r, s, d in ((0, 1, 1), (0, 2, 2), (1, 2, 1)):
         c = 0.6 ** d
-        rho_s = spearmanr(pop[0], pop[r]).statistic
-        assert rho_s == pytest.approx(6 / math.pi * math.asin(c / 2), abs=0.02)
+        rho_s = spearmanr(pop[r], pop[s]).statistic
+        assert rho_s == pytest.approx(6 / math.pi * math.asin(c / 2), abs=0.02), (r, s)
 
 
 def test_cache_counts_by_hand_and_error():

@@ -128,21 +128,30 @@ def regional_popularity(n_files: int, grid: list[tuple[int, int]], cfg: Populari
                         rng: np.random.Generator) -> np.ndarray:
     """Popularity ``p[r, f]`` of file f in region r, shape (R, F).
 
-    Region 0 ranks the files 0..F-1 in order (the base list of eq. 4). Region r at grid distance d
-    (rows + columns) from region 0 ranks them by a latent score ``c z + sqrt(1 - c^2) e`` with
-    ``c = correlation^d``, z the normal score of the base rank and e independent normal noise: the
-    latent correlation between region 0 and region r is exactly ``correlation^d`` (eq. 5's role).
+    Every region ranks the library by a latent Gaussian score; the scores of regions r and s have
+    correlation ``correlation ** d(r, s)`` with d the grid distance (rows + columns) - the separable
+    exponential correlation on the grid (eq. 5's role). Region 0's scores are the normal scores of the
+    base order (it ranks the files 0..F-1 as eq. 4's list); the others are drawn conditionally on them
+    (Gaussian conditioning, Cholesky of the conditional covariance). Each region then gives the Zipf
+    probabilities of eq. 4 by its own ranking.
     """
     p = zipf(n_files, cfg.skewness)
-    z = ndtri(1.0 - (np.arange(n_files) + 0.5) / n_files)  # normal scores, descending
-    r0, c0 = grid[0]
-    out = np.empty((len(grid), n_files))
-    for k, (i, j) in enumerate(grid):
-        d = abs(i - r0) + abs(j - c0)
-        c = cfg.correlation ** d
-        score = z if d == 0 else c * z + math.sqrt(max(0.0, 1.0 - c * c)) * rng.standard_normal(n_files)
-        order = np.argsort(-score, kind="stable")
-        out[k, order] = p
+    z0 = ndtri(1.0 - (np.arange(n_files) + 0.5) / n_files)  # normal scores, descending
+    R = len(grid)
+    g = np.asarray(grid, dtype=float)
+    d = np.abs(g[:, None, 0] - g[None, :, 0]) + np.abs(g[:, None, 1] - g[None, :, 1])
+    C = cfg.correlation ** d
+    out = np.empty((R, n_files))
+    out[0] = p
+    if R == 1:
+        return out
+    c0 = C[1:, 0]
+    cond = C[1:, 1:] - np.outer(c0, c0)
+    # semi-definite at correlation 0 or 1: a tiny jitter keeps the Cholesky factor real
+    L = np.linalg.cholesky(cond + 1e-12 * np.eye(R - 1))
+    z = c0[:, None] * z0[None, :] + L @ rng.standard_normal((R - 1, n_files))
+    for k in range(1, R):
+        out[k, np.argsort(-z[k - 1], kind="stable")] = p
     return out
 
 
