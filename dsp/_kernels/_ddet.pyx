@@ -59,6 +59,46 @@ cdef extern from *:
         }
     }
 
+    /* observations for the kernels: y minus the known cells' contribution (group by group, known cell by
+       known cell, in double), rounded to float32, in the kernels' layout (transposed: (r, k) at k R + r) */
+    static int hil_dd_prep(const double *y, int64_t R, int64_t C, int transpose, const int64_t *kc,
+                           const double *kv, int64_t K, int64_t G, const int64_t *gsr, const int64_t *gsc,
+                           const float *cre, const float *cim, float *yr, float *yi) {
+        int64_t n = R * C;
+        double *w = (double *) malloc((size_t) (2 * n + 1) * sizeof(double));
+        if (w == NULL) return 3;
+        memcpy(w, y, (size_t) (2 * n) * sizeof(double));
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t j = 0; j < K; j++) {
+                int64_t c = kc[j], r = c / C, k = c - r * C;
+                int64_t dr = r + gsr[g]; if (dr >= R) dr -= R;
+                int64_t dk = k + gsc[g]; if (dk >= C) dk -= C;
+                int64_t d = dr * C + dk, dl = transpose ? dk * R + dr : d;
+                double cr = (double) cre[g * n + dl], ci = (double) cim[g * n + dl];
+                double xr = kv[2 * j], xi = kv[2 * j + 1];
+                w[2 * d] = w[2 * d] - (cr * xr - ci * xi);
+                w[2 * d + 1] = w[2 * d + 1] - (cr * xi + ci * xr);
+            }
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t k = 0; k < C; k++) {
+                int64_t d = r * C + k, o = transpose ? k * R + r : d;
+                yr[o] = (float) w[2 * d];
+                yi[o] = (float) w[2 * d + 1];
+            }
+        free(w);
+        return 0;
+    }
+
+    /* hard bits of the selected cells: out[i * bps + b] = table[idx[sel[i]] (or Q for -1), b] */
+    static void hil_dd_bits(const int64_t *idx, const int64_t *sel, int64_t n_sel, const uint8_t *table, int64_t Q,
+                            int64_t bps, uint8_t *out) {
+        for (int64_t i = 0; i < n_sel; i++) {
+            int64_t a = idx[sel[i]];
+            const uint8_t *row = table + bps * (a < 0 || a >= Q ? Q : a);
+            for (int64_t b = 0; b < bps; b++) out[i * bps + b] = row[b];
+        }
+    }
+
     /* ---------------------------------------------------------------- coefficient expansion (double)*/
     HIL_DD_CLONES
     static void hil_dd_expand_seg(double a_re, double a_im, const double *restrict tb, const double *restrict post,
@@ -442,7 +482,7 @@ cdef extern from *:
                                 for (int64_t v = 0; v < G; v++) {
                                     int64_t vr = dr - gsr[v]; if (vr < 0) vr += R;
                                     int64_t vk = dk - gsc[v]; if (vk < 0) vk += C;
-                                    gd[vr * ng_row + vk] = 1;
+                                    gd[vr * ng_row + vk / glen] = 1;
                                 }
                             }
                         }
@@ -548,6 +588,11 @@ cdef extern from *:
                           const uint8_t *act, int64_t glen, const float *csr, const float *csi, int64_t Q,
                           int max_iter, int64_t *out_idx, float *soft, int *sweeps_out) noexcept nogil
     void _exp_neg_abs "hil_dd_exp_neg_abs"(const float *d, float *w, int64_t n) noexcept nogil
+    int _prep "hil_dd_prep"(const double *y, int64_t R, int64_t C, int transpose, const int64_t *kc, const double *kv,
+                            int64_t K, int64_t G, const int64_t *gsr, const int64_t *gsc, const float *cre,
+                            const float *cim, float *yr, float *yi) noexcept nogil
+    void _bits "hil_dd_bits"(const int64_t *idx, const int64_t *sel, int64_t n_sel, const uint8_t *table, int64_t Q,
+                             int64_t bps, uint8_t *out) noexcept nogil
 
 cdef int OK = 0
 cdef int ERR_SHAPE = 1
@@ -562,6 +607,41 @@ def exp_neg_abs(const float[::1] d, float[::1] out):
     if d.shape[0]:
         with nogil:
             _exp_neg_abs(&d[0], &out[0], d.shape[0])
+    return OK
+
+
+def prep_obs(const double complex[::1] y, Py_ssize_t R, Py_ssize_t C, bint transpose, const int64_t[::1] known_cells,
+             const double complex[::1] known_values, const int64_t[::1] gsr, const int64_t[::1] gsc,
+             const float[:, ::1] cre, const float[:, ::1] cim, float[::1] yr, float[::1] yi):
+    """Observations for the kernels; see the twin ``_ddet_py.prep_obs``. Returns a status."""
+    cdef Py_ssize_t n = R * C, K = known_cells.shape[0], G = gsr.shape[0], j
+    cdef int status
+    if (R < 1 or C < 1 or y.shape[0] != n or yr.shape[0] != n or yi.shape[0] != n or known_values.shape[0] != K
+            or gsc.shape[0] != G or cre.shape[0] != G or cim.shape[0] != G
+            or (G and (cre.shape[1] != n or cim.shape[1] != n)) or not _shifts_ok(gsr, gsc, R, C)):
+        return ERR_SHAPE
+    for j in range(K):
+        if known_cells[j] < 0 or known_cells[j] >= n:
+            return ERR_SHAPE
+    with nogil:
+        status = _prep(<const double *> &y[0], R, C, transpose, &known_cells[0] if K else NULL,
+                       <const double *> &known_values[0] if K else NULL, K if G else 0, G,
+                       &gsr[0] if G else NULL, &gsc[0] if G else NULL, &cre[0, 0] if G else NULL,
+                       &cim[0, 0] if G else NULL, &yr[0], &yi[0])
+    return status
+
+
+def gather_bits(const int64_t[::1] idx, const int64_t[::1] sel, const uint8_t[:, ::1] table, uint8_t[::1] out):
+    """Hard bits of cells ``sel`` from their decisions; see the twin ``_ddet_py.gather_bits``. Returns a status."""
+    cdef Py_ssize_t i, n_sel = sel.shape[0], Q = table.shape[0] - 1, bps = table.shape[1]
+    if Q < 1 or out.shape[0] != n_sel * bps:
+        return ERR_SHAPE
+    for i in range(n_sel):
+        if sel[i] < 0 or sel[i] >= idx.shape[0]:
+            return ERR_SHAPE
+    if n_sel:
+        with nogil:
+            _bits(&idx[0], &sel[0], n_sel, &table[0, 0], Q, bps, &out[0])
     return OK
 
 

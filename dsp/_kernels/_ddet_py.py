@@ -119,6 +119,54 @@ def dd_expand(R, C, grp, sc, A, tab, tw0, tw1, w, post, cre, cim, transpose=Fals
     return OK
 
 
+def prep_obs(y, R, C, transpose, known_cells, known_values, gsr, gsc, cre, cim, yr, yi):
+    """Observations for the kernels: ``y`` (complex128, grid order) minus the contribution of the known
+    cells ``known_cells`` with values ``known_values`` through the diagonals (group by group, cell by cell,
+    in float64 with the float32 coefficients), rounded to float32 into ``yr``/``yi`` in the kernels'
+    layout (``transpose``: cell (r, k) at k * R + r). Returns a status."""
+    n = R * C
+    G = gsr.shape[0]
+    K = known_cells.shape[0]
+    if (R < 1 or C < 1 or y.shape[0] != n or yr.shape[0] != n or yi.shape[0] != n or known_values.shape[0] != K
+            or gsc.shape[0] != G or cre.shape[0] != G or cim.shape[0] != G
+            or (G and (cre.shape[1] != n or cim.shape[1] != n)) or not _shifts_ok(gsr, gsc, R, C)):
+        return ERR_SHAPE
+    if K and (known_cells.min() < 0 or known_cells.max() >= n):
+        return ERR_SHAPE
+    wr = np.array(y.real, np.float64)
+    wi = np.array(y.imag, np.float64)
+    r, k = known_cells // C, known_cells % C
+    xr, xi = known_values.real, known_values.imag
+    for g in range(G if K else 0):
+        d = ((r + gsr[g]) % R) * C + (k + gsc[g]) % C
+        dl = (d % C) * R + d // C if transpose else d
+        cr = cre[g][dl].astype(np.float64)
+        ci = cim[g][dl].astype(np.float64)
+        np.subtract.at(wr, d, cr * xr - ci * xi)
+        np.subtract.at(wi, d, cr * xi + ci * xr)
+    if transpose:
+        wr = wr.reshape(R, C).T.ravel()
+        wi = wi.reshape(R, C).T.ravel()
+    yr[:] = wr.astype(_F)
+    yi[:] = wi.astype(_F)
+    return OK
+
+
+def gather_bits(idx, sel, table, out):
+    """Hard bits of the cells ``sel``: ``out[i * bps:(i + 1) * bps] = table[idx[sel[i]]]``; the last row of
+    ``table`` (Q + 1 rows) serves decisions outside 0..Q-1 (-1: no decision). Returns a status."""
+    Q = table.shape[0] - 1
+    bps = table.shape[1]
+    if Q < 1 or out.shape[0] != sel.shape[0] * bps:
+        return ERR_SHAPE
+    if sel.size and (sel.min() < 0 or sel.max() >= idx.shape[0]):
+        return ERR_SHAPE
+    a = idx[sel]
+    a = np.where((a < 0) | (a >= Q), Q, a)
+    out[:] = table[a].ravel()
+    return OK
+
+
 def _shifts_ok(sr, sc, R, C):
     return sr.size == 0 or (sr.min() >= 0 and sr.max() < R and sc.min() >= 0 and sc.max() < C)
 

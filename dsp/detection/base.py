@@ -128,31 +128,33 @@ class Detector:
             cre, cim = ch.expand(kernel, transpose)
             self._dd_cache = (key, (ch, cre, cim))
         R, C = ch.R, ch.C
-        y_eff = y
-        kc = np.flatnonzero(kn)
-        if kc.size and ch.gsr.size:
-            # subtract the known cells' contribution H[:, known] x_known (in practice: the pilot)
-            d = ((kc[None, :] // C + ch.gsr[:, None]) % R) * C + (kc[None, :] % C + ch.gsc[:, None]) % C
-            gi = np.broadcast_to(np.arange(ch.gsr.size)[:, None], d.shape)
-            dl = (d % C) * R + d // C if transpose else d
-            val = (cre[gi, dl].astype(np.float64) + 1j * cim[gi, dl].astype(np.float64)) * kn[kc][None, :]
-            y_eff = y.copy()
-            np.subtract.at(y_eff, d.ravel(), val.ravel())
-        if not transpose:
-            return (R, C, ch.gsr, ch.gsc, cre, cim, np.ascontiguousarray(y_eff.real, np.float32),
-                    np.ascontiguousarray(y_eff.imag, np.float32), mask.view(np.uint8), None)
-        yt = y_eff.reshape(R, C).T
         mc = self._mask_cache
-        if mc is not None and len(mc) > 3 and mc[1] is mask:
+        if mc is not None and mc[1] is mask and len(mc) > 5:
+            kc, kv = mc[5], mc[6]
+        else:
+            kc = np.flatnonzero(kn).astype(np.int64)
+            kv = np.ascontiguousarray(kn[kc])
+            if mc is not None and mc[1] is mask:
+                self._mask_cache = (*mc[:3], *(mc[3:5] if len(mc) > 3 else (None, None)), kc, kv)
+        # the known cells' contribution H[:, known] x_known (in practice: the pilot) is subtracted in
+        # the kernel, which also rounds to float32 and lays out the observations (no GIL)
+        yr = np.empty(R * C, np.float32)
+        yi = np.empty(R * C, np.float32)
+        if kernel.prep_obs(np.ascontiguousarray(y, np.complex128), R, C, transpose, kc, kv, ch.gsr, ch.gsc, cre, cim,
+                           yr, yi):
+            raise ConfigError.bad_value("known", "inconsistent shapes", "the modem grid")
+        if not transpose:
+            return R, C, ch.gsr, ch.gsc, cre, cim, yr, yi, mask.view(np.uint8), None
+        mc = self._mask_cache
+        if mc is not None and len(mc) > 3 and mc[1] is mask and mc[3] is not None:
             act_t, perm = mc[3], mc[4]
         else:
             act_t = np.ascontiguousarray(mask.reshape(R, C).T).view(np.uint8).ravel()
             cells = np.flatnonzero(mask)
             perm = (cells % C) * R + cells // C
             if mc is not None and mc[1] is mask:
-                self._mask_cache = (*mc[:3], act_t, perm)
-        return (C, R, ch.gsc, ch.gsr, cre, cim, np.ascontiguousarray(yt.real, np.float32).ravel(),
-                np.ascontiguousarray(yt.imag, np.float32).ravel(), act_t, perm)
+                self._mask_cache = (*mc[:3], act_t, perm, *mc[5:7])
+        return C, R, ch.gsc, ch.gsr, cre, cim, yr, yi, act_t, perm
 
     def _output(self, idx, mask, kn, direct_bits=None):
         self._direct_bits = direct_bits
@@ -256,7 +258,8 @@ class Detector:
         c = copy.copy(self)
         c._cache = None
         c._dd_cache = None
-        c._tables = self._tables.__class__()
+        c._mask_cache = None
+        # the phase tables are shared: read-mostly, and a table two threads build at once is the same
         return c
 
     def __repr__(self) -> str:

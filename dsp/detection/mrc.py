@@ -121,7 +121,37 @@ class MrcDetector(Detector):
         self.last_iterations = int(sweeps)
         self.last_converged = sweeps < self.max_iter
         self._soft_raw = (soft, mask)
-        return self._output(idx[mask], mask, kn)
+        out = self._output(idx[mask], mask, kn)
+        self._raw_idx = (idx, mask)
+        return out
+
+    def last_bits(self) -> np.ndarray:
+        raw = getattr(self, "_raw_idx", None)
+        if raw is None or self.last_engine != "dd":
+            return super().last_bits()
+        # bits straight from the kernel's decisions (no grid, no demapper)
+        idx, mask = raw
+        table = self._bit_table()
+        sel = self._data_cells(mask)
+        bits = np.empty(sel.size * table.shape[1], np.uint8)
+        if self._dd_kernel.gather_bits(idx, sel, table, bits):
+            raise HILError("gather_bits refused its shapes")
+        return bits
+
+    def _bit_table(self):
+        t = getattr(self, "_btab", None)
+        if t is None:
+            pts = np.concatenate([self.constellation, [0.0]])
+            t = np.ascontiguousarray(np.asarray(self.modem.qam.demap_hard(pts), np.uint8).reshape(pts.size, -1))
+            self._btab = t
+        return t
+
+    def _data_cells(self, mask):
+        c = getattr(self, "_dcells", None)
+        if c is None or c[0] is not mask:
+            c = (mask, np.flatnonzero(mask).astype(np.int64))
+            self._dcells = c
+        return c[1]
 
     def __repr__(self) -> str:
         return (f"MrcDetector(max_iter={self.max_iter}, doppler_spread={self.doppler_spread}, "
