@@ -472,3 +472,105 @@ def test_req_input_survives_a_restarting_transmitter(ctx):
         np.testing.assert_allclose(y, _expected(x), atol=1e-5)
         assert emu.status()["endpoints"]["tx"]["messages"] == 2
         tx.close(0)
+
+
+# ------------------------------------------------------------------ timed bursts (issue 13)
+def test_two_terminals_with_timed_bursts_are_summed_by_sample_index(ctx):
+    # the output waits until both transmitters have passed an index, or one is buffer_samples / 2 behind
+    eps = [_ep("tx1", "pull", wire="framed"), _ep("tx2", "pull", wire="framed"),
+           _ep("sat", "push", wire="framed", buffer_samples=32768)]
+    links = [{"name": f"up{i}", "source": f"tx{i}", "sink": "sat", "carrier_hz": 0.0,
+              "trajectory": [{"kind": "constant", "delay_s": d, "path_loss_db": loss}]}
+             for i, d, loss in ((1, 20e-6, 0.0), (2, 35e-6, 6.0206))]
+    with EmulatorServer(_cfg(eps, links)) as emu:
+        t1 = _sock(ctx, zmq.PUSH, emu.address("tx1"))
+        t2 = _sock(ctx, zmq.PUSH, emu.address("tx2"))
+        rx = _sock(ctx, zmq.PULL, emu.address("sat"))
+        a, b = _signal(1000, 12), _signal(1000, 13)
+        eob = wire.FLAG_END_OF_BURST
+
+        def send(sock, link, frame):
+            n = emu.status()["links"][link]["samples_in"]
+            sock.send(frame)
+            deadline = time.monotonic() + 5
+            while emu.status()["links"][link]["samples_in"] == n and time.monotonic() < deadline:
+                time.sleep(0.005)
+
+        send(t1, "up1", _frame(a, 0, 5000, flags=eob))     # terminal 1 at 5000, terminal 2 at 5500 (overlap)
+        send(t2, "up2", _frame(b, 0, 5500, flags=eob))
+        send(t1, "up1", _frame(a, 1, 900_000, flags=eob))  # both far later: the silence between is skipped
+        send(t2, "up2", _frame(b, 1, 950_000, flags=eob))
+        got = {}
+        while len(got) < 1000 + 500 + 59 + 1044 + 1059:
+            f = wire.decode(rx.recv())
+            for k, v in zip(f.sample_index + np.arange(len(f.samples)), f.samples):
+                got[int(k)] = v
+    st = emu.status()["links"]
+    idx = np.array(sorted(got))
+    y = np.array([got[k] for k in idx])
+    # terminal 1 outputs [5000, 5000 + 1000 + M1), terminal 2 [5500, 5500 + 1000 + M2): union, summed
+    M1, M2 = 20 + 16 + 8, 35 + 16 + 8
+    want = np.r_[5000:5500 + 1000 + M2, 900_000:900_000 + 1000 + M1, 950_000:950_000 + 1000 + M2]
+    np.testing.assert_array_equal(idx, want)
+    ref = np.zeros(1_000_000, np.complex64)
+    ref[5000:7000] += _expected(np.r_[a, np.zeros(1000, np.complex64)], 20, 1.0)
+    ref[5500:7500] += _expected(np.r_[b, np.zeros(1000, np.complex64)], 35, 0.5)
+    ref[900_000:902_000] += _expected(np.r_[a, np.zeros(1000, np.complex64)], 20, 1.0)
+    ref[950_000:952_000] += _expected(np.r_[b, np.zeros(1000, np.complex64)], 35, 0.5)
+    np.testing.assert_allclose(y, ref[want], atol=1e-5)
+    assert st["up1"]["samples_skipped"] > 800_000 and st["up2"]["samples_skipped"] > 900_000
+    assert max(s["samples_out"] for s in st.values()) < 3000
+
+
+def test_header_truth_can_be_withheld_from_the_receiver(ctx):
+    cfg = _cfg([_ep("tx", "pull", wire="framed"), _ep("rx", "push", wire="framed", header_truth=False)])
+    with EmulatorServer(cfg) as emu:
+        push = _sock(ctx, zmq.PUSH, emu.address("tx"))
+        pull = _sock(ctx, zmq.PULL, emu.address("rx"))
+        push.send(_frame(_signal(500, 14), 0, 0, flags=wire.FLAG_END_OF_BURST))
+        _, frames = _recv_samples(pull, 500 + 44, framed=True)
+    assert all(f.delay_s == 0 and f.doppler_hz == 0 and f.gain_db == 0 for f in frames)
+    assert frames[-1].flags & wire.FLAG_END_OF_BURST
+
+
+def test_burst_records_from_the_server_and_a_frame_outside_the_trajectory(ctx, tmp_path):
+    path = tmp_path / "bursts.jsonl"
+    links = [{"name": "dl", "source": "tx", "sink": "rx", "carrier_hz": 0.0,
+              "trajectory": [{"kind": "constant", "delay_s": 20e-6, "path_loss_db": 6.0206}]}]
+    cfg = _cfg([_ep("tx", "pull", wire="framed"), _ep("rx", "rep", wire="framed")], links,
+               telemetry_bursts=str(path))
+    with EmulatorServer(cfg) as emu:
+        push = _sock(ctx, zmq.PUSH, emu.address("tx"))
+        req = _sock(ctx, zmq.REQ, emu.address("rx"))
+        x = _signal(300, 15)
+        push.send(_frame(x, 0, 0, flags=wire.FLAG_END_OF_BURST))
+        push.send(_frame(x, 1, 10_000))                 # left open: stop() closes its record
+        replies = []
+        while sum(len(f.samples) for f in replies) < 300 + 44 + 300:
+            req.send(struct.pack("<I", 100_000))        # a framed reply never spans the jump
+            replies.append(wire.decode(req.recv()))
+        assert [(f.sample_index, len(f.samples)) for f in replies] == [(0, 344), (10_000, 300)]
+        assert replies[0].flags & wire.FLAG_END_OF_BURST and not replies[1].flags & wire.FLAG_END_OF_BURST
+        recs = [json.loads(line) for line in open(path)]
+        assert len(recs) == 1 and recs[0]["ended_by"] == "end_of_burst"
+    recs = [json.loads(line) for line in open(path)]
+    assert [(r["burst_index"], r["sample_index"], r["n_samples"], r["ended_by"]) for r in recs] == \
+        [(0, 0, 300, "end_of_burst"), (1, 10_000, 300, "finish")]
+    assert recs[0]["gain_db_start"] == pytest.approx(-6.0206) and recs[0]["snr_db"] is None  # no noise
+
+    track = {"name": "dl", "source": "tx", "sink": "rx", "carrier_hz": 0.0, "max_delay_s": 2e-3,
+             "trajectory": [{"kind": "constant", "delay_s": 20e-6},
+                            {"kind": "constant", "delay_s": 1e-3, "start_s": 0.5}]}
+    orbit = pytest.importorskip("hil.orbit")
+    tr = orbit.DelayTrack.from_knots(0.0, 0.01, np.full(11, 1e-3), np.zeros(11))   # 0..0.1 s
+    with EmulatorServer(_cfg([_ep("tx", "pull", wire="framed"), _ep("rx", "push", wire="framed")],
+                             [track])) as emu:
+        lk = emu.links["dl"]
+        from hil.emulator.trajectory import OrbitTrajectory
+        lk.trajectory = OrbitTrajectory(tr, 1.0)        # a bounded trajectory: bursts must stay inside it
+        emu._spans["dl"] = lk.span()
+        push = _sock(ctx, zmq.PUSH, emu.address("tx"))
+        push.send(_frame(_signal(100, 16), 0, 10**9))   # 1000 s: outside
+        time.sleep(0.2)
+        st = emu.status()
+    assert st["running"] and st["endpoints"]["tx"]["bad"] == {"range": 1} and st["links"]["dl"]["samples_in"] == 0

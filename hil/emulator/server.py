@@ -583,8 +583,17 @@ class EmulatorServer:
 
     def _deliver(self, lk, outs):
         out = self.outputs[lk.sink]
-        for n0, y, state in outs:
-            self._enqueue(out, lk, n0, y, state)
+        if len(out.links) > 1:
+            # all of one accept() first: the link's clock already counts them all (see _mix)
+            for n0, y, state in outs:
+                if y.shape[0]:
+                    out.pend[lk.name].append((n0, y, state))
+                    out.pend_n[lk.name] += y.shape[0]
+            self._mix(out)
+            self._apply_drop_policy(out, lk)
+        else:
+            for n0, y, state in outs:
+                self._enqueue(out, lk, n0, y, state)
         if self._telemetry is not None:
             self._telemetry.maybe_write(lk)
 
@@ -618,6 +627,14 @@ class EmulatorServer:
         queues = [out.pend[lk.name] for lk in out.links]
         cur = out.next_n
         while cur < ready:
+            for lk, q in zip(out.links, queues):  # never expected: output behind the mix is dropped, not looped on
+                while q and q[0][0] < cur:
+                    n0, y, st = q.popleft()
+                    cut = min(cur - n0, y.shape[0])
+                    out.pend_n[lk.name] -= cut
+                    lk.samples_dropped += cut
+                    if cut < y.shape[0]:
+                        q.appendleft((cur, y[cut:], lk.state_at(cur)))
             heads = [q[0][0] for q in queues if q]
             if not heads:
                 cur = ready  # every link jumped over [cur, ready): nothing to send
