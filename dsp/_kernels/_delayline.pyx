@@ -1,6 +1,6 @@
 # distutils: extra_compile_args = -fno-math-errno
-# (-fno-math-errno only lets sqrtf compile to one instruction so the noise loop vectorises; no fast-math,
-# no reassociation: results are the same as without it.)
+# (-fno-math-errno only lets sqrtf / floor compile to single instructions so the loops vectorise; no
+# fast-math, no reassociation.)
 #
 # Fused per-sample channel kernel of the emulator: a time-varying fractional delay line (polyphase
 # band-limited interpolator, nearest of finely tabulated fractions) + a carrier-phase / gain
@@ -30,233 +30,726 @@
 #   the per-sample interpolation between rows (half the multiplies).
 #   ring holds the input history: sample m at ring[m & (size - 1)], size = len(ring) - L a power of
 #   two; its first L entries are mirrored after the end so every tap window is contiguous.
+#
+# How it is computed (the C below; docs/emulator.md "Throughput" has the numbers):
+#   * Blocks of B = 64 samples, on a grid of 8-sample groups anchored at each segment's start. Per
+#     block: the noise (a fixed-length loop the compiler vectorises), then per distinct delay (paths
+#     whose four delay coefficients are equal share one interpolator pass - the Rayleigh sinusoids of
+#     an NTN-TDL tap do) the tap indices (vectorised Horner of the delay cubic, floor, row) and the
+#     16-tap dot products four samples at a time (8-float vectors, one FMA chain per sample, a
+#     shuffle tree reducing four samples at once), then the weights and the sum.
+#   * Weights: paths whose a1..a3, b2, b3 are equal (all paths of a ChannelStream) form one class.
+#     The class's cubic exponent runs as 8 independent lanes of forward differences with step 8
+#     (double precision; lane l holds samples 8 i + l of the segment), restarted exactly at every
+#     segment start: the carrier phase and gain are computed once per sample for all paths. Each
+#     further path of the class only adds its linear remainder exp(da0 + j 2 pi (db0 + db1 j)) (8
+#     lanes, one complex product per sample), summed over the paths that share an interpolator pass
+#     before it multiplies that pass's output.
+#   * Every per-sample value depends only on the sample's absolute index (the lanes start at the
+#     segment start even when a call starts inside a segment; fixed-length loops have no scalar
+#     tails), so the output is bit-identical however the stream is split into calls or threads.
+#   * The loops are plain C plus GCC/Clang vector extensions (SSE2 / NEON / anything); on x86-64 the
+#     same code is compiled a second time for AVX2+FMA and chosen at import when the CPU has it
+#     (set_isa / HIL_DELAYLINE_ISA=baseline pick the portable build). No intrinsics.
 cimport cython
-from libc.math cimport M_PI, cos, exp, sin, sqrtf, INFINITY
-from libc.stdint cimport int32_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint64_t
 
-cdef enum:
-    OK = 0
-    ERR_TOO_SHORT = -1   # delay < L/2 samples: the interpolator would need future input
-    ERR_TOO_LONG = -2    # delay beyond the history the ring holds
-    ERR_SHAPE = -3       # inconsistent array shapes
-
-
-cdef inline double complex _cexp(double re, double cyc) noexcept nogil:
-    cdef double a = exp(re)
-    cdef double w = 2.0 * M_PI * cyc
-    return a * cos(w) + 1j * (a * sin(w))
-
-
-# The tap loop as an explicit 4-lane SIMD dot product (GCC/Clang vector extensions, SSE2 on any
-# x86-64, NEON on arm64): GCC 12 at -O3 left the plain Cython form scalar. Lanes are (I, Q, I, Q)
-# because the table stores each coefficient twice; no reassociation across lanes, so no fast-math.
-# Other compilers get the same arithmetic in scalar code.
 cdef extern from *:
     """
     #include <string.h>
+    #include <stdint.h>
+    #include <stdlib.h>
+    #include <math.h>
+
+    #define HIL_DL_B 64   /* samples per block (a multiple of HIL_DL_W) */
+    #define HIL_DL_W 8    /* lanes of the weight recurrences (their step) */
+
     #if defined(__GNUC__) || defined(__clang__)
-    typedef float hil_dl_v4 __attribute__((vector_size(16)));
-    static inline void hil_dl_dot(const float *h, const float *x, Py_ssize_t n2, float *re, float *im) {
-        hil_dl_v4 a0 = {0.0f, 0.0f, 0.0f, 0.0f}, a1 = a0, h0, h1, x0, x1;
-        for (Py_ssize_t t = 0; t < n2; t += 8) {
-            memcpy(&h0, h + t, 16); memcpy(&h1, h + t + 4, 16);
-            memcpy(&x0, x + t, 16); memcpy(&x1, x + t + 4, 16);
-            a0 += h0 * x0;
-            a1 += h1 * x1;
+    #define HIL_DL_AI static inline __attribute__((always_inline))
+    #define HIL_DL_VEC 1
+    typedef float hil_dl_v8 __attribute__((vector_size(32)));
+    #if defined(__clang__) || (__GNUC__ >= 12)
+    #define HIL_DL_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+    #else
+    typedef int hil_dl_v8i __attribute__((vector_size(32)));
+    #define HIL_DL_SHUF(a, b, ...) __builtin_shuffle(a, b, (hil_dl_v8i){__VA_ARGS__})
+    #endif
+    #define HIL_DL_ALIGN __attribute__((aligned(64)))
+    #else
+    #define HIL_DL_AI static inline
+    #define HIL_DL_ALIGN
+    #endif
+
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+    #define HIL_DL_X86 1
+    #endif
+
+    typedef struct {
+        const float *x;          /* input chunk, interleaved I/Q, m samples (n0 ..) */
+        float *out;              /* output chunk */
+        float *ring;             /* delay line (size + L complex) */
+        int64_t n0, m;
+        const double *dcoef, *pcoef;
+        int64_t nrow, npath;
+        int64_t seg0, S;
+        const float *tab;        /* (P + 1) rows of 2 L floats */
+        int64_t P, L, size;
+        uint64_t key;
+        float amp;
+        int64_t written_end;     /* < 0: the kernel writes the input into the ring segment by segment */
+    } hil_dl_args;
+
+    /* ------------------------------------------------------------------ noise */
+    typedef union { float f; uint32_t u; } hil_dl_f32;
+
+    /* (i + 1) * 0x9E3779B97F4A7C15 mod 2^64, i < HIL_DL_B: the counter's lane offsets */
+    static const uint64_t hil_dl_gam[HIL_DL_B] = {
+        0x9E3779B97F4A7C15ULL, 0x3C6EF372FE94F82AULL, 0xDAA66D2C7DDF743FULL, 0x78DDE6E5FD29F054ULL,
+        0x1715609F7C746C69ULL, 0xB54CDA58FBBEE87EULL, 0x538454127B096493ULL, 0xF1BBCDCBFA53E0A8ULL,
+        0x8FF34785799E5CBDULL, 0x2E2AC13EF8E8D8D2ULL, 0xCC623AF8783354E7ULL, 0x6A99B4B1F77DD0FCULL,
+        0x08D12E6B76C84D11ULL, 0xA708A824F612C926ULL, 0x454021DE755D453BULL, 0xE3779B97F4A7C150ULL,
+        0x81AF155173F23D65ULL, 0x1FE68F0AF33CB97AULL, 0xBE1E08C47287358FULL, 0x5C55827DF1D1B1A4ULL,
+        0xFA8CFC37711C2DB9ULL, 0x98C475F0F066A9CEULL, 0x36FBEFAA6FB125E3ULL, 0xD5336963EEFBA1F8ULL,
+        0x736AE31D6E461E0DULL, 0x11A25CD6ED909A22ULL, 0xAFD9D6906CDB1637ULL, 0x4E115049EC25924CULL,
+        0xEC48CA036B700E61ULL, 0x8A8043BCEABA8A76ULL, 0x28B7BD766A05068BULL, 0xC6EF372FE94F82A0ULL,
+        0x6526B0E96899FEB5ULL, 0x035E2AA2E7E47ACAULL, 0xA195A45C672EF6DFULL, 0x3FCD1E15E67972F4ULL,
+        0xDE0497CF65C3EF09ULL, 0x7C3C1188E50E6B1EULL, 0x1A738B426458E733ULL, 0xB8AB04FBE3A36348ULL,
+        0x56E27EB562EDDF5DULL, 0xF519F86EE2385B72ULL, 0x935172286182D787ULL, 0x3188EBE1E0CD539CULL,
+        0xCFC0659B6017CFB1ULL, 0x6DF7DF54DF624BC6ULL, 0x0C2F590E5EACC7DBULL, 0xAA66D2C7DDF743F0ULL,
+        0x489E4C815D41C005ULL, 0xE6D5C63ADC8C3C1AULL, 0x850D3FF45BD6B82FULL, 0x2344B9ADDB213444ULL,
+        0xC17C33675A6BB059ULL, 0x5FB3AD20D9B62C6EULL, 0xFDEB26DA5900A883ULL, 0x9C22A093D84B2498ULL,
+        0x3A5A1A4D5795A0ADULL, 0xD8919406D6E01CC2ULL, 0x76C90DC0562A98D7ULL, 0x15008779D57514ECULL,
+        0xB338013354BF9101ULL, 0x516F7AECD40A0D16ULL, 0xEFA6F4A65354892BULL, 0x8DDE6E5FD29F0540ULL};
+
+    /* of[2 i], of[2 i + 1] = amp w(n + i), i < HIL_DL_B: a fixed trip count, so every sample goes
+       through the same (vectorised) code whatever the call boundaries. */
+    HIL_DL_AI void hil_dl_noise(float *restrict of, int64_t n, uint64_t key, float amp) {
+        const uint64_t k0 = key + (uint64_t)n * 0x9E3779B97F4A7C15ULL;
+        for (int i = 0; i < HIL_DL_B; i++) {
+            uint64_t z = k0 + hil_dl_gam[i];   /* key + (n + i + 1) * gamma */
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+            z = z ^ (z >> 31);
+            uint32_t hi = (uint32_t)(z >> 32), lo = (uint32_t)z;
+            float u = ((float)(int32_t)(hi >> 1) + 0.5f) * 4.656612873077393e-10f;  /* 2^-31: (0, 1] */
+            /* ln u = k ln 2 + ln(1 + x), x in [sqrt(1/2) - 1, sqrt(2) - 1): exponent split by bits, then
+               ln(1 + x) = 2 atanh(s), s = x / (2 + x), |s| < 0.1716, odd series to s^9 (error < 1e-9). */
+            hil_dl_f32 cv; cv.f = u;
+            uint32_t ix = cv.u + (0x3F800000u - 0x3F3504F3u);
+            int32_t k = (int32_t)(ix >> 23) - 127;
+            cv.u = (ix & 0x007FFFFFu) + 0x3F3504F3u;
+            float x = cv.f - 1.0f;
+            float sx = x / (2.0f + x);
+            float s2 = sx * sx;
+            float lnu = (float)k * 0.6931471805599453f + 2.0f * sx * (
+                1.0f + s2 * (0.3333333333f + s2 * (0.2f + s2 * (0.1428571429f + s2 * 0.1111111111f))));
+            float r = amp * sqrtf(-lnu);  /* lnu <= 0: u <= 1 exactly and each piece keeps the sign */
+            /* exp(j 2 pi v) as the square of exp(j pi v), |pi v| <= pi/2: Taylor to a^11 / a^12. */
+            float a = (float)(int32_t)lo * 7.314590128178802e-10f;  /* pi 2^-32 */
+            float a2 = a * a;
+            float sn = a * (1.0f + a2 * (-1.6666666667e-1f + a2 * (8.3333333333e-3f + a2 * (
+                -1.9841269841e-4f + a2 * (2.7557319224e-6f + a2 * -2.5052108385e-8f)))));
+            float cs = 1.0f + a2 * (-0.5f + a2 * (4.1666666667e-2f + a2 * (-1.3888888889e-3f + a2 * (
+                2.4801587302e-5f + a2 * (-2.7557319224e-7f + a2 * 2.0876756988e-9f)))));
+            of[2 * i] = r * (cs * cs - sn * sn);
+            of[2 * i + 1] = r * (2.0f * sn * cs);
         }
-        a0 += a1;
-        *re = a0[0] + a0[2];
-        *im = a0[1] + a0[3];
+    }
+
+    /* ------------------------------------------------------------------ tap indices */
+    /* Entries i < HIL_DL_B at local index j = jb + i: ring start (in complex samples) and table row of
+       the interpolator. Returns nonzero if some entry breaks a delay limit; entries outside the call's
+       range [lo, hi) are computed too (a fixed trip count: no scalar tail), so the caller then checks
+       the valid ones exactly (hil_dl_check_one). Starts are masked into the ring and rows clamped to
+       0 .. P whatever the delay, so every entry reads inside the arrays. */
+    #ifdef HIL_DL_VEC
+    /* 32-byte vectors: native with AVX2 (GCC lowers wider generic vectors with comparisons and
+       conversions to scalar code), two halves with SSE2 / NEON. */
+    typedef double hil_dl_v4d __attribute__((vector_size(32)));
+    typedef int64_t hil_dl_v4l __attribute__((vector_size(32)));
+    typedef int32_t hil_dl_v4s __attribute__((vector_size(16)));
+    typedef uint32_t hil_dl_v4u __attribute__((vector_size(16)));
+    typedef float hil_dl_v4f __attribute__((vector_size(16)));
+
+    HIL_DL_AI int hil_dl_index(const double *e, double jbd, double P, double half, double lim,
+                               uint32_t base, uint32_t mask, uint32_t *restrict st, int32_t *restrict q) {
+        const double e0 = e[0], e1 = e[1], e2 = e[2], e3 = e[3];
+        const hil_dl_v4d iota = {0, 1, 2, 3};
+        const hil_dl_v4d big = {2147483647.0, 2147483647.0, 2147483647.0, 2147483647.0};
+        const hil_dl_v4d one = {1, 1, 1, 1};
+        hil_dl_v4l bad = {0, 0, 0, 0};
+        for (int i = 0; i < HIL_DL_B; i += 4) {
+            hil_dl_v4d jd = iota + (jbd + (double)i);
+            hil_dl_v4d D = ((e3 * jd + e2) * jd + e1) * jd + e0;
+            hil_dl_v4d pr = jd - D;
+            /* clamp to +-(2^31 - 1) (a not-a-number to the low end): the int32 conversion is exact */
+            hil_dl_v4l keep = pr >= -big;
+            pr = (hil_dl_v4d)(((hil_dl_v4l)pr & keep) | ((hil_dl_v4l)(-big) & ~keep));
+            keep = pr <= big;
+            pr = (hil_dl_v4d)(((hil_dl_v4l)pr & keep) | ((hil_dl_v4l)big & ~keep));
+            hil_dl_v4s ti = __builtin_convertvector(pr, hil_dl_v4s);
+            hil_dl_v4d td = __builtin_convertvector(ti, hil_dl_v4d);
+            hil_dl_v4l below = td > pr;
+            hil_dl_v4d fl = td - (hil_dl_v4d)((hil_dl_v4l)one & below);   /* floor */
+            hil_dl_v4d mu = pr - fl;                                      /* 0 <= mu < 1 */
+            bad |= (fl + half > jd) | (fl < lim);   /* too short | too long */
+            hil_dl_v4u sv = ((hil_dl_v4u)__builtin_convertvector(fl, hil_dl_v4s) + base) & mask;
+            hil_dl_v4s qv = __builtin_convertvector(mu * P + 0.5, hil_dl_v4s);  /* 0 .. P */
+            memcpy(st + i, &sv, 16);
+            memcpy(q + i, &qv, 16);
+        }
+        return (bad[0] | bad[1] | bad[2] | bad[3]) != 0;
     }
     #else
-    static inline void hil_dl_dot(const float *h, const float *x, Py_ssize_t n2, float *re, float *im) {
-        float a[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-        for (Py_ssize_t t = 0; t < n2; t += 8)
-            for (int u = 0; u < 8; u++) a[u] += h[t + u] * x[t + u];
-        *re = (a[0] + a[4]) + (a[2] + a[6]);
-        *im = (a[1] + a[5]) + (a[3] + a[7]);
+    HIL_DL_AI int hil_dl_index(const double *e, double jbd, double P, double half, double lim,
+                               uint32_t base, uint32_t mask, uint32_t *restrict st, int32_t *restrict q) {
+        int bad = 0;
+        for (int i = 0; i < HIL_DL_B; i++) {
+            double jd = jbd + (double)i;
+            double D = ((e[3] * jd + e[2]) * jd + e[1]) * jd + e[0];
+            double pr = jd - D;
+            pr = pr >= -2147483647.0 ? pr : -2147483647.0;
+            pr = pr <= 2147483647.0 ? pr : 2147483647.0;
+            double td = (double)(int32_t)pr;
+            double fl = td > pr ? td - 1.0 : td;
+            double mu = pr - fl;
+            bad |= (fl + half > jd) | (fl < lim);
+            st[i] = ((uint32_t)(int32_t)fl + base) & mask;
+            q[i] = (int32_t)(mu * P + 0.5);
+        }
+        return bad;
     }
     #endif
+
+    /* 1 = too short, 2 = too long, 0 = fine: the scalar form of the test above, for the error report. */
+    static int hil_dl_check_one(const double *e, int64_t j, double half, double lim) {
+        double jd = (double)j;
+        double D = ((e[3] * jd + e[2]) * jd + e[1]) * jd + e[0];
+        double pr = jd - D;
+        pr = pr >= -2147483647.0 ? pr : -2147483647.0;   /* as hil_dl_index (a not-a-number: too long) */
+        pr = pr <= 2147483647.0 ? pr : 2147483647.0;
+        double fl = floor(pr);
+        if (fl + half > jd) return 1;
+        if (fl < lim) return 2;
+        return 0;
+    }
+
+    /* ------------------------------------------------------------------ dot products */
+    /* acc[2 i], acc[2 i + 1] = sum_t tab[q_i][t] x[st_i + t] for the quads i0 .. i1 - 1 (i0, i1 multiples
+       of 4). Per sample: one chain of 8-float products over the interleaved (I, Q) taps (each
+       coefficient stored twice), then lanes summed as (l0 + l2) + (l4 + l6) for I, the odd lanes for Q
+       - the same order for every sample, so the grouping by four never changes a result. */
+    HIL_DL_AI void hil_dl_dot_n(const float *tab, int64_t L2, const float *rf, const uint32_t *st,
+                                const int32_t *q, int i0, int i1, float *restrict acc) {
+    #ifdef HIL_DL_VEC
+        for (int i = i0; i < i1; i += 4) {
+            hil_dl_v8 a[4];
+            for (int s = 0; s < 4; s++) {
+                const float *h = tab + (int64_t)q[i + s] * L2;
+                const float *x = rf + 2 * (int64_t)st[i + s];
+                hil_dl_v8 hv, xv, t;
+                memcpy(&hv, h, 32); memcpy(&xv, x, 32);
+                t = hv * xv;
+                for (int64_t c = 8; c < L2; c += 8) {
+                    memcpy(&hv, h + c, 32); memcpy(&xv, x + c, 32);
+                    t += hv * xv;
+                }
+                a[s] = t;
+            }
+            hil_dl_v8 p01 = HIL_DL_SHUF(a[0], a[1], 0, 1, 8, 9, 4, 5, 12, 13)
+                          + HIL_DL_SHUF(a[0], a[1], 2, 3, 10, 11, 6, 7, 14, 15);
+            hil_dl_v8 p23 = HIL_DL_SHUF(a[2], a[3], 0, 1, 8, 9, 4, 5, 12, 13)
+                          + HIL_DL_SHUF(a[2], a[3], 2, 3, 10, 11, 6, 7, 14, 15);
+            hil_dl_v8 r = HIL_DL_SHUF(p01, p23, 0, 1, 2, 3, 8, 9, 10, 11)
+                        + HIL_DL_SHUF(p01, p23, 4, 5, 6, 7, 12, 13, 14, 15);
+            memcpy(acc + 2 * i, &r, 32);
+        }
+    #else
+        for (int i = i0; i < i1; i++) {
+            const float *h = tab + (int64_t)q[i] * L2;
+            const float *x = rf + 2 * (int64_t)st[i];
+            float t[8];
+            for (int u = 0; u < 8; u++) t[u] = h[u] * x[u];
+            for (int64_t c = 8; c < L2; c += 8)
+                for (int u = 0; u < 8; u++) t[u] += h[c + u] * x[c + u];
+            acc[2 * i] = (t[0] + t[2]) + (t[4] + t[6]);
+            acc[2 * i + 1] = (t[1] + t[3]) + (t[5] + t[7]);
+        }
+    #endif
+    }
+
+    HIL_DL_AI void hil_dl_dot(const float *tab, int64_t L2, const float *rf, const uint32_t *st,
+                              const int32_t *q, int i0, int i1, float *restrict acc) {
+        if (L2 == 32)   /* the default 16 taps: a constant trip count, unrolled */
+            hil_dl_dot_n(tab, 32, rf, st, q, i0, i1, acc);
+        else
+            hil_dl_dot_n(tab, L2, rf, st, q, i0, i1, acc);
+    }
+
+    /* ------------------------------------------------------------------ weights */
+    static void hil_dl_cexp(double re, double cyc, double *zr, double *zi) {
+        double a = exp(re);
+        double w = 6.283185307179586 * (cyc - floor(cyc));
+        *zr = a * cos(w);
+        *zi = a * sin(w);
+    }
+
+    /* 8 lanes of double: a GNU vector (any width the target has), or an array elsewhere. */
+    #ifdef HIL_DL_VEC
+    typedef struct { hil_dl_v4d h[2]; } hil_dl_lv;
+    #define HIL_DL_LANE(x, l) ((x).h[(l) >> 2][(l) & 3])
+    #else
+    typedef struct { double v[HIL_DL_W]; } hil_dl_lv;
+    #define HIL_DL_LANE(x, l) ((x).v[l])
+    #endif
+
+    typedef struct {           /* cubic exponent of a class: lanes of forward differences, step W */
+        hil_dl_lv zr, zi, wr, wi, vr, vi;
+        double ur, ui;
+    } hil_dl_cubic;
+
+    typedef struct {           /* linear remainder of one further path of a class */
+        hil_dl_lv rr, ri;
+        double sr, si;
+    } hil_dl_lin;
+
+    /* f(l) = exp(c0 + c1 l + c2 l^2 + c3 l^3) for l = 0 .. W - 1 (complex c = (real, cycles) pairs) by
+       exact step-1 forward differences: 4 complex exponentials instead of W. */
+    static void hil_dl_cubic_row(double c0r, double c0i, double c1r, double c1i, double c2r, double c2i,
+                                 double c3r, double c3i, double *outr, double *outi) {
+        double zr, zi, wr, wi, vr, vi, ur, ui, t;
+        hil_dl_cexp(c0r, c0i, &zr, &zi);
+        hil_dl_cexp(c1r + c2r + c3r, c1i + c2i + c3i, &wr, &wi);
+        hil_dl_cexp(2 * c2r + 6 * c3r, 2 * c2i + 6 * c3i, &vr, &vi);
+        hil_dl_cexp(6 * c3r, 6 * c3i, &ur, &ui);
+        for (int l = 0; l < HIL_DL_W; l++) {
+            outr[l] = zr; outi[l] = zi;
+            t = zr * wr - zi * wi; zi = zr * wi + zi * wr; zr = t;
+            t = wr * vr - wi * vi; wi = wr * vi + wi * vr; wr = t;
+            t = vr * ur - vi * ui; vi = vr * ui + vi * ur; vr = t;
+        }
+    }
+
+    /* Lane l at local index l: z = exp(E(l)), w = exp(E(l + h) - E(l)), v = exp(second difference),
+       u = exp(third difference), h = W; E(j) = a(j) + j 2 pi b(j), a and b cubics. Each of z, w, v is a
+       polynomial of degree 3, 2, 1 in l: 10 complex exponentials per class and segment. */
+    static void hil_dl_cubic_init(hil_dl_cubic *c, const double *a, const double *b) {
+        const double h = HIL_DL_W;
+        double r[HIL_DL_W], i[HIL_DL_W];
+        hil_dl_cubic_row(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], r, i);
+        for (int l = 0; l < HIL_DL_W; l++) { HIL_DL_LANE(c->zr, l) = r[l]; HIL_DL_LANE(c->zi, l) = i[l]; }
+        /* E(l + h) - E(l) = (c1 h + c2 h^2 + c3 h^3) + (2 c2 h + 3 c3 h^2) l + (3 c3 h) l^2 */
+        hil_dl_cubic_row(a[1] * h + a[2] * h * h + a[3] * h * h * h, b[1] * h + b[2] * h * h + b[3] * h * h * h,
+                         2 * a[2] * h + 3 * a[3] * h * h, 2 * b[2] * h + 3 * b[3] * h * h,
+                         3 * a[3] * h, 3 * b[3] * h, 0.0, 0.0, r, i);
+        for (int l = 0; l < HIL_DL_W; l++) { HIL_DL_LANE(c->wr, l) = r[l]; HIL_DL_LANE(c->wi, l) = i[l]; }
+        /* second difference: (2 c2 h^2 + 6 c3 h^3) + (6 c3 h^2) l */
+        hil_dl_cubic_row(2 * a[2] * h * h + 6 * a[3] * h * h * h, 2 * b[2] * h * h + 6 * b[3] * h * h * h,
+                         6 * a[3] * h * h, 6 * b[3] * h * h, 0.0, 0.0, 0.0, 0.0, r, i);
+        for (int l = 0; l < HIL_DL_W; l++) { HIL_DL_LANE(c->vr, l) = r[l]; HIL_DL_LANE(c->vi, l) = i[l]; }
+        hil_dl_cexp(6 * a[3] * h * h * h, 6 * b[3] * h * h * h, &c->ur, &c->ui);
+    }
+
+    /* Lane l at local index l: exp(da + j 2 pi (db0 + db1 l)); step exp(j 2 pi db1 W). */
+    static void hil_dl_lin_init(hil_dl_lin *r, double da, double db0, double db1) {
+        double zr, zi, wr, wi, t;
+        hil_dl_cexp(da, db0, &zr, &zi);
+        hil_dl_cexp(0.0, db1, &wr, &wi);
+        for (int l = 0; l < HIL_DL_W; l++) {
+            HIL_DL_LANE(r->rr, l) = zr; HIL_DL_LANE(r->ri, l) = zi;
+            t = zr * wr - zi * wi; zi = zr * wi + zi * wr; zr = t;
+        }
+        double w = db1 * HIL_DL_W;
+        hil_dl_cexp(0.0, w - floor(w), &r->sr, &r->si);
+    }
+
+    #ifdef HIL_DL_VEC
+    /* One step (W samples further) of every lane; the lanes' current z as floats. */
+    HIL_DL_AI void hil_dl_cubic_step(hil_dl_cubic *restrict c, float *zr8, float *zi8) {
+        const double ur = c->ur, ui = c->ui;
+        for (int k = 0; k < 2; k++) {
+            hil_dl_v4d zr = c->zr.h[k], zi = c->zi.h[k], wr = c->wr.h[k], wi = c->wi.h[k];
+            hil_dl_v4d vr = c->vr.h[k], vi = c->vi.h[k];
+            if (zr8) {
+                hil_dl_v4f fr = __builtin_convertvector(zr, hil_dl_v4f), fi = __builtin_convertvector(zi, hil_dl_v4f);
+                memcpy(zr8 + 4 * k, &fr, 16); memcpy(zi8 + 4 * k, &fi, 16);
+            }
+            c->zr.h[k] = zr * wr - zi * wi;  /* z *= w */
+            c->zi.h[k] = zr * wi + zi * wr;
+            c->wr.h[k] = wr * vr - wi * vi;  /* w *= v */
+            c->wi.h[k] = wr * vi + wi * vr;
+            c->vr.h[k] = vr * ur - vi * ui;  /* v *= u */
+            c->vi.h[k] = vr * ui + vi * ur;
+        }
+    }
+    /* acc (+)= the lanes' current value, then one step. */
+    HIL_DL_AI void hil_dl_lin_step(hil_dl_lin *restrict r, hil_dl_lv *ar, hil_dl_lv *ai) {
+        const double sr = r->sr, si = r->si;
+        for (int k = 0; k < 2; k++) {
+            hil_dl_v4d a = r->rr.h[k], b = r->ri.h[k];
+            if (ar) { ar->h[k] += a; ai->h[k] += b; }
+            r->rr.h[k] = a * sr - b * si;
+            r->ri.h[k] = a * si + b * sr;
+        }
+    }
+    /* o[0..16) += (zr + j zi) * t[0..16): 8 complex samples, interleaved I/Q; weights as 8 + 8 floats. */
+    HIL_DL_AI void hil_dl_cmac8(float *o, const float *zr8, const float *zi8, const float *t) {
+        hil_dl_v8 zr, zi, t0, t1, o0, o1;
+        const hil_dl_v8 sg = {-1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f, -1.0f, 1.0f};
+        memcpy(&zr, zr8, 32); memcpy(&zi, zi8, 32);
+        memcpy(&t0, t, 32); memcpy(&t1, t + 8, 32);
+        memcpy(&o0, o, 32); memcpy(&o1, o + 8, 32);
+        hil_dl_v8 r0 = HIL_DL_SHUF(zr, zr, 0, 0, 1, 1, 2, 2, 3, 3), r1 = HIL_DL_SHUF(zr, zr, 4, 4, 5, 5, 6, 6, 7, 7);
+        hil_dl_v8 i0 = HIL_DL_SHUF(zi, zi, 0, 0, 1, 1, 2, 2, 3, 3), i1 = HIL_DL_SHUF(zi, zi, 4, 4, 5, 5, 6, 6, 7, 7);
+        hil_dl_v8 s0 = HIL_DL_SHUF(t0, t0, 1, 0, 3, 2, 5, 4, 7, 6) * sg;
+        hil_dl_v8 s1 = HIL_DL_SHUF(t1, t1, 1, 0, 3, 2, 5, 4, 7, 6) * sg;
+        o0 += r0 * t0 + i0 * s0;
+        o1 += r1 * t1 + i1 * s1;
+        memcpy(o, &o0, 32); memcpy(o + 8, &o1, 32);
+    }
+    #else
+    HIL_DL_AI void hil_dl_cubic_step(hil_dl_cubic *c, float *zr8, float *zi8) {
+        for (int l = 0; l < HIL_DL_W; l++) {
+            double zr = c->zr.v[l], zi = c->zi.v[l], wr = c->wr.v[l], wi = c->wi.v[l], vr = c->vr.v[l], vi = c->vi.v[l];
+            if (zr8) { zr8[l] = (float)zr; zi8[l] = (float)zi; }
+            c->zr.v[l] = zr * wr - zi * wi;
+            c->zi.v[l] = zr * wi + zi * wr;
+            c->wr.v[l] = wr * vr - wi * vi;
+            c->wi.v[l] = wr * vi + wi * vr;
+            c->vr.v[l] = vr * c->ur - vi * c->ui;
+            c->vi.v[l] = vr * c->ui + vi * c->ur;
+        }
+    }
+    HIL_DL_AI void hil_dl_lin_step(hil_dl_lin *r, hil_dl_lv *ar, hil_dl_lv *ai) {
+        for (int l = 0; l < HIL_DL_W; l++) {
+            double a = r->rr.v[l], b = r->ri.v[l];
+            if (ar) { ar->v[l] += a; ai->v[l] += b; }
+            r->rr.v[l] = a * r->sr - b * r->si;
+            r->ri.v[l] = a * r->si + b * r->sr;
+        }
+    }
+    HIL_DL_AI void hil_dl_cmac8(float *o, const float *zr8, const float *zi8, const float *t) {
+        for (int l = 0; l < 8; l++) {
+            float tr = t[2 * l], ti = t[2 * l + 1];
+            o[2 * l] += zr8[l] * tr + zi8[l] * -ti;
+            o[2 * l + 1] += zr8[l] * ti + zi8[l] * tr;
+        }
+    }
+    #endif
+
+    /* ------------------------------------------------------------------ ring */
+    HIL_DL_AI void hil_dl_write_ring(float *ring, int64_t size, int64_t L, const float *x, int64_t n_lo,
+                                     int64_t n_hi) {
+        int64_t mask = size - 1;
+        int64_t n = n_lo;
+        while (n < n_hi) {
+            int64_t pos = n & mask;
+            int64_t run = size - pos;
+            if (run > n_hi - n) run = n_hi - n;
+            memcpy(ring + 2 * pos, x + 2 * (n - n_lo), (size_t)run * 8);
+            if (pos < L) {               /* mirror of the first L entries after the end */
+                int64_t mr = L - pos < run ? L - pos : run;
+                memcpy(ring + 2 * (size + pos), x + 2 * (n - n_lo), (size_t)mr * 8);
+            }
+            n += run;
+        }
+    }
+
+    /* ------------------------------------------------------------------ the whole call */
+    enum { HIL_DL_OK = 0, HIL_DL_TOO_SHORT = -1, HIL_DL_TOO_LONG = -2, HIL_DL_SHAPE = -3, HIL_DL_NOMEM = -4 };
+
+    typedef struct {
+        /* per path (index into the active list) */
+        int *act, *grp, *cls;
+        int *grp_path, *cls_path;   /* representative path of each group / class */
+        int *unit_cg;               /* cg pair of each active path */
+        int *cg_cls, *cg_grp, *cg_ident, *cg_n;
+        hil_dl_cubic *cub;          /* per class */
+        hil_dl_lin *lin;            /* per active path (unused for a class's own reference) */
+        float *acc;                 /* per group: 2 B floats */
+        double *rs;                 /* per cg: 2 B doubles */
+    } hil_dl_work;
+
+    HIL_DL_AI int hil_dl_run_impl(const hil_dl_args *A, hil_dl_work *W, int64_t *where) {
+        const int64_t m = A->m, n0 = A->n0, n_end = n0 + m, S = A->S, L = A->L, L2 = 2 * L;
+        const int64_t size = A->size, mask = size - 1, half = L / 2;
+        const int64_t npath = A->npath;
+        const double P = (double)A->P;
+        float *rf = A->ring;
+        HIL_DL_ALIGN uint32_t st[HIL_DL_B];
+        HIL_DL_ALIGN int32_t qv[HIL_DL_B];
+        HIL_DL_ALIGN float ob[2 * HIL_DL_B];
+        HIL_DL_ALIGN float tb[2 * HIL_DL_B];
+
+        for (int64_t s = A->seg0; s * S < n_end; s++) {
+            const int64_t r = s - A->seg0;
+            const int64_t seg_start = s * S;
+            const int64_t lo = seg_start > n0 ? seg_start : n0;
+            const int64_t hi = seg_start + S < n_end ? seg_start + S : n_end;
+            const double *dc = A->dcoef + r * 4 * npath;
+            const double *pc = A->pcoef + r * 8 * npath;
+            int64_t oldest;
+            if (lo >= hi) continue;
+            if (A->written_end < 0) {
+                hil_dl_write_ring(rf, size, L, A->x + 2 * (lo - n0), lo, hi);
+                oldest = hi - size;
+            } else {
+                oldest = A->written_end - size;
+            }
+            /* plan: active paths, groups (equal delay cubic), classes (equal a1..a3, b2, b3), cg pairs */
+            int na = 0, ng = 0, nc = 0, ncg = 0;
+            for (int64_t p = 0; p < npath; p++)
+                if (pc[8 * p] != -INFINITY) W->act[na++] = (int)p;
+            for (int i = 0; i < na; i++) {
+                const int p = W->act[i];
+                int g = 0;
+                for (; g < ng; g++) {
+                    const double *o = dc + 4 * W->grp_path[g];
+                    if (o[0] == dc[4 * p] && o[1] == dc[4 * p + 1] && o[2] == dc[4 * p + 2] && o[3] == dc[4 * p + 3])
+                        break;
+                }
+                if (g == ng) W->grp_path[ng++] = p;
+                W->grp[i] = g;
+                int c = 0;
+                for (; c < nc; c++) {
+                    const double *o = pc + 8 * W->cls_path[c];
+                    const double *me = pc + 8 * p;
+                    if (o[1] == me[1] && o[2] == me[2] && o[3] == me[3] && o[6] == me[6] && o[7] == me[7])
+                        break;
+                }
+                if (c == nc) W->cls_path[nc++] = p;
+                W->cls[i] = c;
+                int k = 0;
+                for (; k < ncg; k++)
+                    if (W->cg_cls[k] == c && W->cg_grp[k] == g) break;
+                if (k == ncg) {
+                    W->cg_cls[ncg] = c; W->cg_grp[ncg] = g; W->cg_ident[ncg] = 1; W->cg_n[ncg] = 0; ncg++;
+                }
+                W->unit_cg[i] = k;
+                W->cg_n[k]++;
+                if (p != W->cls_path[c]) W->cg_ident[k] = 0;
+            }
+            /* grid of W-sample groups anchored at the segment start; lanes start there */
+            const int64_t jv0 = lo - seg_start, jv1 = hi - seg_start;
+            const int64_t jb0 = jv0 / HIL_DL_W * HIL_DL_W;
+            for (int c = 0; c < nc; c++) {
+                const double *o = pc + 8 * W->cls_path[c];
+                hil_dl_cubic_init(&W->cub[c], o, o + 4);
+            }
+            for (int i = 0; i < na; i++) {
+                const int p = W->act[i], ref = W->cls_path[W->cls[i]];
+                if (p != ref)
+                    hil_dl_lin_init(&W->lin[i], pc[8 * p] - pc[8 * ref], pc[8 * p + 4] - pc[8 * ref + 4],
+                                    pc[8 * p + 5] - pc[8 * ref + 5]);
+            }
+            for (int64_t j = 0; j < jb0; j += HIL_DL_W) {   /* a call that starts inside the segment */
+                for (int c = 0; c < nc; c++) hil_dl_cubic_step(&W->cub[c], NULL, NULL);
+                for (int i = 0; i < na; i++)
+                    if (W->act[i] != W->cls_path[W->cls[i]]) hil_dl_lin_step(&W->lin[i], NULL, NULL);
+            }
+            const double lim = (double)(oldest - seg_start + half - 1);
+            const uint32_t base = (uint32_t)((seg_start - half + 1) & mask);
+
+            for (int64_t jb = jb0; jb < jv1; jb += HIL_DL_B) {
+                /* valid entries [i_lo, i_hi) of this block; quads that touch them */
+                const int i_lo = (int)(jb < jv0 ? jv0 - jb : 0);
+                const int i_hi = (int)(jv1 - jb < HIL_DL_B ? jv1 - jb : HIL_DL_B);
+                const int q_lo = i_lo & ~3, q_hi = (i_hi + 3) & ~3;
+                if (A->amp != 0.0f) {
+                    hil_dl_noise(ob, seg_start + jb, A->key, A->amp);
+                } else {
+                    memset(ob, 0, sizeof ob);
+                }
+                for (int g = 0; g < ng; g++) {
+                    const double *e = dc + 4 * W->grp_path[g];
+                    if (hil_dl_index(e, (double)jb, P, (double)half, lim, base, (uint32_t)mask, st, qv)) {
+                        /* A limit broken somewhere in this block (maybe only outside [lo, hi)): report
+                           the first valid sample of the first path, in path order, that breaks one -
+                           what a path-by-path scan of the segment reports - if there is one. */
+                        for (int g2 = 0; g2 < ng; g2++) {
+                            const double *e2 = dc + 4 * W->grp_path[g2];
+                            for (int64_t j = jv0; j < jv1; j++) {
+                                int why = hil_dl_check_one(e2, j, (double)half, lim);
+                                if (why) {
+                                    *where = seg_start + j;
+                                    return why == 1 ? HIL_DL_TOO_SHORT : HIL_DL_TOO_LONG;
+                                }
+                            }
+                        }
+                    }
+                    hil_dl_dot(A->tab, L2, rf, st, qv, q_lo, q_hi, W->acc + (int64_t)g * 2 * HIL_DL_B);
+                }
+                for (int c = 0; c < nc; c++) {
+                    /* t = sum over the class's cg pairs of (sum of the paths' remainders) x (pass output) */
+                    const float *t = NULL;
+                    int nt = 0;
+                    for (int k = 0; k < ncg; k++) {
+                        if (W->cg_cls[k] != c) continue;
+                        const float *a = W->acc + (int64_t)W->cg_grp[k] * 2 * HIL_DL_B;
+                        if (W->cg_ident[k] && W->cg_n[k] == 1) {   /* the class's own path alone */
+                            if (nt == 0) {
+                                t = a;
+                            } else {
+                                if (t != tb) memcpy(tb, t, sizeof tb);
+                                for (int i = 0; i < 2 * HIL_DL_B; i++) tb[i] += a[i];
+                                t = tb;
+                            }
+                            nt++;
+                            continue;
+                        }
+                        hil_dl_lv *rr = (hil_dl_lv *)(W->rs + (int64_t)k * 2 * HIL_DL_B);
+                        hil_dl_lv *ri = rr + HIL_DL_B / HIL_DL_W;
+                        for (int kk = 0; kk < HIL_DL_B / HIL_DL_W; kk++)
+                            for (int l = 0; l < HIL_DL_W; l++) {
+                                HIL_DL_LANE(rr[kk], l) = W->cg_ident[k] ? 1.0 : 0.0;
+                                HIL_DL_LANE(ri[kk], l) = 0.0;
+                            }
+                        for (int u = 0; u < na; u++) {
+                            if (W->unit_cg[u] != k || W->act[u] == W->cls_path[c]) continue;
+                            for (int kk = 0; kk < HIL_DL_B / HIL_DL_W; kk++)
+                                hil_dl_lin_step(&W->lin[u], &rr[kk], &ri[kk]);
+                        }
+                        if (nt == 0) memset(tb, 0, sizeof tb);
+                        else if (t != tb) memcpy(tb, t, sizeof tb);
+                        for (int kk = 0; kk < HIL_DL_B / HIL_DL_W; kk++) {
+                            float fr[HIL_DL_W], fi[HIL_DL_W];
+                            for (int l = 0; l < HIL_DL_W; l++) {
+                                fr[l] = (float)HIL_DL_LANE(rr[kk], l);
+                                fi[l] = (float)HIL_DL_LANE(ri[kk], l);
+                            }
+                            hil_dl_cmac8(tb + 2 * HIL_DL_W * kk, fr, fi, a + 2 * HIL_DL_W * kk);
+                        }
+                        t = tb;
+                        nt++;
+                    }
+                    hil_dl_cubic *cu = &W->cub[c];
+                    for (int kk = 0; kk < HIL_DL_B / HIL_DL_W; kk++) {
+                        HIL_DL_ALIGN float zr8[HIL_DL_W], zi8[HIL_DL_W];
+                        hil_dl_cubic_step(cu, zr8, zi8);
+                        if (t) hil_dl_cmac8(ob + 2 * HIL_DL_W * kk, zr8, zi8, t + 2 * HIL_DL_W * kk);
+                    }
+                }
+                memcpy(A->out + 2 * (seg_start + jb + i_lo - n0), ob + 2 * i_lo, (size_t)(i_hi - i_lo) * 8);
+            }
+        }
+        return HIL_DL_OK;
+    }
+
+    /* The same code compiled for the baseline target and, on x86-64, for AVX2 + FMA. */
+    static int hil_dl_run_base(const hil_dl_args *A, hil_dl_work *W, int64_t *where) {
+        return hil_dl_run_impl(A, W, where);
+    }
+    #ifdef HIL_DL_X86
+    __attribute__((target("avx2,fma")))
+    static int hil_dl_run_avx2(const hil_dl_args *A, hil_dl_work *W, int64_t *where) {
+        return hil_dl_run_impl(A, W, where);
+    }
+    #endif
+
+    typedef int (*hil_dl_fn)(const hil_dl_args *, hil_dl_work *, int64_t *);
+    static hil_dl_fn hil_dl_impl = hil_dl_run_base;
+    static const char *hil_dl_isa_name = "baseline";
+
+    /* 0: baseline, 1: avx2 (if the CPU has it), -1: the best the CPU has. Returns 0, or -1 if refused. */
+    static int hil_dl_set_isa(int which) {
+    #ifdef HIL_DL_X86
+        __builtin_cpu_init();
+        int have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (which != 0 && have) { hil_dl_impl = hil_dl_run_avx2; hil_dl_isa_name = "avx2"; return 0; }
+        if (which == 1) return -1;
+    #else
+        if (which == 1) return -1;
+    #endif
+        hil_dl_impl = hil_dl_run_base; hil_dl_isa_name = "baseline";
+        return 0;
+    }
+    static const char *hil_dl_isa(void) { return hil_dl_isa_name; }
+    static int hil_dl_have_avx2(void) {
+    #ifdef HIL_DL_X86
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    #else
+        return 0;
+    #endif
+    }
+
+    static int hil_dl_run(const hil_dl_args *A, int64_t *where) {
+        int64_t np = A->npath > 0 ? A->npath : 1;
+        hil_dl_work W;
+        size_t ints = (size_t)np * 11;
+        char *mem = (char *)malloc(ints * sizeof(int) + (size_t)np * (sizeof(hil_dl_cubic) + sizeof(hil_dl_lin))
+                                   + (size_t)np * 2 * HIL_DL_B * (sizeof(float) + sizeof(double)) + 128);
+        if (!mem) return HIL_DL_NOMEM;
+        char *p = mem;
+        double *dbl = (double *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+        W.cub = (hil_dl_cubic *)dbl;
+        W.lin = (hil_dl_lin *)(W.cub + np);
+        W.rs = (double *)(W.lin + np);
+        W.acc = (float *)(W.rs + np * 2 * HIL_DL_B);
+        int *iv = (int *)(W.acc + np * 2 * HIL_DL_B);
+        W.act = iv; W.grp = iv + np; W.cls = iv + 2 * np; W.grp_path = iv + 3 * np; W.cls_path = iv + 4 * np;
+        W.unit_cg = iv + 5 * np; W.cg_cls = iv + 6 * np; W.cg_grp = iv + 7 * np; W.cg_ident = iv + 8 * np;
+        W.cg_n = iv + 9 * np;
+        int status = hil_dl_impl(A, &W, where);
+        free(mem);
+        return status;
+    }
+
+    static int hil_dl_write(const float *x, float *ring, int64_t n0, int64_t m, int64_t size, int64_t L) {
+        hil_dl_write_ring(ring, size, L, x, n0, n0 + m);
+        return 0;
+    }
     """
-    void hil_dl_dot(const float *h, const float *x, Py_ssize_t n2, float *re, float *im) noexcept nogil
+    ctypedef struct hil_dl_args:
+        const float *x
+        float *out
+        float *ring
+        int64_t n0, m
+        const double *dcoef
+        const double *pcoef
+        int64_t nrow, npath
+        int64_t seg0, S
+        const float *tab
+        int64_t P, L, size
+        uint64_t key
+        float amp
+        int64_t written_end
+    int hil_dl_run(const hil_dl_args *A, int64_t *where) noexcept nogil
+    int hil_dl_write(const float *x, float *ring, int64_t n0, int64_t m, int64_t size, int64_t L) noexcept nogil
+    int hil_dl_set_isa(int which) noexcept nogil
+    const char *hil_dl_isa() noexcept nogil
+    int hil_dl_have_avx2() noexcept nogil
 
 
-cdef union _f32:
-    float f
-    uint32_t u
+def _init_isa():
+    import os
+    want = os.environ.get("HIL_DELAYLINE_ISA", "").strip().lower()
+    if want in ("baseline", "portable", "generic"):
+        hil_dl_set_isa(0)
+    else:
+        hil_dl_set_isa(-1)
 
 
-@cython.cdivision(True)
-cdef void _noise(float *of, long long n_lo, long long n_hi, uint64_t key, float amp) noexcept nogil:
-    """of[2 i], of[2 i + 1] = amp * w(n_lo + i): counter-based complex Gaussian noise (see the header).
+_init_isa()
 
-    Straight-line float32 code with no libm calls but sqrtf, so the compiler vectorises the loop."""
-    cdef long long n
-    cdef Py_ssize_t i
-    cdef uint64_t z
-    cdef uint32_t hi, lo, ix
-    cdef int32_t k
-    cdef float u, x, sx, s2, lnu, r, a, a2, sn, cs
-    cdef _f32 cv
-    for n in range(n_lo, n_hi):
-        i = n - n_lo
-        z = key + <uint64_t> (n + 1) * <uint64_t> 0x9E3779B97F4A7C15ULL
-        z = (z ^ (z >> 30)) * <uint64_t> 0xBF58476D1CE4E5B9ULL
-        z = (z ^ (z >> 27)) * <uint64_t> 0x94D049BB133111EBULL
-        z = z ^ (z >> 31)
-        hi = <uint32_t> (z >> 32)
-        lo = <uint32_t> z
-        u = (<float> <int32_t> (hi >> 1) + <float> 0.5) * <float> 4.656612873077393e-10  # 2^-31: u in (0, 1]
-        # ln u = k ln 2 + ln(1 + x), x in [sqrt(1/2) - 1, sqrt(2) - 1): exponent split by bits, then
-        # ln(1 + x) = 2 atanh(s), s = x / (2 + x), |s| < 0.1716, odd series to s^9 (error < 1e-9).
-        cv.f = u
-        ix = cv.u + (0x3F800000 - 0x3F3504F3)
-        k = <int32_t> (ix >> 23) - 127
-        cv.u = (ix & 0x007FFFFF) + 0x3F3504F3
-        x = cv.f - <float> 1.0
-        sx = x / (<float> 2.0 + x)
-        s2 = sx * sx
-        lnu = <float> k * <float> 0.6931471805599453 + <float> 2.0 * sx * (
-            <float> 1.0 + s2 * (<float> 0.3333333333 + s2 * (<float> 0.2 + s2 * (
-                <float> 0.1428571429 + s2 * <float> 0.1111111111))))
-        r = amp * sqrtf(-lnu)  # lnu <= 0: u <= 1 exactly and each piece keeps the sign
-        # exp(j 2 pi v) as the square of exp(j pi v), |pi v| <= pi/2: Taylor to a^11 / a^12 (error < 1e-7).
-        a = <float> <int32_t> lo * <float> 7.314590128178802e-10  # pi 2^-32
-        a2 = a * a
-        sn = a * (<float> 1.0 + a2 * (<float> -1.6666666667e-1 + a2 * (<float> 8.3333333333e-3 + a2 * (
-            <float> -1.9841269841e-4 + a2 * (<float> 2.7557319224e-6 + a2 * <float> -2.5052108385e-8)))))
-        cs = <float> 1.0 + a2 * (<float> -0.5 + a2 * (<float> 4.1666666667e-2 + a2 * (<float> -1.3888888889e-3 + a2 * (
-            <float> 2.4801587302e-5 + a2 * (<float> -2.7557319224e-7 + a2 * <float> 2.0876756988e-9)))))
-        of[2 * i] = r * (cs * cs - sn * sn)
-        of[2 * i + 1] = r * (<float> 2.0 * sn * cs)
+
+def isa():
+    """Name of the compiled code path in use: ``"avx2"`` (x86-64 with AVX2 + FMA) or ``"baseline"``."""
+    return hil_dl_isa().decode()
+
+
+def set_isa(name):
+    """Choose the code path: ``"best"``, ``"avx2"`` or ``"baseline"``. Returns the name now in use;
+    ValueError if ``name`` is unknown or the CPU cannot run it."""
+    which = {"best": -1, "avx2": 1, "baseline": 0}.get(str(name).lower())
+    if which is None or hil_dl_set_isa(which) != 0:
+        allowed = "best, baseline, avx2" if hil_dl_have_avx2() else "best, baseline (this CPU has no AVX2+FMA)"
+        raise ValueError(f"isa: {name!r} is not available here (allowed: {allowed})")
+    return isa()
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-@cython.cdivision(True)
-cdef int _run(const float complex[::1] x, float complex[::1] out, float complex[::1] ring,
-              long long n0, const double[:, ::1] dcoef, const double[:, ::1] pcoef,
-              long long seg0, long long S, const float[:, ::1] tab,
-              uint64_t noise_key, double noise_amp, long long written_end, long long *where) noexcept nogil:
-    cdef Py_ssize_t m = x.shape[0]
-    cdef Py_ssize_t L = tab.shape[1] // 2  # tables hold each coefficient twice (for I and Q)
-    cdef Py_ssize_t P = tab.shape[0] - 1
-    cdef Py_ssize_t npath = dcoef.shape[1] // 4
-    cdef long long size = ring.shape[0] - L
-    cdef long long mask = size - 1
-    cdef long long half = L // 2
-    cdef long long n_end = n0 + m
-    cdef long long s, seg_start, lo, hi, n, k, start, pos, oldest
-    cdef Py_ssize_t r, p, i, t, q
-    cdef double e0, e1, e2, e3, a0, a1, a2, a3, b0, b1, b2, b3, jd, D, pr, fl, mu
-    cdef double complex z, w, v, u
-    cdef double zre, zim, wre, wim, vre, vim, ure, uim, tre
-    cdef float acc_re, acc_im, h
-    cdef float zr, zi
-    cdef Py_ssize_t L2
-    cdef float *rf = <float *> &ring[0]
-    L2 = 2 * L
-    cdef float *of = <float *> &out[0] if m > 0 else NULL
-    cdef const float *xf = <const float *> &x[0] if m > 0 else NULL
-    cdef const float *tq
-    cdef const float *tab0
-    cdef const float *dq
-    cdef const float *xs
-
-    if m == 0:
-        return OK
-    tab0 = &tab[0, 0]
-    if out.shape[0] != m or pcoef.shape[1] != 8 * npath or pcoef.shape[0] != dcoef.shape[0] \
-            or tab.shape[1] % 8 or P < 1 or size <= 0 or (size & mask) != 0:
-        return ERR_SHAPE
-    if dcoef.shape[0] < (n_end - 1) // S - seg0 + 1:
-        return ERR_SHAPE
-
-    s = seg0
-    while s * S < n_end:
-        r = s - seg0
-        seg_start = s * S
-        lo = seg_start if seg_start > n0 else n0
-        hi = seg_start + S if seg_start + S < n_end else n_end
-        if written_end < 0:
-            # Input first (ring + mirror), so every output of this segment sees its own sample.
-            for n in range(lo, hi):
-                pos = n & mask
-                ring[pos] = x[n - n0]
-                if pos < L:
-                    ring[size + pos] = x[n - n0]
-            oldest = hi - size
-        else:
-            oldest = written_end - size  # the caller wrote the input up to written_end already
-        if noise_amp != 0.0:
-            _noise(of + 2 * (lo - n0), lo, hi, noise_key, <float> noise_amp)
-        else:
-            for n in range(lo, hi):
-                i = n - n0
-                of[2 * i] = 0.0
-                of[2 * i + 1] = 0.0
-        for p in range(npath):
-            a0 = pcoef[r, 8 * p]
-            if a0 == -INFINITY:
-                continue  # path switched off for this segment (not visible)
-            e0 = dcoef[r, 4 * p]; e1 = dcoef[r, 4 * p + 1]
-            e2 = dcoef[r, 4 * p + 2]; e3 = dcoef[r, 4 * p + 3]
-            a1 = pcoef[r, 8 * p + 1]; a2 = pcoef[r, 8 * p + 2]; a3 = pcoef[r, 8 * p + 3]
-            b0 = pcoef[r, 8 * p + 4]; b1 = pcoef[r, 8 * p + 5]
-            b2 = pcoef[r, 8 * p + 6]; b3 = pcoef[r, 8 * p + 7]
-            # Forward differences of the cubic exponent at the first local index: three complex
-            # multiplies per sample instead of an exp/sin/cos; restarted exactly every segment.
-            jd = <double> (lo - seg_start)
-            z = _cexp(((a3 * jd + a2) * jd + a1) * jd + a0, ((b3 * jd + b2) * jd + b1) * jd + b0)
-            w = _cexp(a1 + a2 * (2 * jd + 1) + a3 * (3 * jd * jd + 3 * jd + 1),
-                      b1 + b2 * (2 * jd + 1) + b3 * (3 * jd * jd + 3 * jd + 1))
-            v = _cexp(2 * a2 + a3 * (6 * jd + 6), 2 * b2 + b3 * (6 * jd + 6))
-            u = _cexp(6 * a3, 6 * b3)
-            # The recurrences below on plain doubles (same products and sums as complex *; GCC kept
-            # the complex temporaries in memory).
-            zre = z.real; zim = z.imag; wre = w.real; wim = w.imag
-            vre = v.real; vim = v.imag; ure = u.real; uim = u.imag
-            for n in range(lo, hi):
-                jd = <double> (n - seg_start)
-                D = ((e3 * jd + e2) * jd + e1) * jd + e0
-                pr = jd - D
-                fl = <double> (<long long> pr)  # floor without a libm call (pr may be negative)
-                if fl > pr:
-                    fl -= 1.0
-                mu = pr - fl
-                k = seg_start + <long long> fl
-                if k + half > n:
-                    where[0] = n
-                    return ERR_TOO_SHORT
-                if k - half + 1 < oldest:
-                    where[0] = n
-                    return ERR_TOO_LONG
-                q = <Py_ssize_t> (mu * P + 0.5)  # nearest row, 0 .. P (mu < 1)
-                tq = tab0 + q * L2
-                start = (k - half + 1) & mask
-                xs = rf + 2 * start
-                if L2 == 32:  # the default 16 taps: a constant trip count, fully unrolled once inlined
-                    hil_dl_dot(tq, xs, 32, &acc_re, &acc_im)
-                else:
-                    hil_dl_dot(tq, xs, L2, &acc_re, &acc_im)  # L2 = 2 L, a multiple of 8
-                i = n - n0
-                zr = <float> zre  # the rotator runs in double; its product with the taps in float
-                zi = <float> zim
-                of[2 * i] += zr * acc_re - zi * acc_im
-                of[2 * i + 1] += zr * acc_im + zi * acc_re
-                tre = zre * wre - zim * wim  # z *= w
-                zim = zre * wim + zim * wre
-                zre = tre
-                tre = wre * vre - wim * vim  # w *= v
-                wim = wre * vim + wim * vre
-                wre = tre
-                tre = vre * ure - vim * uim  # v *= u
-                vim = vre * uim + vim * ure
-                vre = tre
-        s += 1
-    return OK
-
-
 def run(const float complex[::1] x, float complex[::1] out, float complex[::1] ring, long long n0,
         const double[:, ::1] dcoef, const double[:, ::1] pcoef, long long seg0, long long seg_len,
         const float[:, ::1] tab, uint64_t noise_key, double noise_amp,
@@ -271,13 +764,46 @@ def run(const float complex[::1] x, float complex[::1] out, float complex[::1] r
     absolute index; ``run`` then only reads the ring, so several calls on disjoint ranges of one
     chunk may run in parallel threads (the GIL is released).
     """
-    cdef long long where = -1
+    cdef hil_dl_args a
+    cdef int64_t where = -1
     cdef int status
+    cdef Py_ssize_t m = x.shape[0]
+    cdef Py_ssize_t L = tab.shape[1] // 2
+    cdef Py_ssize_t P = tab.shape[0] - 1
+    cdef Py_ssize_t npath = dcoef.shape[1] // 4
+    cdef long long size = ring.shape[0] - L
     if seg_len <= 0 or n0 < 0:
         return -3, -1
+    if m == 0:
+        return 0, -1
+    if out.shape[0] != m or pcoef.shape[1] != 8 * npath or pcoef.shape[0] != dcoef.shape[0] \
+            or dcoef.shape[1] != 4 * npath or tab.shape[1] % 8 or P < 1 or size <= 0 or (size & (size - 1)) != 0 \
+            or size > (1LL << 31):
+        return -3, -1
+    if dcoef.shape[0] < (n0 + m - 1) // seg_len - seg0 + 1 or seg0 > n0 // seg_len:
+        return -3, -1
+    a.x = <const float *> &x[0]
+    a.out = <float *> &out[0]
+    a.ring = <float *> &ring[0]
+    a.n0 = n0
+    a.m = m
+    a.dcoef = &dcoef[0, 0] if npath > 0 else NULL
+    a.pcoef = &pcoef[0, 0] if npath > 0 else NULL
+    a.nrow = dcoef.shape[0]
+    a.npath = npath
+    a.seg0 = seg0
+    a.S = seg_len
+    a.tab = &tab[0, 0]
+    a.P = P
+    a.L = L
+    a.size = size
+    a.key = noise_key
+    a.amp = <float> noise_amp
+    a.written_end = written_end
     with nogil:
-        status = _run(x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp, written_end,
-                      &where)
+        status = hil_dl_run(&a, &where)
+    if status == -4:
+        raise MemoryError("delay line kernel: scratch allocation failed")
     return status, where
 
 
@@ -289,15 +815,11 @@ def write(const float complex[::1] x, float complex[::1] ring, long long n0, Py_
     Returns 0, or -3 if ``len(x)`` exceeds the ring (the oldest samples would be overwritten at once).
     """
     cdef long long size = ring.shape[0] - taps
-    cdef long long mask = size - 1
-    cdef long long n, pos
     cdef Py_ssize_t m = x.shape[0]
-    if size <= 0 or (size & mask) != 0 or m > size or n0 < 0:
+    if size <= 0 or (size & (size - 1)) != 0 or m > size or n0 < 0 or taps < 0:
         return -3
+    if m == 0:
+        return 0
     with nogil:
-        for n in range(n0, n0 + m):
-            pos = n & mask
-            ring[pos] = x[n - n0]
-            if pos < taps:
-                ring[size + pos] = x[n - n0]
+        hil_dl_write(<const float *> &x[0], <float *> &ring[0], n0, m, size, taps)
     return 0

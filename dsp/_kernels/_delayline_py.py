@@ -49,9 +49,9 @@ def run(x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp
         return 0, -1
     n_end = n0 + m
     if (out.shape[0] != m or pcoef.shape[1] != 8 * npath or pcoef.shape[0] != dcoef.shape[0]
-            or size <= 0 or (size & mask) != 0):
+            or dcoef.shape[1] != 4 * npath or size <= 0 or (size & mask) != 0 or size > (1 << 31)):
         return -3, -1
-    if dcoef.shape[0] < (n_end - 1) // S - seg0 + 1:
+    if dcoef.shape[0] < (n_end - 1) // S - seg0 + 1 or seg0 > n0 // S:
         return -3, -1
     use_noise = noise_amp != 0.0
     taps = np.arange(L)
