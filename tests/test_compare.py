@@ -165,3 +165,15 @@ def test_cli_bad_option_is_one_line(capsys):
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--jobs" in err[0]
+
+
+def test_otfs_sample_papr_is_bounded_by_n():
+    """Each transmitted OTFS sample sums N unit-energy 4-QAM symbols (N-point IDFT), so its power is at
+    most N: at N = 2 and 4 the 1e-3 PAPR of the samples is exactly 10 log10 N (the bound is reached
+    often); the continuous-time signal exceeds it (peaks between the samples)."""
+    from hil.compare import otfs_papr_vs_n
+
+    out = otfs_papr_vs_n(quick_config(), np.random.default_rng(3), ns=(2, 4))
+    for n in (2, 4):
+        assert out["samples"][n] == pytest.approx(10 * math.log10(n), abs=1e-5)   # complex64 samples
+        assert out["continuous"][n] > out["samples"][n] + 1.0
