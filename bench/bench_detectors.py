@@ -10,7 +10,9 @@ paths (delay bins 0..3, integer Doppler bins in
 * kernel: the compiled hot loop vs the NumPy twin on the same factor graph (same decisions asserted);
 * detect() same / new: the whole public call with the compiled kernel, on a channel it has seen before
   (factor graph cached: a stream of frames on one channel estimate) / on a new channel (graph rebuilt
-  from paths_dd in Python: the per-frame cost when the channel changes every frame).
+  from paths_dd in Python: the per-frame cost when the channel changes every frame) - for the float64
+  factor-graph engine (``engine="graph"``, the detectors before issue 16) and the float32 diagonal
+  engine (``engine="dd"``, issue 16; "dd kernel" rows: compiled vs its bit-identical NumPy twin).
 
 Throughput is grid cells (= samples of the frame body) per second, in Msamples/s, single thread.
 Targets (issue 3): MRC/LMMSE RX >= 30.72 MSPS per core; MP >= 20x the NumPy MP with identical decisions.
@@ -92,19 +94,51 @@ def bench_size(M, N, rng, reps, twin_reps):
         assert st == 0
         return idx, sw
 
-    for name, fn, kname in (("MP", mp, "_mp"), ("MRC", mrc, "_mrc")):
+    # the diagonal engine's kernels on the same frame (through a detector's prepared inputs)
+    def dd_inputs(det, transpose):
+        yy, nv_, mask, kn = det._inputs(y, nv, None)
+        return det._dd(yy, paths, mask, kn, det._dd_kernel, transpose=transpose)
+
+    mpd = make_detector("mp", m, engine="dd", stall_iter=STALL)
+    R, C, gsr, gsc, cre, cim, yr, yi, act, perm = dd_inputs(mpd, M > N)
+    sel = np.flatnonzero(m.data_mask.ravel()) if perm is None else perm
+
+    def mp_dd(k):
+        dec = np.zeros((R * C, 2), np.int8)
+        llr = np.zeros((R * C, 2), np.float32)
+        st, it, _ = k.mp_binary(R, C, gsr, gsc, cre, cim, yr, yi, act, mpd._levels[:4], nv, 0.6, 200, 0.01, STALL,
+                                dec, llr)
+        assert st == 0
+        d = dec[sel]
+        return mpd._levels[6][d[:, 0], d[:, 1]], it
+
+    mrd = make_detector("mrc", m, engine="dd")
+    R2, C2, gsr2, gsc2, cre2, cim2, yr2, yi2, act2, _ = dd_inputs(mrd, False)
+
+    def mrc_dd(k):
+        idx = np.zeros(R2 * C2, np.int64)
+        soft = np.zeros((R2 * C2, 2), np.float32)
+        st, sw = k.mrc(R2, C2, gsr2, gsc2, cre2, cim2, yr2, yi2, act2, C2, mrd._cons32[0], mrd._cons32[1], 20, idx,
+                       soft)
+        assert st == 0
+        return idx, sw
+
+    for name, fn, kname in (("MP", mp, "_mp"), ("MRC", mrc, "_mrc"), ("MP dd", mp_dd, "_ddet"),
+                            ("MRC dd", mrc_dd, "_ddet")):
         tc, (ic, itc) = _best(lambda fn=fn, kname=kname: fn(load_compiled(kname)), reps, 5.0)
         tt, (it_, itt) = _best(lambda fn=fn, kname=kname: fn(load_twin(kname)), twin_reps, 8.0)
         same = bool(np.array_equal(ic, it_)) and itc == itt
         ber = float(np.mean(m.qam.demap_hard(cons[ic]) != m.qam.demap_hard(X.ravel())))
         rows.append((f"{name} kernel", M, N, itc, m.n_cells / tc / 1e6, m.n_cells / tt / 1e6, tt / tc, same, ber))
-        det = make_detector(name.lower(), m, **({"stall_iter": STALL} if name == "MP" else {}))
+        base, eng = name.split()[0].lower(), ("dd" if name.endswith("dd") else "graph")
+        det = make_detector(base, m, engine=eng, **({"stall_iter": STALL} if base == "mp" else {}))
         td, _ = _best(lambda det=det: det.detect(y, paths, nv), reps, 5.0)
         rows.append((f"{name} detect() same", M, N, det.last_iterations, m.n_cells / td / 1e6, float("nan"),
                      float("nan"), True, ber))
 
         def fresh(det=det):
             det._cache = None  # a new channel every frame: the graph is rebuilt
+            det._dd_cache = None
             return det.detect(y, paths, nv)
         tf, _ = _best(fresh, reps, 5.0)
         rows.append((f"{name} detect() new", M, N, det.last_iterations, m.n_cells / tf / 1e6, float("nan"),
@@ -150,6 +184,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(7)
     sizes = [(64, 16)] if a.quick else [(64, 16), (512, 32)]
     reps, twin_reps = (3, 1) if a.quick else (10, 3)
+    print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; wall clock, best of several calls")
     print(f"{'what':20s} {'M':>4s} {'N':>3s} {'iter':>4s} {'compiled MS/s':>14s} {'NumPy MS/s':>11s} "
           f"{'ratio':>7s} {'same':>5s} {'BER':>8s}")
     ok_mp = True
@@ -157,10 +192,10 @@ def main(argv=None) -> int:
         for row in bench_size(M, N, rng, reps, twin_reps):
             what, M_, N_, it, fc, ft, ratio, same, ber = row
             print(f"{what:20s} {M_:4d} {N_:3d} {it:4d} {fc:14.2f} {ft:11.3f} {ratio:7.1f} {str(same):>5s} {ber:8.1e}")
-            if what == "MP kernel":
+            if what in ("MP kernel", "MP dd kernel"):
                 ok_mp &= same
     print("targets: MRC/LMMSE RX >= 30.72 MS/s per core; MP >= 20x NumPy with identical decisions "
-          f"(decisions identical: {ok_mp})")
+          f"(decisions identical: {ok_mp}); issue 16: the whole receive chain, see bench/bench_rx_chain.py")
     return 0
 
 
