@@ -122,6 +122,7 @@ class Chain:
         self.pe = float(np.vdot(pre, pre).real)
         self.mask = np.asarray(modem.data_mask, bool)
         self.threshold = a.threshold
+        self.prune = {"max_paths": a.max_paths, "min_rel_db": a.min_rel_db}
         self.det = None
         if detector is not None:
             kw = {"engine": engine}
@@ -145,7 +146,7 @@ class Chain:
         Y = m.demodulate_grid(body)
         t2 = _clock()
         if self.layout is not None:
-            paths = estimate_paths(Y, self.layout, nv, m, threshold=self.threshold)
+            paths = estimate_paths(Y, self.layout, nv, m, threshold=self.threshold, **self.prune)
             t3 = _clock()
             grid = self.det.detect(Y, paths, nv)
             t4 = _clock()
@@ -202,7 +203,7 @@ def thread_scaling(chain, frames, threads: int):
         body, nv = chain.gain(rx)
         Y = chain.modem.demodulate_grid(body)
         grids.append(Y)
-        paths.append(estimate_paths(Y, chain.layout, nv, chain.modem, threshold=chain.threshold))
+        paths.append(estimate_paths(Y, chain.layout, nv, chain.modem, threshold=chain.threshold, **chain.prune))
         nvs.append(nv)
     res = {}
     outs = {}
@@ -341,6 +342,9 @@ def main(argv=None):
     ap.add_argument("--fd", type=float, default=300.0, help="max residual Doppler, Hz (default 300)")
     ap.add_argument("--snr", type=float, default=15.0, help="Es/N0, dB (default 15)")
     ap.add_argument("--threshold", type=float, default=3.0, help="pilot threshold in noise sigmas (default 3)")
+    ap.add_argument("--max-paths", type=int, default=None, help="keep at most this many estimated paths")
+    ap.add_argument("--min-rel-db", type=float, default=None,
+                    help="keep estimated paths within this many dB of the strongest")
     ap.add_argument("--stall", type=int, default=3, help="MP stall_iter (default 3)")
     ap.add_argument("--max-iter", type=int, default=30, help="MP max_iter (default 30)")
     ap.add_argument("--slow-factor", type=float, default=5.0, help="slower core's time factor (default 5)")
@@ -362,7 +366,9 @@ def main(argv=None):
     load = os.getloadavg()
     print(f"RX chain cost per stage: {a.fs / 1e6:g} MSPS, NTN-TDL-{a.profile} DS {a.ds * 1e9:g} ns, residual Doppler "
           f"<= {a.fd:g} Hz, {a.snr:g} dB Es/N0, 4-QAM, {a.frames} frames/config (median); load average "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs")
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs; paths: {a.threshold:g} sigma"
+          + (f", within {a.min_rel_db:g} dB of the strongest" if a.min_rel_db is not None else "")
+          + (f", at most {a.max_paths}" if a.max_paths is not None else ""))
     print(f"slow core: x{a.slow_factor:g} time (assumed Jetson Xavier NX Carmel vs this core; see the docstring)")
     hdr = (f"{'waveform':8s} {'det':4s} {'engine':6s} " + " ".join(f"{s:>7s}" for s in STAGES)
            + f" {'total':>7s} {'MS/s':>7s} {'xRT':>6s} {'xRT slow':>8s} {'paths':>5s} {'iter':>5s} {'BER':>8s}")

@@ -173,11 +173,41 @@ def _check_common(y_grid, layout, noise_var, threshold):
     return y, nv, thr
 
 
-def estimate_otfs(y_grid, layout: PilotLayout, noise_var: float, modem, threshold: float = 3.0) -> np.ndarray:
+def _prune(paths: np.ndarray, max_paths, min_rel_db) -> np.ndarray:
+    """Keep the paths within ``min_rel_db`` dB of the strongest, then at most ``max_paths`` strongest
+    (in their original order). A receiver-cost knob: every path is a diagonal of the detector's graph."""
+    if paths.shape[0] == 0 or (max_paths is None and min_rel_db is None):
+        return paths
+    p = np.abs(paths[:, 0]) ** 2
+    keep = np.ones(p.size, bool)
+    if min_rel_db is not None:
+        keep &= p >= p.max() * 10.0 ** (-float(min_rel_db) / 10.0)
+    if max_paths is not None and np.count_nonzero(keep) > max_paths:
+        order = np.argsort(-np.where(keep, p, -1.0), kind="stable")
+        keep = np.zeros(p.size, bool)
+        keep[order[:max_paths]] = True
+    return paths[keep]
+
+
+def _check_prune(max_paths, min_rel_db):
+    if max_paths is not None:
+        if isinstance(max_paths, bool) or not isinstance(max_paths, (int, np.integer)) or max_paths < 1:
+            raise ConfigError.bad_value("max_paths", max_paths, "None or an integer >= 1")
+    if min_rel_db is not None:
+        v = float(min_rel_db)
+        if not (math.isfinite(v) and v >= 0):
+            raise ConfigError.bad_value("min_rel_db", min_rel_db, "None or a finite number of dB >= 0")
+
+
+def estimate_otfs(y_grid, layout: PilotLayout, noise_var: float, modem, threshold: float = 3.0, *,
+                  max_paths: int | None = None, min_rel_db: float | None = None) -> np.ndarray:
     """Paths (gain, delay_bin, doppler_bin) from the pilot region of a received OTFS grid.
 
-    A cell of the pilot region is a path when ``|Y| >= threshold * sqrt(noise_var)``.
+    A cell of the pilot region is a path when ``|Y| >= threshold * sqrt(noise_var)``. Optionally only
+    the paths within ``min_rel_db`` dB of the strongest are kept, and at most the ``max_paths`` strongest
+    (fewer diagonals for the detector: its cost is proportional to the number of paths).
     """
+    _check_prune(max_paths, min_rel_db)
     if layout.kind != "otfs":
         raise ConfigError.bad_value("layout.kind", layout.kind, "'otfs'")
     y, nv, thr = _check_common(y_grid, layout, noise_var, threshold)
@@ -198,15 +228,19 @@ def estimate_otfs(y_grid, layout: PilotLayout, noise_var: float, modem, threshol
     cp = int(getattr(modem, "cp_len", 0))
     nu = dopp * float(modem.doppler_bin)
     gain = block[li, ki] / (layout.pilot * np.exp(2j * np.pi * nu * (l_out + cp)))
-    return np.stack([gain, delay.astype(complex), dopp.astype(complex)], axis=1).reshape(-1, 3)
+    return _prune(np.stack([gain, delay.astype(complex), dopp.astype(complex)], axis=1).reshape(-1, 3),
+                  max_paths, min_rel_db)
 
 
-def estimate_afdm(y_grid, layout: PilotLayout, noise_var: float, modem, threshold: float = 3.0) -> np.ndarray:
+def estimate_afdm(y_grid, layout: PilotLayout, noise_var: float, modem, threshold: float = 3.0, *,
+                  max_paths: int | None = None, min_rel_db: float | None = None) -> np.ndarray:
     """Paths (gain, delay_bin, doppler_bin) from the pilot echoes of a received AFDM (DAFT-domain) vector.
 
     Integer delays ``0..l_max`` and Doppler ``-(alpha_max + k_v)..alpha_max + k_v`` are searched (with
-    fractional Doppler a path shows up as neighbouring integer virtual paths).
+    fractional Doppler a path shows up as neighbouring integer virtual paths). ``max_paths`` and
+    ``min_rel_db`` as in :func:`estimate_otfs`.
     """
+    _check_prune(max_paths, min_rel_db)
     if layout.kind != "afdm":
         raise ConfigError.bad_value("layout.kind", layout.kind, "'afdm'")
     y, nv, thr = _check_common(y_grid, layout, noise_var, threshold)
@@ -225,13 +259,16 @@ def estimate_afdm(y_grid, layout: PilotLayout, noise_var: float, modem, threshol
     q = float(m_p)
     ph = np.exp(2j * np.pi * (aa * cp / N + c1 * ll**2 - q * ll / N + c2 * (q**2 - p.astype(float) ** 2)))
     gain = v / (layout.pilot * ph)
-    return np.stack([gain, ll.astype(complex), aa.astype(complex)], axis=1).reshape(-1, 3)
+    return _prune(np.stack([gain, ll.astype(complex), aa.astype(complex)], axis=1).reshape(-1, 3),
+                  max_paths, min_rel_db)
 
 
-def estimate_paths(y_grid, layout: PilotLayout, noise_var: float, modem, threshold: float = 3.0) -> np.ndarray:
+def estimate_paths(y_grid, layout: PilotLayout, noise_var: float, modem, threshold: float = 3.0, *,
+                   max_paths: int | None = None, min_rel_db: float | None = None) -> np.ndarray:
     """:func:`estimate_otfs` or :func:`estimate_afdm` by ``layout.kind``."""
+    kw = {"max_paths": max_paths, "min_rel_db": min_rel_db}
     if layout.kind == "otfs":
-        return estimate_otfs(y_grid, layout, noise_var, modem, threshold)
+        return estimate_otfs(y_grid, layout, noise_var, modem, threshold, **kw)
     if layout.kind == "afdm":
-        return estimate_afdm(y_grid, layout, noise_var, modem, threshold)
+        return estimate_afdm(y_grid, layout, noise_var, modem, threshold, **kw)
     raise ConfigError.bad_value("layout.kind", layout.kind, "'otfs' or 'afdm'")

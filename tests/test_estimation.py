@@ -168,3 +168,30 @@ def test_afdm_embedded_pilot_loses_at_most_1db():
     assert 5e-4 < e_perf / bits < 5e-3, (e_perf, bits)
     assert e_est <= e_perf, (e_est, e_perf)
     assert e_same >= e_perf - 5, (e_same, e_perf)
+
+
+@pytest.mark.parametrize("kind", ["otfs", "afdm"])
+def test_path_pruning_keeps_the_strongest(kind):
+    """max_paths / min_rel_db keep exactly the strongest true paths of a noiseless frame (issue 16: the
+    detector's cost is proportional to the number of paths)."""
+    rng = np.random.default_rng(4)
+    if kind == "otfs":
+        m = OtfsModem(16, 16, 4, cp_len=4)
+        lay = otfs_pilot_layout(m, l_max=3, k_max=3)
+        true = np.array([[1.0, 0, 0], [0.5j, 1, 2], [0.2, 2, -1], [0.05, 3, 1]], complex)
+    else:
+        m = AfdmModem(128, 4, alpha_max=2, l_max=3, k_v=1)
+        lay = afdm_pilot_layout(m)
+        true = np.array([[1.0, 0, 0], [0.5j, 1, 2], [0.2, 2, -1], [0.05, 3, 1]], complex)
+    lay.apply(m)
+    X = m.grid_from_symbols(m.qam.map(rng.integers(0, 2, m.bits_per_frame, dtype=np.uint8)))
+    y = grid_output(m, true, X, 1e-30, rng)
+    full = estimate_paths(y, lay, 1e-12, m)
+    np.testing.assert_allclose(_sorted(full), _sorted(true), atol=1e-9)
+    np.testing.assert_allclose(_sorted(estimate_paths(y, lay, 1e-12, m, max_paths=2)), _sorted(true[:2]), atol=1e-9)
+    # 0.2 is 14 dB below 1.0, 0.05 is 26 dB below
+    np.testing.assert_allclose(_sorted(estimate_paths(y, lay, 1e-12, m, min_rel_db=20)), _sorted(true[:3]), atol=1e-9)
+    assert estimate_paths(y, lay, 1e-12, m, min_rel_db=20, max_paths=1).shape == (1, 3)
+    for bad in ({"max_paths": 0}, {"max_paths": 1.5}, {"min_rel_db": -1.0}, {"min_rel_db": float("nan")}):
+        with pytest.raises(ConfigError, match=next(iter(bad))):
+            estimate_paths(y, lay, 1e-12, m, **bad)
