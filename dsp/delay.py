@@ -172,8 +172,10 @@ class ChannelStream:
     segment : int
         Segment length in samples of the delay/gain fit and of the visibility decisions.
     threads : int
-        0: run in the calling thread. N >= 1: run the kernel on N worker threads (the GIL is released);
-        same output. Call :meth:`close` to stop them.
+        Threads that compute one call's output: 0 or 1: the calling thread alone. N >= 2: the chunk is
+        cut into N ranges of output samples, N - 1 computed on worker threads and one in the calling
+        thread (the kernel releases the GIL); the output is bit-identical for any N. Call :meth:`close`
+        to stop the workers.
     """
 
     def __init__(self, sample_rate: float, carrier: float, profile, *, paths=None, noise_power: float = 0.0,
@@ -211,8 +213,7 @@ class ChannelStream:
         self.taps = int(taps)
         self.band = float(band)
         # Threaded mode writes a whole piece of input before reading: the ring holds one piece more.
-        self._piece = (1 << 18) // self.segment * self.segment if self.threads else 0
-        self._piece = max(self._piece, self.segment) if self.threads else 0
+        self._piece = max((1 << 18) // self.segment * self.segment, self.segment) if self.threads > 1 else 0
         need = (self.max_delay * self.sample_rate + max(d for _, d, _ in self._paths) + self.taps + self.segment
                 + self._piece + 2)
         if need > (1 << 31):
@@ -239,6 +240,7 @@ class ChannelStream:
     # ----------------------------------------------------------------- state
     def reset(self) -> None:
         """Empty the delay line (input before the first sample is zero), restart the clock and the noise."""
+        self._coef_cache = None  # (first segment, dcoef, pcoef) of _coefficients
         if getattr(self, "_ring", None) is None:
             self._ring = np.zeros(self._size + self.taps, np.complex64)
         else:
@@ -291,11 +293,36 @@ class ChannelStream:
         }
 
     # ----------------------------------------------------------------- coefficients
+    # Segments whose coefficients are computed at once: the profile is evaluated on arrays, so one call
+    # for 256 segments costs about what one call for a 64-segment chunk did (~0.1 ms).
+    _COEF_BATCH = 256
+
     def _coefficients(self, n0: int, m: int):
+        """``(seg0, dcoef, pcoef)`` for samples ``n0 .. n0 + m - 1``: rows of a cache that is filled
+        :attr:`_COEF_BATCH` segments ahead (each row is a function of its segment index alone, so the
+        output does not change). Ahead means evaluating the profile a little past the samples asked
+        for: if that raises (e.g. a track that ends there), the exact range is evaluated instead."""
         S = self.segment
-        fs = self.sample_rate
         s0 = n0 // S
         s1 = (n0 + m - 1) // S
+        c = self._coef_cache
+        if c is not None and c[0] <= s0 and s1 < c[0] + c[1].shape[0]:
+            a, b = s0 - c[0], s1 - c[0] + 1
+            return s0, c[1][a:b], c[2][a:b]
+        ahead = max(s1, s0 + self._COEF_BATCH - 1)
+        try:
+            _, dcoef, pcoef = self._coefficients_span(s0, ahead)
+        except Exception:  # noqa: BLE001 - the exact range below raises the real error, if any
+            if ahead == s1:
+                raise
+            _, dcoef, pcoef = self._coefficients_span(s0, s1)
+        self._coef_cache = (s0, dcoef, pcoef)
+        return s0, dcoef[:s1 - s0 + 1], pcoef[:s1 - s0 + 1]
+
+    def _coefficients_span(self, s0: int, s1: int):
+        """Delay and weight coefficients of segments ``s0 .. s1`` (see ``_delayline.pyx``)."""
+        S = self.segment
+        fs = self.sample_rate
         nseg = s1 - s0 + 1
         edges = np.arange(s0, s1 + 2, dtype=np.float64) * S
         t = self.epoch + edges / fs
@@ -366,7 +393,7 @@ class ChannelStream:
                                         f"a writeable C-contiguous complex64 array of shape ({m},)")
         if m == 0:
             return out
-        if self.threads:
+        if self.threads > 1:
             for a in range(0, m, self._piece):
                 self._process_threaded(x[a:a + self._piece], out[a:a + self._piece])
             return out
@@ -380,32 +407,40 @@ class ChannelStream:
         return out
 
     def _process_threaded(self, x, out):
-        """One piece (<= ring slack): write it to the ring, then run segment-aligned blocks on the
-        worker threads. Same output as the serial path (blocks start on segment boundaries; the noise
-        is a function of the sample index)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="delayline")
+        """One piece (<= the ring's slack): write it to the ring, then compute ``threads`` ranges of
+        output samples at once - ``threads - 1`` on worker threads, the last in the calling thread (the
+        kernel releases the GIL). The output is bit-identical to the serial path's: every sample's value
+        depends only on its absolute index (see ``_delayline.pyx``)."""
         m = x.shape[0]
         n0 = self._n
+        n_end = n0 + m
         S = self.segment
         if self._kernel.write(x, self._ring, n0, self.taps) != 0:  # pragma: no cover - piece <= ring
             raise ConfigError(f"delay line: piece of {m} samples does not fit the ring")
         seg0, dcoef, pcoef = self._coefficients(n0, m)
-        n_end = n0 + m
-        block = max(S, -(-m // (2 * self.threads) // S) * S)
-        edges = [n0, *range((n0 // S + 1) * S, n_end, S)]
-        starts = [e for i, e in enumerate(edges) if i == 0 or (e - n0) // block != (edges[i - 1] - n0) // block]
-        bounds = list(zip(starts, [*starts[1:], n_end]))
-        jobs = []
-        for a, b in bounds:
+        # Cut points near equal shares, moved to segment boundaries when the shares are long enough
+        # (a range that starts inside a segment first advances its weight lanes from the boundary).
+        cuts = []
+        for k in range(1, self.threads):
+            c = n0 + (k * m) // self.threads
+            if m >= 4 * S * self.threads:
+                c = (c + S // 2) // S * S
+            if n0 < c < n_end and (not cuts or c > cuts[-1]):
+                cuts.append(c)
+        bounds = list(zip([n0, *cuts], [*cuts, n_end]))
+
+        def job(a, b):
             r0, r1 = a // S - seg0, (b - 1) // S - seg0 + 1
-            jobs.append(self._pool.submit(self._kernel.run, x[a - n0:b - n0], out[a - n0:b - n0], self._ring, a,
-                                          dcoef[r0:r1], pcoef[r0:r1], a // S, S, self._ktab,
-                                          self._noise_key, self._noise_amp, n_end))
-        results = [j.result() for j in jobs]
-        for status, where in results:
+            return self._kernel.run(x[a - n0:b - n0], out[a - n0:b - n0], self._ring, a, dcoef[r0:r1],
+                                    pcoef[r0:r1], a // S, S, self._ktab, self._noise_key, self._noise_amp, n_end)
+
+        if len(bounds) > 1 and self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="delayline")
+        futures = [self._pool.submit(job, a, b) for a, b in bounds[:-1]]
+        last = job(*bounds[-1])
+        for status, where in [f.result() for f in futures] + [last]:  # in sample order: the first error
             if status != 0:
                 self._raise(status, where)
         self._n = n_end

@@ -391,3 +391,148 @@ def test_interpolator_worst_case_error_matches_docs(taps, band, fmax, bound_db):
         H = (row[None, :] * np.exp(2j * np.pi * f[:, None] * t[None, :])).sum(1)
         worst = max(worst, np.abs(H - np.exp(2j * np.pi * f * mu)).max())
     assert 20 * np.log10(worst) < bound_db
+
+
+# ------------------------------------------------------------------ issue 14: speed-ups keep the results
+def _isas(kern):
+    """The code paths of the compiled kernel this CPU can run (the twin has none)."""
+    if not hasattr(kern, "set_isa"):
+        return [None]
+    out = ["baseline"]
+    try:
+        prev = kern.isa()
+        kern.set_isa("avx2")
+        out.append("avx2")
+        kern.set_isa(prev)
+    except ValueError:
+        pass
+    return out
+
+
+@pytest.mark.parametrize("threads", [0, 2, 3])
+def test_output_bit_identical_for_any_threads_and_chunking(threads):
+    """Every sample is a function of its absolute index alone: chunk cuts (inside segments, inside
+    8-sample groups) and thread counts give exactly the same bits as one serial call."""
+    compiled, _ = kernel_pair("_delayline")
+    x = _cn(np.random.default_rng(21), 20000)
+    paths = [_path(1.0, 0.0, 0.0), _path(0.5j, 2.7, 3e-4), _path(0.2, 2.7, -1e-4)]
+    ref = _stream(compiled, paths=paths).process(x)
+    for cuts in ([], [1, 3, 250, 257, 9000], [4095, 4097, 12345]):
+        cs = ChannelStream(1e6, 2.4e9, _Wobble(), paths=paths, noise_power=0.05, rng=7, max_delay=2e-3,
+                           segment=256, threads=threads)
+        cs._kernel = compiled
+        edges = [0, *cuts, len(x)]
+        try:
+            y = np.concatenate([cs.process(x[a:b]) for a, b in zip(edges[:-1], edges[1:])])
+        finally:
+            cs.close()
+        np.testing.assert_array_equal(y, ref)
+
+
+def _ntn_like_paths(rng, sinusoids=3):
+    """A LOS path and two Rayleigh taps made of sinusoids (paths sharing a delay), as NTN-TDL-C with
+    fading: exercises the shared interpolator pass and the per-path linear remainders."""
+    paths = [_path(0.9 * np.exp(0.3j), 0.0, 0.0)]
+    for d, p in ((0.0, 0.09), (4.37, 0.02)):
+        for k in range(sinusoids):
+            g = math.sqrt(p / sinusoids) * np.exp(2j * np.pi * rng.uniform())
+            paths.append(_path(complex(g), d, 2e-4 * math.cos(2 * math.pi * (k + 0.3) / sinusoids)))
+    return paths
+
+
+def test_every_code_path_matches_twin_with_shared_delays():
+    compiled, twin = kernel_pair("_delayline")
+    rng = np.random.default_rng(5)
+    paths = _ntn_like_paths(rng)
+    x = _cn(rng, 7000)
+    ref = _stream(twin, 0.05, paths).process(x)
+    prev = compiled.isa() if hasattr(compiled, "isa") else None
+    try:
+        for isa in _isas(compiled):
+            if isa is not None:
+                compiled.set_isa(isa)
+            y = _stream(compiled, 0.05, paths).process(x)
+            np.testing.assert_allclose(y, ref, atol=2e-5 * (1 + np.abs(ref).max()), err_msg=str(isa))
+    finally:
+        if prev is not None:
+            compiled.set_isa(prev)
+
+
+@given(seed=st.integers(0, 2**31), npath=st.integers(1, 5), m=st.integers(1, 3000), n0=st.integers(0, 5000))
+@settings(max_examples=25, deadline=None)
+def test_run_with_unrelated_path_cubics_matches_twin(seed, npath, m, n0):
+    """Arbitrary per-path delay and weight cubics (no two paths share a class or a delay unless drawn
+    so), paths switched off, calls starting anywhere: the kernel's grouping is only an optimisation."""
+    compiled, twin = kernel_pair("_delayline")
+    rng = np.random.default_rng(seed)
+    S, L, size = 256, 16, 1 << 13
+    tab = np.repeat(design_interpolator(L, 256)[0], 2, axis=1)
+    seg0 = n0 // S
+    nseg = (n0 + m - 1) // S - seg0 + 1
+    dcoef = np.zeros((nseg, 4 * npath))
+    pcoef = np.zeros((nseg, 8 * npath))
+    for p in range(npath):
+        dcoef[:, 4 * p] = rng.uniform(20, 60, nseg)
+        dcoef[:, 4 * p + 1] = rng.uniform(-1e-2, 1e-2, nseg)
+        dcoef[:, 4 * p + 2] = rng.uniform(-1e-5, 1e-5, nseg) * rng.integers(0, 2)
+        pcoef[:, 8 * p:8 * p + 8] = rng.uniform(-1, 1, (nseg, 8)) * [0.5, 1e-3, 1e-6, 1e-9, 1, 0.4, 1e-5, 1e-8]
+        if rng.uniform() < 0.3:
+            pcoef[rng.integers(0, nseg), 8 * p] = -np.inf  # off for a segment
+    if npath > 1 and rng.uniform() < 0.5:  # a second path in the first one's class and delay group
+        dcoef[:, 4:8] = dcoef[:, 0:4]
+        pcoef[:, 9:12] = pcoef[:, 1:4]
+        pcoef[:, 14:16] = pcoef[:, 6:8]
+    x = _cn(rng, m)
+    ring0 = _cn(rng, size + L)
+    ring0[size:] = ring0[:L]
+    outs = []
+    for kern in (compiled, twin):
+        ring = ring0.copy()
+        out = np.empty(m, np.complex64)
+        st_ = kern.run(x, out, ring, n0, dcoef, pcoef, seg0, S, tab, 99, 0.1)
+        assert st_ == (0, -1)
+        outs.append(out)
+    np.testing.assert_allclose(outs[0], outs[1], atol=5e-5 * (1 + np.abs(outs[1]).max()))
+
+
+@pytest.mark.parametrize("where_bad, kind", [(700, "short"), (1500, "long"), (1025, "long")])
+def test_delay_limit_errors_name_the_same_sample_as_twin(where_bad, kind):
+    compiled, twin = kernel_pair("_delayline")
+    S, L, size, m = 256, 16, 1 << 12, 3000
+    tab = np.repeat(design_interpolator(L, 64)[0], 2, axis=1)
+    nseg = (m - 1) // S + 1
+    dcoef = np.zeros((nseg, 8))
+    pcoef = np.zeros((nseg, 16))
+    dcoef[:, 0] = 40.0
+    dcoef[:, 4] = 300.0
+    r, j = divmod(where_bad, S)
+    # path 1 breaks the limit from local index j of segment r on (a linear delay through the limit)
+    lim = 3.0 if kind == "short" else size + 50.0
+    dcoef[r, 4] = lim + 5.0 * j if kind == "short" else 300.0
+    dcoef[r, 5] = -5.0 if kind == "short" else (lim - 300.0) / max(j, 1)
+    res = []
+    for kern in (compiled, twin):
+        ring = np.zeros(size + L, np.complex64)
+        out = np.empty(m, np.complex64)
+        res.append(kern.run(np.ones(m, np.complex64), out, ring, 0, dcoef, pcoef, 0, S, tab, 1, 0.0))
+    assert res[0] == res[1]
+    assert res[0][0] == (-1 if kind == "short" else -2)
+    assert r * S <= res[0][1] <= (r + 1) * S
+
+
+def test_coefficient_lookahead_falls_back_where_the_profile_ends():
+    """The coefficients are evaluated ahead of the stream; a profile that refuses times past its end
+    still works up to that end, and then raises its own error."""
+    class Ending(ConstantDelay):
+        def delay(self, t):
+            if np.max(np.asarray(t)) > 0.01:
+                raise ValueError("track ends at 10 ms")
+            return super().delay(t)
+
+    x = _cn(np.random.default_rng(1), 9000)
+    cs = ChannelStream(1e6, 1e9, Ending(1e-4), segment=256)
+    y = np.concatenate([cs.process(x[:4000]), cs.process(x[4000:])])
+    ref = ChannelStream(1e6, 1e9, ConstantDelay(1e-4), segment=256).process(x)
+    np.testing.assert_array_equal(y, ref)
+    with pytest.raises(ValueError, match="track ends"):
+        cs.process(x[:2000])

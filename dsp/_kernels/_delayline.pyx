@@ -463,7 +463,7 @@ cdef extern from *:
         int *act, *grp, *cls;
         int *grp_path, *cls_path;   /* representative path of each group / class */
         int *unit_cg;               /* cg pair of each active path */
-        int *cg_cls, *cg_grp, *cg_ident, *cg_n;
+        int *cg_cls, *cg_grp, *cg_ident, *cg_n;   /* cg_ident: holds the class's own path */
         hil_dl_cubic *cub;          /* per class */
         hil_dl_lin *lin;            /* per active path (unused for a class's own reference) */
         float *acc;                 /* per group: 2 B floats */
@@ -523,11 +523,11 @@ cdef extern from *:
                 for (; k < ncg; k++)
                     if (W->cg_cls[k] == c && W->cg_grp[k] == g) break;
                 if (k == ncg) {
-                    W->cg_cls[ncg] = c; W->cg_grp[ncg] = g; W->cg_ident[ncg] = 1; W->cg_n[ncg] = 0; ncg++;
+                    W->cg_cls[ncg] = c; W->cg_grp[ncg] = g; W->cg_ident[ncg] = 0; W->cg_n[ncg] = 0; ncg++;
                 }
                 W->unit_cg[i] = k;
                 W->cg_n[k]++;
-                if (p != W->cls_path[c]) W->cg_ident[k] = 0;
+                if (p == W->cls_path[c]) W->cg_ident[k] = 1;   /* holds the class's own path (weight 1) */
             }
             /* grid of W-sample groups anchored at the segment start; lanes start there */
             const int64_t jv0 = lo - seg_start, jv1 = hi - seg_start;
