@@ -858,6 +858,10 @@ def _row(cfg, k, r):
     }
     for snr in cfg.snr_db:
         row[f"ber_{snr:g}dB"] = by_snr[snr]["ber"]
+    for snr in cfg.snr_db:
+        row[f"fer_{snr:g}dB"] = by_snr[snr]["bler"]
+    for snr in cfg.snr_db:
+        row[f"frames_{snr:g}dB"] = by_snr[snr]["frames"]
     row[f"bler_{top['snr_db']:g}dB"] = top["bler"]
     row["esn0_for_ber_1e-3_db"] = _snr_at(pts)
     row["diversity_order"] = r["diversity"]
@@ -869,6 +873,8 @@ def _row(cfg, k, r):
     row["static_top_frames"] = top_static["frames"]
     for p in dop:
         row[f"ber_doppler_{p['doppler']:g}"] = p["ber"]
+    for p in dop:
+        row[f"fer_doppler_{p['doppler']:g}"] = p["bler"]
     for ibo, v in r["pa"]["evm_db"].items():
         row[f"evm_ibo_{ibo:g}dB"] = v
     row["pa_penalty_db_at_1e-3"] = r["pa"]["penalty_db"]
