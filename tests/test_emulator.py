@@ -574,3 +574,26 @@ def test_burst_records_from_the_server_and_a_frame_outside_the_trajectory(ctx, t
         time.sleep(0.2)
         st = emu.status()
     assert st["running"] and st["endpoints"]["tx"]["bad"] == {"range": 1} and st["links"]["dl"]["samples_in"] == 0
+
+
+def test_in_process_links_give_the_servers_very_samples(ctx):
+    """build_links seeds the links as the server does: the mock backend's output equals mock-zmq's."""
+    from hil.emulator.link import build_links
+
+    links = [{"name": "dl", "source": "tx", "sink": "rx", "carrier_hz": 2e9, "noise_dbfs": -20.0,
+              "ntn_tdl": "NTN-TDL-C", "trajectory": [{"kind": "linear", "delay_s": 1e-3, "rate": 1e-5}]}]
+    cfg = _cfg([_ep("tx", "pull", wire="framed"), _ep("rx", "push", wire="framed")], links, seed=11)
+    x = _signal(3000, 17)
+    bursts = [(0, x[:1000], 0), (1000, x[1000:2000], wire.FLAG_END_OF_BURST), (500_000, x[2000:], 0)]
+    lk = build_links(cfg)["dl"]
+    ref = [o for i, b, f in bursts for o in lk.accept(i, b, bool(f & wire.FLAG_END_OF_BURST))]
+    ref_idx = np.concatenate([n0 + np.arange(len(y)) for n0, y, _ in ref])
+    with EmulatorServer(cfg) as emu:
+        push = _sock(ctx, zmq.PUSH, emu.address("tx"))
+        pull = _sock(ctx, zmq.PULL, emu.address("rx"))
+        for seq, (i, b, f) in enumerate(bursts):
+            push.send(_frame(b, seq, i, flags=f))
+        y, frames = _recv_samples(pull, len(ref_idx), framed=True)
+    idx = np.concatenate([f.sample_index + np.arange(len(f.samples)) for f in frames])
+    np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(y, np.concatenate([y for _, y, _ in ref]))

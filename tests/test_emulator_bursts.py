@@ -131,7 +131,7 @@ def test_ten_minute_pass_of_bursts_costs_only_the_bursts():
     burst = _tone(19_200)
     out = 0
     for k in range(600):
-        for n0, y, _ in lk.accept(int(k * fs), burst, end_of_burst=True):
+        for _, y, _ in lk.accept(int(k * fs), burst, end_of_burst=True):
             out += len(y)
     M = lk.memory(0)
     assert len(lk.bursts) == 600 and lk.samples_in == 600 * 19_200

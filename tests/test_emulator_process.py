@@ -100,7 +100,7 @@ def test_two_timed_bursts_through_the_emulator_process(ipc_dir):
         for s in starts:
             x = np.exp(2j * np.pi * F_TONE * np.arange(N_BURST) / FS).astype(np.complex64)
             cuts = [0, 3000, 9000, 16000, N_BURST]
-            for i, (a, b) in enumerate(zip(cuts, cuts[1:])):
+            for a, b in zip(cuts, cuts[1:]):
                 flags = wire.FLAG_END_OF_BURST if b == N_BURST else 0
                 push.send(wire.encode(wire.Frame(x[a:b], seq=seq, sample_index=s + a, sample_rate_hz=FS,
                                                  center_freq_hz=FC, flags=flags)))

@@ -36,7 +36,7 @@ from hil.emulator.trajectory import (
 )
 from hil.errors import ConfigError
 
-__all__ = ["Link", "build_trajectory", "build_paths", "TAIL_MARGIN"]
+__all__ = ["Link", "build_links", "build_trajectory", "build_paths", "TAIL_MARGIN"]
 
 TAIL_MARGIN = 8  # samples added to the channel memory (delay growth over the tail, rounding)
 
@@ -185,6 +185,15 @@ def multipath_description(paths, sample_rate, profile=None, delay_spread_s=None)
                    "phase_deg": math.degrees(math.atan2(complex(p.gain).imag, complex(p.gain).real)),
                    "doppler_hz": float(p.doppler) * sample_rate} for p in paths],
     }
+
+
+def build_links(config, source=None) -> dict:
+    """Every link of an :class:`~hil.emulator.config.EmulatorConfig`, seeded exactly as
+    :class:`~hil.emulator.server.EmulatorServer` seeds them (link ``i`` from
+    ``SeedSequence(config.seed).spawn(n_links)[i]``): in process they give the server's very samples."""
+    seeds = np.random.SeedSequence(config.seed).spawn(len(config.links))
+    return {lc.name: Link.from_config(lc, config.sample_rate_hz, config.epoch_s, np.random.default_rng(s), source)
+            for lc, s in zip(config.links, seeds)}
 
 
 def _finite_or_none(v):

@@ -40,7 +40,7 @@ import zmq
 
 from hil.emulator import wire
 from hil.emulator.config import EmulatorConfig
-from hil.emulator.link import Link
+from hil.emulator.link import build_links
 from hil.emulator.telemetry import BurstWriter, TelemetryWriter
 from hil.errors import ConfigError, HILError, StreamError
 
@@ -113,10 +113,7 @@ class EmulatorServer:
         if not isinstance(config, EmulatorConfig):
             raise ConfigError.bad_value("config", type(config).__name__, "an EmulatorConfig")
         self.config = config
-        fs = config.sample_rate_hz
-        seeds = np.random.SeedSequence(config.seed).spawn(len(config.links))
-        self.links = {lc.name: Link.from_config(lc, fs, config.epoch_s, np.random.default_rng(s))
-                      for lc, s in zip(config.links, seeds)}
+        self.links = build_links(config)  # the same links (and seeds) as an in-process run
         self.inputs = {e.name: _Input(e) for e in config.endpoints if e.is_input}
         self.outputs = {e.name: _Output(e) for e in config.endpoints if not e.is_input}
         for lc in config.links:

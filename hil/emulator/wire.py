@@ -45,8 +45,8 @@ import numpy as np
 from hil.errors import ConfigError, StreamError
 
 __all__ = ["MAGIC", "VERSION", "HEADER", "HEADER_LEN", "FLAG_DISCONTINUITY", "FLAG_NOT_VISIBLE",
-           "FLAG_RESTART", "FLAG_END_OF_BURST", "FORMAT_CF32", "REASONS", "Frame", "encode", "decode", "encode_raw", "decode_raw",
-           "SequenceTracker"]
+           "FLAG_RESTART", "FLAG_END_OF_BURST", "FORMAT_CF32", "REASONS", "Frame", "encode", "decode", "encode_raw",
+           "decode_raw", "SequenceTracker"]
 
 MAGIC = b"LHIQ"
 VERSION = 1
