@@ -14,12 +14,13 @@ and OUT/sweep.png (total time vs number of satellites).
 
 Examples:
   hil payload scenarios/payload/paper_fig9.yaml --out reports/payload
-  hil payload scenarios/payload/paper_fig9.yaml --no-sweep --strategies sfa gfa
+  hil payload payload/paper_fig9 --no-sweep --strategies sfa gfa
 """
 
 
 def register(parser):
-    parser.add_argument("scenario", metavar="SCENARIO.yaml", help="payload scenario file")
+    parser.add_argument("scenario", metavar="SCENARIO.yaml",
+                        help="payload scenario file, or a shipped one by name (payload/paper_fig9)")
     parser.add_argument("--out", default="reports/payload", metavar="DIR",
                         help="output folder (default reports/payload)")
     parser.add_argument("--no-sweep", action="store_true", help="skip the sweep_constellations runs")
@@ -33,9 +34,10 @@ def run(args) -> int:
     from dataclasses import replace
 
     from hil.errors import ConfigError
+    from hil.paths import resolve_scenario
     from hil.payload import STRATEGIES, format_table, load_scenario, run_study, write_outputs
 
-    sc = load_scenario(args.scenario)
+    sc = load_scenario(resolve_scenario(args.scenario, "SCENARIO.yaml"))
     if args.strategies:
         for s in args.strategies:
             if s not in STRATEGIES:

@@ -22,7 +22,8 @@ Examples:
 
 
 def register(parser):
-    parser.add_argument("scenario", metavar="BROADCAST.yaml", help="broadcast scenario file")
+    parser.add_argument("scenario", metavar="BROADCAST.yaml",
+                        help="broadcast scenario file, or a shipped one by name (payload/broadcast_pass)")
     parser.add_argument("--out", default="reports/broadcast", metavar="DIR", help="output folder")
     parser.add_argument("--backend", default=None, choices=("mock", "mock-zmq"),
                         help="override the loop scenario's backend")
@@ -37,14 +38,15 @@ def run(args) -> int:
 
     import numpy as np
 
+    from hil.paths import resolve_scenario
     from hil.payload.broadcast import assumed_efficiency, load_broadcast, replan, run_broadcast
 
-    bc, sc = load_broadcast(args.scenario)
+    bc, sc = load_broadcast(resolve_scenario(args.scenario, "BROADCAST.yaml"))
     payload_sc = None
     if args.replan:
         from hil.payload.config import load_scenario
 
-        payload_sc = load_scenario(args.replan)  # validate before the (long) run
+        payload_sc = load_scenario(resolve_scenario(args.replan, "--replan"))  # validate before the (long) run
     os.makedirs(args.out, exist_ok=True)
     res = run_broadcast(bc, sc, backend=args.backend, workdir=os.path.join(args.out, "work"))
     print("\n".join(res.summary_lines()))
