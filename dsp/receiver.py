@@ -304,10 +304,33 @@ class Receiver:
                     continue
                 if self._last is None or fr.position > self._last[0]:
                     self._last = (fr.position, tx)
+        frames += self._fill_in(b, w0, y, frames)
         frames.sort(key=lambda f: f.position)
         if any(f.header_ok and f.burst_id == b for f in frames):
             self.windows_locked += 1
         return frames
+
+    def _fill_in(self, b, w0, y, frames) -> list[RxFrame]:
+        """Frames of burst ``b`` whose preamble measurement was not valid (a fade, a weak preamble): tried at
+        the position the schedule gives from a decoded frame of the same burst (frame spacing = the
+        period, plus the time compression the receiver measures: its own Doppler estimate)."""
+        K, P = self.schedule.per_burst, self.fmt.period
+        anchors = [f for f in frames if f.header_ok and f.burst_id == b and f.frame_no is not None
+                   and 0 <= f.frame_no - b * K < K]
+        if not anchors:
+            return []
+        a = max(anchors, key=lambda f: f.snr_db)
+        ja = a.frame_no - b * K
+        scale = 1.0 - (a.doppler_hz / self.fc if math.isfinite(a.doppler_hz) else 0.0)  # rx spacing = P (1 + dtau/dt)
+        out = []
+        for j in range(K):
+            pos = a.position + (j - ja) * P * scale
+            if any(abs(f.position - pos) < 4.0 for f in frames):
+                continue
+            fr = self._frame(b, w0, y, (pos, a.doppler_hz, 0.0, 0.0))
+            if fr is not None:
+                out.append(fr)
+        return out
 
     # ------------------------------------------------------------------ one frame
     def _frame(self, b, w0, y, row, always: bool = False) -> RxFrame | None:
