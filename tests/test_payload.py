@@ -322,3 +322,21 @@ def test_ntn_rate_end_points_and_beam_capacity():
     # 7 beams of 20 km cover 7 * 314 = 2199 km^2: one 1200 km^2 region, three 700 km^2 ones
     assert regions_per_satellite(cfg, 1200.0) == 1 and regions_per_satellite(cfg, 700.0) == 3
     assert regions_per_satellite(NtnConfig(regions_per_satellite=6), 1200.0) == 6
+
+
+def test_gfa_ntn_only_uses_the_fewest_slots():
+    # 4 files of 1 s; slots of 2.5, 1 and 3 s: two fit in slot 0, one in slot 1 -> the smallest K is 3,
+    # and a file whose only feasible slot is 2 forces K = 3 even when capacity would allow fewer
+    t = np.ones((4, 3))
+    tab = _tables(t, np.full((4, 3), 0.5), [2.5, 1.0, 3.0])
+    sch = S.gfa(tab, None, integrated=False)
+    assert sch.info["K"] == 3 and sorted(sch.file.tolist()) == [0, 1, 2, 3]
+    load = np.bincount(sch.slot, weights=t[sch.file, sch.slot], minlength=3)
+    assert np.all(load <= np.array([2.5, 1.0, 3.0]))
+    t2 = np.ones((2, 3))
+    t2[1, :2] = np.inf  # file 1 can only go in slot 2
+    tab2 = _tables(t2, np.full((2, 3), 0.5), [5.0, 5.0, 5.0])
+    sch2 = S.gfa(tab2, None, integrated=False)
+    assert sch2.info["K"] == 3 and dict(zip(sch2.file.tolist(), sch2.slot.tolist()))[1] == 2
+    tab3 = _tables(np.ones((3, 1)), np.full((3, 1), 0.5), [2.0])  # 3 s of files, 2 s of slots: impossible
+    assert S.gfa(tab3, None, integrated=False).info["K"] is None
