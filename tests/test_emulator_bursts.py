@@ -44,10 +44,11 @@ def _cat(outs):
 
 
 # ---------------------------------------------------------------------------------- the jump
-def test_channel_stream_skip_equals_streaming_zeros():
+@pytest.mark.parametrize("threads", [0, 2])
+def test_channel_stream_skip_equals_streaming_zeros(threads):
     """dsp level: after a silent stretch longer than the memory, skip_to gives the very same samples."""
     prof = ConstantDelay(50.5 / FS, gain_db=-3.0)
-    a = ChannelStream(FS, 1e9, prof, noise_power=1e-3, rng=1)
+    a = ChannelStream(FS, 1e9, prof, noise_power=1e-3, rng=1, threads=threads)
     b = ChannelStream(FS, 1e9, prof, noise_power=1e-3, rng=1)
     x = (np.random.default_rng(0).standard_normal(4000) + 0j).astype(np.complex64)
     ya = [a.process(x), a.process(np.zeros(100, np.complex64))]   # 100 >= 51 + 16: the memory
@@ -59,6 +60,7 @@ def test_channel_stream_skip_equals_streaming_zeros():
     np.testing.assert_array_equal(ya[1], yb[1])
     with pytest.raises(ConfigError, match="skip_to"):
         a.skip_to(10)
+    a.close()
 
 
 def test_long_gap_outputs_the_tail_then_jumps_exactly():
