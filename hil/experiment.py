@@ -401,19 +401,22 @@ def _pass_text(pm: PassModel) -> str:
 
 
 def summary_table(summary: dict) -> str:
-    """A short fixed-width table of the report's per-waveform numbers (for the terminal)."""
-    head = (f"{'run':<22} {'frames':>7} {'synced':>7} {'BER':>10} {'BLER':>7} {'resid. Doppler RMS':>20} "
-            f"{'delay err':>10}")
+    """A short fixed-width table of the report's per-waveform numbers (for the terminal), and the loop's
+    counters (sent / decoded / false locks, BER of decoded frames vs the ideal-CSI AWGN reference)."""
+    head = (f"{'run':<16} {'sent':>5} {'decoded':>7} {'false':>5} {'BER decoded':>11} {'(ideal AWGN)':>12} "
+            f"{'BLER':>6} {'resid. Doppler RMS':>21} {'delay err':>9}")
     lines = [head, "-" * len(head)]
     for s in summary["waveforms"]:
-        ber = "-" if s.get("ber") is None else f"{s['ber']:.2e}"
+        bd, br = s.get("ber_decoded"), s.get("ber_reference")
         bler = "-" if s.get("bler") is None else f"{s['bler']:.3f}"
         rr = s.get("residual_doppler_rms_hz")
         rp = s.get("residual_doppler_rms_ppm")
         res = "-" if rr is None else f"{rr:.2f} Hz ({rp:.4f} ppm)"
         de = s.get("delay_error_rms_ns")
-        lines.append(f"{s['waveform']:<22} {s['frames']:>7} {s['frames_synced']:>7} {ber:>10} {bler:>7} {res:>20} "
-                     f"{'-' if de is None else f'{de:.1f} ns':>10}")
+        lines.append(f"{s['waveform']:<16} {s.get('frames_sent', s['frames']):>5} "
+                     f"{s.get('decoded', s['frames_synced']):>7} {s.get('false_locks', '-'):>5} "
+                     f"{'-' if bd is None else f'{bd:.2e}':>11} {'-' if br is None else f'({br:.1e})':>12} "
+                     f"{bler:>6} {res:>21} {'-' if de is None else f'{de:.1f} ns':>9}")
     return "\n".join(lines)
 
 

@@ -105,6 +105,19 @@ def summarise(run: WaveformRun) -> dict:
         out["delay_error_rms_ns"] = _rms((he - ht)[ok]) * 1e9
         out["delay_min_ms"] = float(np.min(ht)) * 1e3
         out["delay_max_ms"] = float(np.max(ht)) * 1e3
+    counters = getattr(run, "counters", None)
+    if counters:
+        for k in ("frames_sent", "detected", "decoded", "missed", "false_locks", "bursts_without_telemetry"):
+            if k in counters:
+                out[k] = int(counters[k])
+        db, de, ref = counters.get("decoded_bits"), counters.get("decoded_bit_errors"), \
+            counters.get("reference_bit_errors")
+        if db:
+            out["ber_decoded"] = de / db
+            out["ber_reference"] = ref / db  # ideal CSI, AWGN, at each decoded frame's Es/N0
+        for k in ("rx_samples_missing", "rx_frames_lost", "rx_windows", "rx_windows_locked", "rx_acquisitions"):
+            if k in counters:
+                out[k] = counters[k]
     out["notes"] = list(run.notes)
     return {k: _finite(v) for k, v in out.items()}
 
@@ -125,6 +138,13 @@ def _markdown(title, meta, sums):
             f"| {_fmt(s.get('bler'), '.3f')} | {_fmt(s.get('snr_db_min'), '.1f')}..{_fmt(s.get('snr_db_max'), '.1f')} "
             f"| {_fmt(s.get('residual_doppler_rms_hz'), '.2f')} ({_fmt(s.get('residual_doppler_rms_ppm'), '.4f')}) "
             f"| {_fmt(s.get('delay_error_rms_ns'), '.1f')} |")
+    if any("frames_sent" in s for s in sums):
+        lines += ["", "| waveform | sent | detected | decoded | missed | false locks | BER of decoded frames | "
+                  "ideal-CSI AWGN reference |", "|---|---|---|---|---|---|---|---|"]
+        for s in sums:
+            lines.append(f"| {s['waveform']} | {s.get('frames_sent', '-')} | {s.get('detected', '-')} | "
+                         f"{s.get('decoded', '-')} | {s.get('missed', '-')} | {s.get('false_locks', '-')} | "
+                         f"{_fmt(s.get('ber_decoded'), '.3e')} | {_fmt(s.get('ber_reference'), '.3e')} |")
     notes = [f"- {s['waveform']}: {n}" for s in sums for n in s.get("notes", [])]
     if notes:
         lines += ["", "## Notes", *notes]

@@ -172,5 +172,6 @@ def test_demo_scenario_is_the_shipped_one():
     from hil.scenario import load_scenario
 
     sc = load_scenario(demo_scenario_path())
-    assert sc.backend.kind == "mock-zmq" and {w.kind for w in sc.waveforms} == {"otfs", "ofdm"}
+    assert sc.backend.kind == "mock-zmq" and {w.kind for w in sc.waveforms} == {"otfs", "afdm", "ofdm"}
+    assert sc.channel.ntn_tdl == "NTN-TDL-D"  # the demo exercises multipath
     assert sc.waveforms[0] == WaveformConfig("otfs", 64, 16, 4)
