@@ -40,7 +40,7 @@ def _iiod_threads():
 @pytest.fixture
 def emu():
     before = set(_iiod_threads())
-    e = PlutoEmulator("pluto_ad9363").start(port=0, payload_timeout_s=0.5)
+    e = PlutoEmulator("pluto_ad9363", receiver="ideal").start(port=0, payload_timeout_s=0.5)
     yield e
     gc.collect()  # drop libiio contexts (they send EXIT) before the server goes away
     e.stop()
@@ -430,8 +430,8 @@ def test_cli_pluto_emulator_serves_until_terminated():
     import sys
 
     proc = subprocess.Popen([sys.executable, "-m", "hil", "pluto-emulator", "--port", "0", "--delay", "4",
-                             "--profile", "pluto_ad9364"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                             "--profile", "pluto_ad9364", "--receiver", "ideal"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         line = proc.stdout.readline()
         m = re.search(r"serving on (ip:127\.0\.0\.1:\d+)", line)

@@ -37,7 +37,7 @@ class _Emulated(RadioSuite):
 
     @classmethod
     def setup_class(cls):
-        cls.emu = PlutoEmulator(cls.profile).start(port=0)
+        cls.emu = PlutoEmulator(cls.profile, receiver="ideal").start(port=0)
 
     @classmethod
     def teardown_class(cls):
@@ -94,7 +94,7 @@ def assert_quantised_equal(y, x):
 
 @pytest.fixture
 def emu():
-    e = PlutoEmulator("pluto_ad9363").start(port=0)
+    e = PlutoEmulator("pluto_ad9363", receiver="ideal").start(port=0)
     yield e
     gc.collect()
     e.stop()
@@ -248,7 +248,7 @@ def test_cyclic_tx_repeats_until_stop(emu, radio):
 
 @needs_adi
 def test_two_channels_loop_back_separately():
-    with PlutoEmulator("pluto_2r2t") as emu:
+    with PlutoEmulator("pluto_2r2t", receiver="ideal") as emu:
         with PlutoRadio("pluto_2r2t", emu.uri, rx_buffer_size=1024, tx_buffer_size=1024) as r:
             r.configure(rx_channels=(0, 1), tx_channels=(0, 1))
             r.start()

@@ -243,3 +243,117 @@ def test_gr_iio_pluto_source_and_sink_stream_through_the_emulator(emu):
     assert (st.rx_lo, st.tx_lo, st.sample_rate, st.tx_bw) == (lo, lo, fs, 3_000_000)
     assert st.gain_mode[0] == "manual" and st.rx_gain[0] == 40 and st.tx_atten[0] == -10
     assert all(st.tracking.values())
+
+
+# ---------------------------------------------------------------------------------------------- receiver
+def _dbfs(y):
+    return 10 * np.log10(np.mean(np.abs(y) ** 2) / 2048.0**2)
+
+
+def _tone_dbfs(y, k):
+    spec = np.abs(np.fft.fft(y)) / len(y)
+    return 20 * np.log10(spec[k] / 2048.0)
+
+
+@pytest.fixture
+def hw_pluto():
+    e = PlutoEmulator("pluto_ad9363", seed=3).start(port=0)      # the default (hardware) receiver
+    sdr = adi.Pluto(e.uri) if adi is not None else None
+    yield e, sdr
+    if sdr is not None:
+        sdr.tx_destroy_buffer()
+        sdr.rx_destroy_buffer()
+        del sdr
+    gc.collect()
+    e.stop()
+
+
+@needs_adi
+def test_receiver_is_never_silent_noise_floor_and_dc_follow_gain_and_tracking(hw_pluto):
+    from hil.iiod.pluto import ADC_FLOOR_DBFS, DC_TRACKED_DBFS, DC_UNTRACKED_DBFS, INPUT_NOISE_DBFS
+
+    e, sdr = hw_pluto
+    sdr.sample_rate = 2_500_000
+    sdr.tx_lo = sdr.rx_lo + 5_000_000            # LO leakage outside the band: noise and DC only
+    sdr.gain_control_mode_chan0 = "manual"
+    sdr.rx_buffer_size = 2**15
+    for gain in (30, 70):
+        sdr.rx_hardwaregain_chan0 = gain
+        y = sdr.rx()
+        noise = 10 ** (ADC_FLOOR_DBFS / 10) + 10 ** ((INPUT_NOISE_DBFS + gain) / 10)
+        quant = 2 * (1 / 2048) ** 2 / 12          # rounding to 12 bits, I and Q
+        want = 10 * np.log10(noise + 10 ** (DC_TRACKED_DBFS / 10) + quant)
+        assert abs(_dbfs(y) - want) < 0.5, (gain, _dbfs(y), want)
+    assert _dbfs(y) > -45                          # 70 dB of gain lifts the thermal noise far above the ADC's
+    sdr._set_iio_attr("voltage0", "bb_dc_offset_tracking_en", False, 0)
+    sdr.rx_hardwaregain_chan0 = 30
+    y = sdr.rx()
+    assert abs(20 * np.log10(abs(np.mean(y)) / 2048) - DC_UNTRACKED_DBFS) < 0.5
+
+
+@needs_adi
+def test_manual_gains_set_the_loop_level(hw_pluto):
+    e, sdr = hw_pluto
+    sdr.sample_rate = 2_500_000
+    sdr.gain_control_mode_chan0 = "manual"
+    n, k = 2**14, 1000
+    sdr.rx_buffer_size = n
+    sdr.tx_cyclic_buffer = True
+    sdr.tx(2**12 * np.exp(2j * np.pi * k * np.arange(n) / n))      # 0.25 of TX full scale (2**14)
+    levels = {}
+    for rx_gain, tx_gain in ((30, -10), (40, -10), (40, -20), (20, -10)):
+        sdr.rx_hardwaregain_chan0 = rx_gain
+        sdr.tx_hardwaregain_chan0 = tx_gain
+        levels[(rx_gain, tx_gain)] = _tone_dbfs(sdr.rx(), k)
+    ref = levels[(30, -10)]                        # the profile's default gains: a unity loop
+    assert abs(ref - 20 * np.log10(0.25)) < 0.05
+    assert abs(levels[(40, -10)] - ref - 10) < 0.05 and abs(levels[(40, -20)] - ref) < 0.05
+    assert abs(levels[(20, -10)] - ref + 10) < 0.05
+
+
+@needs_adi
+@pytest.mark.parametrize("mode", ["fast_attack", "slow_attack"])
+def test_agc_brings_a_strong_tone_back_into_range(hw_pluto, mode):
+    from hil.iiod.pluto import AGC_TARGET_DBFS
+
+    e, sdr = hw_pluto
+    sdr.sample_rate = 2_500_000
+    n = 2**14
+    sdr.rx_buffer_size = n
+    sdr.tx_cyclic_buffer = True
+    sdr.tx(2**13 * np.exp(2j * np.pi * 1000 * np.arange(n) / n))   # 0.5 of full scale
+    sdr.gain_control_mode_chan0 = "manual"
+    sdr.rx_hardwaregain_chan0 = 60                                  # +30 dB: hard clipping
+    y = sdr.rx()
+    assert np.max(np.abs(y.real)) >= 2047
+    sdr.gain_control_mode_chan0 = mode
+    peaks = []
+    for _ in range(25):
+        y = sdr.rx()
+        peaks.append(20 * np.log10(np.max(np.abs(y)) / 2048))
+    assert abs(peaks[-1] - AGC_TARGET_DBFS) < 1.0 and np.max(np.abs(y.real)) < 2047
+    if mode == "fast_attack":
+        assert abs(peaks[0] - AGC_TARGET_DBFS) < 1.0                 # back in range in the first buffer
+    else:
+        assert peaks[0] > peaks[5] > peaks[-1] - 0.5                 # stepping down buffer by buffer
+    g = sdr.rx_hardwaregain_chan0                                    # the AGC's gain, read back
+    assert abs(g - (30 + AGC_TARGET_DBFS - 20 * np.log10(0.5))) <= 1.0
+
+
+@needs_adi
+def test_tx_lo_leakage_at_the_lo_offset(hw_pluto):
+    from hil.iiod.pluto import LO_LEAK_DBFS
+
+    e, sdr = hw_pluto
+    sdr.sample_rate = 2_500_000
+    sdr.gain_control_mode_chan0 = "manual"
+    sdr.rx_hardwaregain_chan0 = 30
+    sdr.rx_lo = 2_400_000_000
+    sdr.tx_lo = 2_400_500_000                      # +500 kHz
+    n = 12500                                      # 500 kHz falls on bin 2500 exactly
+    sdr.rx_buffer_size = n
+    y = sdr.rx()
+    k = 2500
+    assert abs(_tone_dbfs(y, k) - LO_LEAK_DBFS) < 0.5
+    spec = np.abs(np.fft.fft(y))
+    assert int(np.argmax(np.delete(spec, 0))) + 1 == k   # the strongest line apart from DC

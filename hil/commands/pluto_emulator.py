@@ -16,6 +16,9 @@ sample rate) follow the firmware_cfg profile; out-of-range writes fail with -EIN
 Stop with Ctrl-C."""
 
 
+MAX_DELAY_SAMPLES = float(1 << 20)  # about 0.5 s at 2 MS/s; the loopback keeps this much history
+
+
 def register(parser):
     parser.add_argument("--profile", default="pluto_ad9363",
                         help="firmware_cfg profile: pluto_ad9363, pluto_ad9364 or pluto_2r2t (default %(default)s)")
@@ -32,6 +35,9 @@ def register(parser):
     parser.add_argument("--stall-policy", choices=("flag", "drop"), default="flag",
                         help="a host stall sets the DMA over/underflow flag only (flag, default) or also loses "
                              "the samples (drop, as the device)")
+    parser.add_argument("--receiver", choices=("hardware", "ideal"), default="hardware",
+                        help="hardware (default): gain-dependent levels, AGC, noise floor, DC, LO leakage; "
+                             "ideal: a unity, noiseless loop")
     parser.add_argument("--revision", choices=("A", "B", "C", "D"), default="C",
                         help="board revision shown in hw_model (default %(default)s)")
 
@@ -50,14 +56,21 @@ def _stop_on_sigterm():
 
 
 def run(args) -> int:
+    from hil.commands._checks import number, seed
     from hil.errors import ConfigError
     from hil.iiod import PlutoEmulator
 
     if not 0 <= args.port <= 65535:
         raise ConfigError.bad_value("--port", args.port, "0..65535")
+    # checked before the emulator allocates its delay line (--delay 1e15 was a 14 PiB allocation attempt)
+    number("--delay", args.delay, 0.0, MAX_DELAY_SAMPLES, unit="samples")
+    number("--frequency-offset", args.frequency_offset, -30e6, 30e6, unit="Hz")
+    number("--gain-db", args.gain_db, -200.0, 60.0, unit="dB")
+    number("--noise-var", args.noise_var, 0.0, 100.0)
+    seed("--seed", args.seed)
     emu = PlutoEmulator(args.profile, delay=args.delay, frequency_offset_hz=args.frequency_offset,
                         gain=10 ** (args.gain_db / 20), noise_var=args.noise_var, seed=args.seed,
-                        stall_policy=args.stall_policy, revision=args.revision)
+                        stall_policy=args.stall_policy, revision=args.revision, receiver=args.receiver)
     emu.start(host=args.host, port=args.port)
     _stop_on_sigterm()
     print(f"Pluto emulator ({emu.profile.name}) serving on {emu.uri}  (Ctrl-C stops)", flush=True)

@@ -59,6 +59,14 @@ RF_PORTS_RX, RF_PORTS_TX = RX_PORTS, TX_PORTS
 REG_VERSION, REG_ID, REG_SCRATCH, REG_DMA_STATUS = 0x80000000, 0x80000004, 0x80000008, 0x80000088
 STATUS_UNDERFLOW, STATUS_OVERFLOW = 0x1, 0x4   # DAC core: bit 0; ADC core: bit 2 (write 1 to clear)
 STALL_POLICIES = ("flag", "drop")
+RECEIVERS = ("hardware", "ideal")
+# The hardware receiver model (receiver="hardware"); levels in dB relative to ADC full scale.
+ADC_FLOOR_DBFS = -72.0        # the ADC's own noise, whatever the gain
+INPUT_NOISE_DBFS = -112.0     # input-referred noise at 0 dB gain (thermal + noise figure)
+DC_TRACKED_DBFS, DC_UNTRACKED_DBFS = -72.0, -42.0
+LO_LEAK_DBFS = -62.0          # TX LO leakage at the default TX attenuation
+AGC_TARGET_DBFS = -12.0       # the AGC's peak target
+AGC_STEP_DOWN_DB, AGC_STEP_UP_DB = 3.0, 1.0   # slow_attack / hybrid: per buffer
 
 
 def _kstrtoull(text: str, what: str) -> int:
@@ -243,10 +251,13 @@ class _RxBuffer(BufferHandler):
         st = emu.state
         self._stall(n)
         digital = st.loopback == 1
+        a = emu.rf.clock
         y = emu.rf.capture(n, st.sample_rate, lo_offset_hz=float(st.tx_lo - st.rx_lo),
                            bypass=digital, source=emu.dds_source)
         if st.rx_lo_powerdown or st.ensm_mode in ("sleep", "wait"):
             y = np.zeros_like(y)
+        elif not digital and emu.receiver == "hardware":
+            y = emu.front_end(y, a)
         cols = []
         for ch in chans:
             k = ch.scan.index
@@ -345,6 +356,14 @@ class PlutoEmulator:
         Complex AWGN variance per RX sample relative to full scale (0: none).
     seed : int
         Seed of the noise (reproducible runs).
+    receiver : "hardware" | "ideal"
+        ``hardware`` (default): the RF gains set the loop level (unity at the profile's default gains:
+        RX 30 dB, TX -10 dB), the AGC modes move the RX gain towards a -12 dBFS peak (fast_attack within
+        the buffer, slow_attack/hybrid by at most 3 dB down / 1 dB up per buffer), and the receiver is never
+        silent: a gain-dependent noise floor (ADC -72 dBFS + input-referred noise -112 dBFS + gain), a DC
+        residue (-72 dBFS with bb_dc_offset_tracking_en, -42 dBFS without) and TX LO leakage at the
+        TX-RX LO offset (-62 dBFS at the default TX attenuation). ``ideal``: unity loop whatever the
+        gains, no noise unless ``noise_var``, and an AGC mode reads the fixed ``agc_gain_db``.
     agc_gain_db : float
         What ``hardwaregain`` reads in an AGC mode.
     serial : str
@@ -356,8 +375,11 @@ class PlutoEmulator:
     def __init__(self, profile: str | Profile = "pluto_ad9363", *, delay: float = 0.0,
                  frequency_offset_hz: float = 0.0, gain: complex = 1.0, paths=None, noise_var: float = 0.0,
                  seed: int = 0, agc_gain_db: float = 30.0, serial: str = "EMU00000001",
-                 stall_policy: str = "flag", revision: str = "C"):
+                 stall_policy: str = "flag", revision: str = "C", receiver: str = "hardware"):
         self.profile = load_profile(profile)
+        if receiver not in RECEIVERS:
+            raise ConfigError.bad_value("receiver", receiver, "one of " + ", ".join(RECEIVERS))
+        self.receiver = receiver
         if stall_policy not in STALL_POLICIES:
             raise ConfigError.bad_value("stall_policy", stall_policy, "one of " + ", ".join(STALL_POLICIES))
         self.stall_policy = stall_policy
@@ -389,6 +411,8 @@ class PlutoEmulator:
         self.rx_samples = 0
         self.tx_samples = 0
         self.rx_overflows = self.tx_underflows = self.rx_samples_lost = 0
+        self.agc_gain = [float(agc_gain_db)] * n            # the AGC's current gain per RX channel (dB)
+        self._fe_rngs = [np.random.default_rng([seed, 1000 + k]) for k in range(n)]
         # Registers behind direct_reg_access: the AD9361's SPI map (product ID) and the two DMA cores
         # (version, scratch, status with write-1-to-clear over/underflow bits).
         self.regs = {
@@ -405,17 +429,67 @@ class PlutoEmulator:
         self.context = self._build_context()
         self._server: IiodServer | None = None
 
+    # -- the receiver (receiver="hardware") -----------------------------------------------------
+    def rx_gain_now(self, ch: int) -> float:
+        """The RX gain in force (dB): the manual setting, or the AGC's (``agc_gain_db`` if ideal)."""
+        st = self.state
+        if st.gain_mode[ch] == "manual":
+            return st.rx_gain[ch]
+        return self.agc_gain[ch] if self.receiver == "hardware" else self.agc_gain_db
+
+    def noise_floor_dbfs(self, ch: int) -> float:
+        g = self.rx_gain_now(ch)
+        return 10 * np.log10(10 ** (ADC_FLOOR_DBFS / 10) + 10 ** ((INPUT_NOISE_DBFS + g) / 10))
+
+    def front_end(self, y: np.ndarray, a: int) -> np.ndarray:
+        """The analog front end of each RX channel on the unity-loop samples ``y`` (channels, n) that
+        start at absolute sample ``a``: RF gains, AGC, LO leakage, DC residue, noise."""
+        st, p = self.state, self.profile
+        ref_rx, ref_tx = float(p.defaults.rx_gain), float(p.defaults.tx_gain)
+        n = y.shape[1]
+        out = np.empty_like(y)
+        idx = np.arange(a, a + n)
+        for ch in range(y.shape[0]):
+            tx_db = st.tx_atten[ch] - ref_tx
+            x = y[ch] * 10 ** (tx_db / 20)
+            mode = st.gain_mode[ch]
+            rng = p.rx.gain.range_at(st.rx_lo)
+            if mode != "manual":
+                g = self.agc_gain[ch]
+                peak = float(np.max(np.abs(x))) if n else 0.0
+                if peak > 0:
+                    want = float(np.clip(g + AGC_TARGET_DBFS - (20 * np.log10(peak) + g - ref_rx), rng.min, rng.max))
+                else:
+                    want = float(rng.max)
+                if mode == "fast_attack":
+                    g = want                       # reacts within microseconds: the whole buffer at the new gain
+                    self.agc_gain[ch] = g
+                else:                              # slow_attack / hybrid: this buffer at the old gain
+                    step = np.clip(want - g, -AGC_STEP_DOWN_DB, AGC_STEP_UP_DB)
+                    self.agc_gain[ch] = float(np.round(g + step))
+            g = self.rx_gain_now(ch)
+            z = x * 10 ** ((g - ref_rx) / 20)
+            if not st.tx_lo_powerdown and abs(st.tx_lo - st.rx_lo) < st.sample_rate / 2:
+                nu = (st.tx_lo - st.rx_lo) / st.sample_rate
+                leak = 10 ** ((LO_LEAK_DBFS + tx_db + g - ref_rx) / 20)
+                z = z + leak * np.exp(2j * np.pi * np.mod(nu * idx, 1.0))
+            dc_db = DC_TRACKED_DBFS if st.tracking["bb_dc"] else DC_UNTRACKED_DBFS
+            z = z + 10 ** (dc_db / 20) * np.exp(1j * np.pi / 4)
+            sigma = 10 ** (self.noise_floor_dbfs(ch) / 20) / np.sqrt(2)
+            w = self._fe_rngs[ch].standard_normal(2 * n)
+            out[ch] = z + sigma * (w[0::2] + 1j * w[1::2])
+        return out
+
+    def _rssi_db(self, ch: int) -> float:
+        """The RSSI readback: dB below full scale of the received power (+ the gain, as the driver's
+        RSSI is referred to the antenna); a constant in the ideal receiver."""
+        return 30.0
+
     def _tx_buffer(self):
         return self.context.device("cf-ad9361-dds-core-lpc").buffer
 
-    def _rssi_db(self, ch: int) -> float:
-        """The RSSI readback (dB below full scale of the last captured power; 0 dB = full scale)."""
-        return 30.0
-
     def _gaininfo(self, ch: int) -> str:
-        st = self.state
-        g = st.rx_gain[ch] if st.gain_mode[ch] == "manual" else self.agc_gain_db
-        return f"{g:.0f} 0 0 0 0 0 0 0"
+        return f"{self.rx_gain_now(ch):.0f} 0 0 0 0 0 0 0"
 
     # -- channel control (what the loop applies) ------------------------------------------------
     def set_channel(self, *, delay: float = 0.0, frequency_offset_hz: float = 0.0, gain: complex = 1.0,
@@ -543,9 +617,7 @@ class PlutoEmulator:
 
     def _rx_gain_getter(self, ch: int):
         def get() -> str:
-            st = self.state
-            g = st.rx_gain[ch] if st.gain_mode[ch] == "manual" else self.agc_gain_db
-            return f"{g:.6f} dB"
+            return f"{self.rx_gain_now(ch):.6f} dB"
         return get
 
     def _rx_gain_setter(self, ch: int):
