@@ -1,10 +1,13 @@
 """An emulated ADALM-PLUTO: the IIO devices of its AD936x firmware, driven by a firmware_cfg profile.
 
-Devices (as the real firmware names them; pyadi-iio's ``adi.Pluto`` finds them by name)::
+Devices and attributes as a real Pluto shows them through libiio (the table in
+:mod:`hil.iiod.pluto_layout`; pyadi-iio and gr-iio find devices by name and attributes by file name)::
 
-    iio:device0  ad9361-phy              control: LOs, rates, bandwidths, gains, FIR, ENSM, ...
-    iio:device1  cf-ad9361-dds-core-lpc  TX DMA: voltage0/1 = I/Q of TX1 (le:S16/16>>0), DDS tones
-    iio:device2  cf-ad9361-lpc           RX DMA: voltage0/1 = I/Q of RX1 (le:S12/16>>0)
+    iio:device0  adm1177                 USB supply monitor
+    iio:device1  ad9361-phy              control: LOs, rates, bandwidths, gains, FIR, ENSM, ...
+    iio:device2  xadc                    Zynq temperature and supplies
+    iio:device3  cf-ad9361-dds-core-lpc  TX DMA: voltage0/1 = I/Q of TX1 (le:S16/16>>0), DDS tones
+    iio:device4  cf-ad9361-lpc           RX DMA: voltage0/1 = I/Q of RX1 (le:S12/16>>0)
 
 (2R2T profiles add voltage2/3 = TX2/RX2.) Attribute writes are checked against the profile
 (``pluto_ad9363``: LO 325 MHz..3.8 GHz, bandwidth 200 kHz..20 MHz; ``pluto_ad9364``: 70 MHz..6 GHz,
@@ -16,9 +19,11 @@ profile's ``fir_required_below_hz`` a sample rate needs the FIR (``filter_fir_co
 The RF side is :class:`hil.iiod.loopback.RfLoop`: TX comes back on RX through the configured paths
 (delay, Doppler, gain), plus the TX-RX LO difference, plus optional noise. Levels: TX ``int16 /
 tx.full_scale`` is 1.0, RX ``1.0 * rx.full_scale`` (12-bit, clipped to -2048..2047); the DAC keeps
-the 12 most significant bits of each int16 as the real one does. RF gains do not change the
-loopback level (the loop models a cable with a fixed, configurable gain). In an AGC mode,
-``hardwaregain`` reads the constant ``agc_gain_db`` (the emulator has no AGC loop). While no TX buffer
+the 12 most significant bits of each int16 as the real one does. The default ``hardware`` receiver adds
+what a Pluto's front end does (gain-dependent level, AGC, noise floor, DC, LO leakage: see
+:meth:`PlutoEmulator.front_end`); ``receiver="ideal"`` is a unity, noiseless loop. The digital loopback
+(debug ``loopback`` = 1) is bit-exact, RX = TX >> 4. ``direct_reg_access`` reaches the DMA cores' status
+register 0x80000088 (overflow / underflow set by wall-clock stalls, write 1 to clear). While no TX buffer
 is open the DDS tones (``altvoltage*``: raw, frequency, phase, scale) are what the DAC plays.
 """
 
