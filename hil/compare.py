@@ -215,109 +215,11 @@ def _afdm_receiver(modem, layout, mp_options=None):
     return receive
 
 
-def _ofdm_receiver(modem, taps: int):
-    """One-tap MMSE on a channel estimated per symbol from the scattered pilots of
-    :meth:`~dsp.waveforms.ofdm.OfdmModem.set_pilots` by a least-squares fit of a ``taps``-sample
-    impulse response (DFT-based estimation: exact for delays < taps, averages the noise of all pilots;
-    the modem's own linear interpolation across 8 subcarriers is poor for a 3-sample delay spread)."""
-    pilot = ~modem.data_mask & (modem._fill != 0)
-    sym = np.flatnonzero(pilot.any(axis=0))
-    sc = np.flatnonzero(pilot[:, sym[0]])
-    if not all(np.array_equal(np.flatnonzero(pilot[:, n]), sc) for n in sym):   # pragma: no cover
-        raise ConfigError.bad_value("pilots", "different subcarriers per symbol", "the same subcarriers in each")
-    t = np.arange(taps)
-    fit = np.linalg.pinv(np.exp(-2j * np.pi * np.outer(sc, t) / modem.M))
-    full = np.exp(-2j * np.pi * np.outer(np.arange(modem.M), t) / modem.M)
-    interp = full @ fit                                  # (M, pilots): pilot LS values -> all subcarriers
-    xp = modem._fill[np.ix_(sc, sym)]
-    tt = np.arange(modem.N)
-
-    def receive(y, nv):
-        Hs = interp @ (y[np.ix_(sc, sym)] / xp)         # (M, pilot symbols)
-        if sym.size == modem.N:
-            H = Hs
-        else:
-            H = np.empty(modem.shape, complex)
-            for i in range(modem.M):
-                H[i] = np.interp(tt, sym, Hs[i].real) + 1j * np.interp(tt, sym, Hs[i].imag)
-        return modem.data_symbols(np.conj(H) * y / (np.abs(H) ** 2 + nv)), {}
-    return receive
-
-
-class GfdmPilotReceiver:
-    """GFDM receiver with an estimated channel: pilot subcarriers, frequency-domain MMSE equaliser, ZF
-    demodulator, per-subsymbol pilot refinement.
-
-    Every ``spacing``-th subcarrier (and the last) carries a Zadoff-Chu sequence over its M subsymbols
-    (constant-magnitude DFT, so its spectrum has no nulls); the frame body's DFT at the bins where only
-    a pilot subcarrier has energy (``|f - k M| <= M (1 - rolloff) / 2 - 1``) gives least-squares channel
-    samples ``R / S_pilot``; a least-squares fit of an impulse response of ``taps`` samples (the largest
-    design delay + 2: more taps than the pilot clusters resolve make the fit ill-conditioned) turns them
-    into the channel at every bin; the body is equalised per bin (MMSE) and GFDM-demodulated (ZF) - the
-    textbook GFDM receiver for a channel constant over the block (Michailow et al., IEEE TCOM 62(9),
-    2014). A Doppler of a tenth of the subcarrier spacing already turns the phase by more than a cycle
-    over the 1020-sample block, so the pilot cells of each subsymbol then give a residual gain per
-    subsymbol (interpolated across subcarriers, one-tap MMSE), as OFDM's pilots do per symbol.
-    """
-
-    def __init__(self, modem, spacing: int = 8, taps: int = 5, fde: bool = True):
-        self.modem = modem
-        self.fde = bool(fde)
-        K, Ms = modem.K, modem.M
-        self.K, self.Ms = K, Ms
-        sc = np.unique(np.r_[np.arange(0, K, spacing), K - 1])
-        rng = np.random.default_rng(12345)   # fixed pilot phases (known to the receiver), not data
-        m = np.arange(Ms)
-        zc = np.exp(-1j * np.pi * m * (m + 1) / Ms) if Ms % 2 else np.exp(-1j * np.pi * m * m / Ms)
-        fill = np.zeros((K, Ms), complex)
-        for k in sc:
-            fill[k] = zc * np.exp(2j * np.pi * rng.uniform())
-        mask = np.ones((K, Ms), bool)
-        mask[sc] = False
-        modem.set_data_mask(mask, fill)
-        self.fill = fill
-        self.pilot_subcarriers = sc
-        n = K * Ms
-        self.n = n
-        body = modem._modulate_grid128(fill)[modem.cp_len:]
-        self.Sp = np.fft.fft(body)
-        half = int(math.floor(Ms * (1 - modem.rolloff) / 2)) - 1
-        bins = np.concatenate([(k * Ms + np.arange(-half, half + 1)) % n for k in sc])
-        self.bins = bins
-        t = np.arange(taps)
-        F = np.exp(-2j * np.pi * np.outer(bins, t) / n)
-        self.fit = np.linalg.pinv(F)                                # LS impulse response from the bins
-
-    def receive_frame(self, r, nv):
-        m = self.modem
-        if not self.fde:
-            return self._refine(m.demodulate_grid(np.asarray(r)), nv)
-        body = np.asarray(r)[m.cp_len:]
-        R = np.fft.fft(body)
-        h = self.fit @ (R[self.bins] / self.Sp[self.bins])
-        H = np.fft.fft(h, self.n)
-        # per-bin MMSE (signal and noise per bin both scale by n: the ratio is nv)
-        b = np.fft.ifft(np.conj(H) * R / (np.abs(H) ** 2 + nv))
-        frame = np.concatenate([b[len(b) - m.cp_len:], b]) if m.cp_len else b
-        return self._refine(m.demodulate_grid(frame), nv)
-
-    def _refine(self, D, nv):
-        m = self.modem
-        # time variation within the block (Doppler): the pilot subcarriers give the residual gain of
-        # every subsymbol; interpolate it across subcarriers (linear) and divide it out
-        sc = self.pilot_subcarriers
-        G = D[sc] / self.fill[sc]
-        k = np.arange(self.K)
-        for j in range(self.Ms):
-            g = np.interp(k, sc, G[:, j].real) + 1j * np.interp(k, sc, G[:, j].imag)
-            D[:, j] = D[:, j] * np.conj(g) / (np.abs(g) ** 2 + nv)
-        return m.data_symbols(D), {}
-
-
 def make_setups(cfg: CompareConfig, max_eps: float, l_max: int) -> dict[str, WaveformSetup]:
     """The five waveforms on the common numerology (see the module docstring), pilots sized for a
     largest normalised Doppler ``max_eps`` and delay ``l_max`` cells."""
     from dsp.estimation import afdm_pilot_layout, otfs_pilot_layout
+    from dsp.pilot_rx import GfdmPilotReceiver, OfdmDftEstimator
     from dsp.waveforms import AfdmModem, GfdmModem, OddmModem, OfdmModem, OtfsModem
 
     M, N, q = M_GRID, N_GRID, cfg.qam
@@ -376,7 +278,7 @@ def make_setups(cfg: CompareConfig, max_eps: float, l_max: int) -> dict[str, Wav
                       {"cp": (frame - K * Ms) / frame, "pilot_guard": (~gfdm.data_mask).sum() / frame})
     s.receive = rx.receive_frame
     s.notes.append(f"pilot subcarriers {len(rx.pilot_subcarriers)} of {K} (Zadoff-Chu over the subsymbols); "
-                   "frequency-domain MMSE + ZF demodulator (hil/compare.py GfdmPilotReceiver)")
+                   "frequency-domain MMSE + ZF demodulator + per-subsymbol pilot refinement (dsp/pilot_rx.py)")
     out["gfdm"] = s
 
     # OFDM: 64 subcarriers x 16 symbols, CP 4 per symbol, scattered pilots every 8th subcarrier of every symbol
@@ -385,7 +287,7 @@ def make_setups(cfg: CompareConfig, max_eps: float, l_max: int) -> dict[str, Wav
     s = WaveformSetup("ofdm", f"OFDM {M}x{N}, CP {M // N} per symbol, pilots df=8 dt=1", ofdm, 1, [(M // N, M)] * N,
                       "rectangular (per symbol)", None, None, None, "one-tap MMSE (DFT-based pilot estimate)",
                       {"cp": (M // N) * N / frame, "pilot_guard": (~ofdm.data_mask).sum() / frame})
-    s.receive = _ofdm_receiver(ofdm, taps=l_max + 2)
+    s.receive = OfdmDftEstimator(ofdm, taps=l_max + 2).receive
     out["ofdm"] = s
     for k, s in out.items():
         if abs(s.frame_cells - frame) > 1e-9:   # pragma: no cover - the numerology above

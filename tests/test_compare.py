@@ -177,3 +177,33 @@ def test_otfs_sample_papr_is_bounded_by_n():
     for n in (2, 4):
         assert out["samples"][n] == pytest.approx(10 * math.log10(n), abs=1e-5)   # complex64 samples
         assert out["continuous"][n] > out["samples"][n] + 1.0
+
+
+def test_pilot_receivers_estimate_a_static_channel_exactly():
+    """Noise-free, delays below the fitted taps: the OFDM DFT estimate equals the modem's closed-form
+    one-tap channel; the GFDM pilot fit equals the channel's frequency response at every bin."""
+    from dsp.channel import DoublyDispersiveChannel, Path
+    from dsp.pilot_rx import GfdmPilotReceiver, OfdmDftEstimator
+    from dsp.waveforms import GfdmModem, OfdmModem
+
+    rng = np.random.default_rng(4)
+    ch = DoublyDispersiveChannel([Path(0.8 + 0.1j, 0, 0.0), Path(-0.3j, 1, 0.0), Path(0.2, 3, 0.0)])
+    m = OfdmModem(64, 4, 4, cp_len=4)
+    m.set_pilots(df=8, dt=1)
+    est = OfdmDftEstimator(m, taps=5)
+    y = m.demodulate_grid(ch.apply(m.modulate(rng.integers(0, 2, m.bits_per_frame, dtype=np.uint8))))
+    np.testing.assert_allclose(est.estimate(y), m.one_tap_channel(ch), atol=2e-6)
+    g = GfdmModem(68, 15, 4, rolloff=0.1, cp_len=68)
+    rx = GfdmPilotReceiver(g, spacing=8, taps=5)
+    bits = rng.integers(0, 2, g.bits_per_frame, dtype=np.uint8)
+    r = ch.apply(g.modulate(bits).astype(complex))
+    R = np.fft.fft(r[g.cp_len:])
+    h = rx.fit @ (R[rx.bins] / rx.Sp[rx.bins])
+    want = sum(p.gain * np.exp(-2j * np.pi * np.arange(rx.n) * p.delay / rx.n) for p in ch.paths)
+    np.testing.assert_allclose(np.fft.fft(h, rx.n), want, atol=2e-6)   # complex64 frames
+    sym, _ = rx.receive_frame(r, 1e-9)
+    assert np.count_nonzero(g.qam.demap_hard(sym) != bits) == 0
+    with pytest.raises(ConfigError):
+        OfdmDftEstimator(OfdmModem(64, 4, 4), taps=5)      # no pilots set
+    with pytest.raises(ConfigError):
+        GfdmPilotReceiver(m)                                # not a GFDM modem
