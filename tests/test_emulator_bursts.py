@@ -351,3 +351,21 @@ def test_orbit_handover_serves_by_name(pass_):
     for t in (1.0, 3.0):
         lk.accept(int(t * 1e6), _tone(100), end_of_burst=True)
     assert [b["serving_start"] for b in lk.bursts] == [sat.name, other.name]
+
+
+def test_orbit_earth_orientation_from_an_eop_file(pass_):
+    """UT1-UTC of 0.074 s (the sample finals file, Jan 2026) moves the pass: REFERENCES.md gives about
+    75 ns of delay and 17 Hz at 20 GHz for ignoring it; this pass, with the file's polar motion too: 94 ns and
+    25 Hz. A missing file is named."""
+    import os
+
+    index, sat, g, p = pass_
+    eop = os.path.join(os.path.dirname(__file__), "data", "eop", "finals2000A_sample.txt")
+    t = np.linspace(p.aos_s + 5, p.los_s - 5, 200)
+    a = _orbit_link(index, p).trajectory
+    b = _orbit_link(index, p, eop=eop).trajectory
+    dd = np.abs(b.delay(t) - a.delay(t)).max()
+    ddop = np.abs(-20e9 * (b.delay_rate(t) - a.delay_rate(t))).max()
+    assert 60e-9 < dd < 130e-9 and 12.0 < ddop < 35.0
+    with pytest.raises(ConfigError, match="eop"):
+        _orbit_link(index, p, eop="/no/such/finals.txt")

@@ -104,6 +104,8 @@ class TrajectoryConfig:
     gases: bool = field(default=True, metadata=spec(doc="orbit: add ITU-R P.676 gas loss (LinkBudget)"))
     knot_step_s: float = field(default=1e-3, metadata=spec(ge=1e-4, le=10.0, unit="s",
                                                            doc="orbit: delay-track knot spacing"))
+    eop: str | None = field(default=None, metadata=spec(
+        min_len=1, doc="orbit: IERS finals2000A file (UT1-UTC, polar motion); null: UT1 = UTC, no pole"))
 
 
 @dataclass(frozen=True)

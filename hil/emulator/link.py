@@ -123,9 +123,16 @@ def _orbit_trajectory(tc, link_cfg, source, path):
         budget = orbit.LinkBudget(fc_hz=fc, bandwidth_hz=1.0, tx_power_dbw=0.0, direction=link_cfg.direction,
                                   gases=True)
     light = link_cfg.direction if tc.light_time else "none"
+    eop = tc.eop
+    if eop is not None and not os.path.isabs(eop) and source:
+        cand = os.path.join(os.path.dirname(os.fspath(source)), eop)
+        eop = cand if os.path.exists(cand) else eop
+    if eop is not None and not os.path.isfile(eop):
+        raise ConfigError.bad_value(f"{path}.eop", tc.eop, "the path of an IERS finals2000A file (or null)",
+                                    source=source)
     ground = orbit.GroundStation(*tc.station)
     track = orbit.make_track(sat, ground, tc.epoch_utc, tc.duration_s, tc.knot_step_s, start_s=tc.start_s,
-                             mask_deg=tc.min_elevation_deg, light_time=light)
+                             mask_deg=tc.min_elevation_deg, light_time=light, eop=eop)
     return OrbitTrajectory(track, link_cfg.carrier_hz or 1.0, budget=budget, extra_loss_db=tc.extra_loss_db)
 
 
