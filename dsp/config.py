@@ -46,23 +46,111 @@ def spec(*, ge=None, gt=None, le=None, lt=None, choices=None, unit: str = "", do
                         min_len=min_len, max_len=max_len)}
 
 
-def load_yaml(path: str | os.PathLike) -> Any:
-    """Read a YAML file; syntax errors become ConfigError naming the file, line and column."""
-    path = os.fspath(path)
+#: Largest YAML file read (bytes): scenario, emulator, profile and impairment files are a few kB.
+MAX_YAML_BYTES = 16 << 20
+#: Most values a document may expand to (anchors/aliases counted at every use): a "billion laughs"
+#: file is a few hundred bytes but would make the validators walk 10^9 nodes.
+MAX_YAML_NODES = 1_000_000
+
+
+def load_yaml(path: str | os.PathLike, *, allow_empty: bool = False) -> Any:
+    """Read a YAML file (``yaml.safe_load``). Every problem is one :class:`ConfigError` naming the file:
+    missing, a directory, unreadable, larger than :data:`MAX_YAML_BYTES`, not UTF-8 text (a binary
+    file), YAML syntax (line and column), nested too deeply, more than :data:`MAX_YAML_NODES` values
+    after alias expansion, or empty (no document; ``allow_empty=True`` returns None instead)."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+        path = os.fspath(path)
+    except TypeError:
+        raise ConfigError.bad_value("path", path, "a file path") from None
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_YAML_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file", source=path) from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a YAML file", source=path) from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})", source=path) from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_YAML_BYTES} bytes; not a configuration file", source=path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                          "expected a YAML file", source=path) from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: contains NUL bytes (a binary file?); expected a YAML file", source=path)
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        problem = " ".join(str(problem).split())  # one line
         raise ConfigError(f"{path}: not valid YAML{where}: {problem}", source=path) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a configuration file", source=path) from None
+    if _expanded_size(data, MAX_YAML_NODES) > MAX_YAML_NODES:
+        raise ConfigError(f"{path}: expands to more than {MAX_YAML_NODES} values (aliases counted at every "
+                          "use); not a configuration file", source=path)
+    if data is None and not allow_empty:
+        raise ConfigError(f"{path}: empty (no YAML document); expected the settings", source=path)
+    return data
+
+
+def _expanded_size(obj, limit: int) -> int:
+    """Number of values ``obj`` has when every shared (aliased) container is counted at each use;
+    stops early above ``limit``. Shared containers are sized once (memo by id), so this is linear in
+    the distinct nodes even for a document built to explode."""
+    memo: dict[int, int] = {}
+
+    def size(o) -> int:
+        if isinstance(o, dict):
+            items = [*o.keys(), *o.values()]
+        elif isinstance(o, (list, tuple)):
+            items = o
+        else:
+            return 1
+        key = id(o)
+        if key in memo:
+            return memo[key]
+        memo[key] = limit + 1  # a (cyclic) reference to itself counts as too large
+        total = 1
+        for v in items:
+            total += size(v)
+            if total > limit:
+                break
+        memo[key] = total
+        return total
+
+    try:
+        return size(obj)
+    except RecursionError:
+        return limit + 1
 
 
 def _fail(source, path, value, allowed):
-    raise ConfigError.bad_value(path or "<top level>", value, allowed, source=source)
+    raise ConfigError.bad_value(path or "<top level>", _brief(value, top=not path), allowed, source=source)
+
+
+class _Brief(str):
+    """A value too long to quote, shown by what it is (its repr is the description itself)."""
+
+    def __repr__(self):
+        return str(self)
+
+
+def _brief(value, *, top: bool = False, limit: int = 120):
+    """The value as an error shows it: a whole file read as one string (``hil profiles show /etc/passwd``,
+    ``hil check`` of a text file) is described, never printed; long values are cut to ``limit`` characters."""
+    if top and not isinstance(value, (dict, type(None))):
+        size = f" of {len(value)} characters" if isinstance(value, str) else \
+            (f" of {len(value)} items" if isinstance(value, (list, tuple)) else "")
+        return _Brief(f"<a {type(value).__name__}{size}, not a mapping>")
+    text = repr(value)
+    if len(text) > limit:
+        return _Brief(text[: limit - 5] + " ...>" if text.startswith("<") else text[: limit - 4] + " ...")
+    return value
 
 
 def _type_name(tp) -> str:

@@ -20,7 +20,6 @@ complex64 samples (replay is bit-exact).
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -237,7 +236,6 @@ class Capture:
 def validate_capture(path) -> None:
     """Validate a capture's metadata against the SigMF schema and its data checksum; ConfigError if not."""
     from sigmf import sigmffile
-    from sigmf.error import SigMFError
 
     meta_path, data_path = capture_paths(path)
     try:
@@ -246,8 +244,12 @@ def validate_capture(path) -> None:
             warnings.filterwarnings("ignore", "Found undeclared extensions", DeprecationWarning)
             sm = sigmffile.fromfile(meta_path)
             sm.validate()
-    except (SigMFError, json.JSONDecodeError, FileNotFoundError, ValueError) as exc:
-        raise ConfigError(f"{meta_path}: not a valid SigMF capture: {exc}", source=meta_path) from None
+    except Exception as exc:  # noqa: BLE001 - untrusted file: whatever sigmf/jsonschema raise, it is a bad capture
+        if isinstance(exc, MemoryError):
+            raise
+        why = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        why = " ".join(str(why).split())[:300]  # one line (jsonschema errors span many)
+        raise ConfigError(f"{meta_path}: not a valid SigMF capture: {why}", source=meta_path) from None
     ext = [e.get("name") for e in sm.get_global_field("core:extensions", [])]
     used = {k.split(":", 1)[0] for k in _all_keys(sm._metadata) if ":" in k} - {"core"}
     undeclared = sorted(used - set(ext))
@@ -279,10 +281,27 @@ def read_capture(path) -> Capture:
     if (sm.get_global_field("core:num_channels") or 1) != 1:
         raise ConfigError.bad_value("core:num_channels", sm.get_global_field("core:num_channels"), "1",
                                     source=meta_path)
+    fs = sm.get_global_field("core:sample_rate")
+    if isinstance(fs, bool) or not isinstance(fs, (int, float)) or not 0 < fs < float("inf"):
+        raise ConfigError.bad_value("core:sample_rate", fs, "a number > 0 (Hz)", source=meta_path)
     samples = np.asarray(sm.read_samples(), dtype=np.complex64)
     caps = sm.get_captures()
     first = caps[0] if caps else {}
-    return Capture(samples=samples, sample_rate=float(sm.get_global_field("core:sample_rate")),
+    fc = first.get("core:frequency", 0.0)
+    if isinstance(fc, bool) or not isinstance(fc, (int, float)) or not abs(fc) < float("inf"):
+        raise ConfigError.bad_value("captures[0].core:frequency", fc, "a finite number (Hz)", source=meta_path)
+    prev_end = None
+    for i, c in enumerate(caps):  # the radio clock never runs backwards, and a segment starts inside the data
+        start, gidx = c.get("core:sample_start", 0), c.get("core:global_index", c.get("core:sample_start", 0))
+        if not (isinstance(start, int) and 0 <= start <= samples.size):
+            raise ConfigError.bad_value(f"captures[{i}].core:sample_start", start, f"0..{samples.size} (the data "
+                                        "file's length in samples)", source=meta_path)
+        if not isinstance(gidx, int) or gidx < 0 or (prev_end is not None and gidx < prev_end):
+            raise ConfigError.bad_value(f"captures[{i}].core:global_index", gidx, f">= {prev_end or 0} (the end "
+                                        "of the previous segment on the radio clock)", source=meta_path)
+        nxt = caps[i + 1].get("core:sample_start", samples.size) if i + 1 < len(caps) else samples.size
+        prev_end = gidx + max(0, nxt - start)
+    return Capture(samples=samples, sample_rate=float(fs),
                    frequency=float(first.get("core:frequency", 0.0)), datetime=first.get("core:datetime"),
                    captures=list(caps), annotations=list(sm.get_annotations()),
                    global_info=dict(sm.get_global_info()), meta_path=meta_path)

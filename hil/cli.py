@@ -35,8 +35,17 @@ def _command_modules():
     return sorted(mods, key=lambda m: getattr(m, "ORDER", 50))
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the testbed's error format: one line ``hil: error: ...`` and exit status 2 (no usage
+    block; ``hil COMMAND --help`` shows it). Subcommand parsers are of this class too."""
+
+    def error(self, message):
+        cmd = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        self.exit(2, f"hil: error: {cmd}{' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hil",
         description="Hardware-in-the-loop SDR testbed for LEO satellite links.",
         epilog="Run `hil COMMAND --help` for the options of one command.",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 NAME = "ber"
 HELP = "simulate BER vs SNR (Es/N0) for waveforms over AWGN / fading channels; write CSV + PNG"
 ORDER = 30
@@ -31,7 +29,14 @@ example:
 """
 
 
+MAX_SNR_POINTS = 1000
+MAX_FRAME_SAMPLES = 1 << 16     # M x N: a frame of 65,536 samples (a 256 x 256 grid)
+MAX_DENSE_SAMPLES = 4096        # M x N for the dense LMMSE receiver: an (MN)^2 matrix of 268 MB
+
+
 def _snr_list(text: str) -> list[float]:
+    import math
+
     from hil.errors import ConfigError
 
     try:
@@ -40,11 +45,19 @@ def _snr_list(text: str) -> list[float]:
             if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
                 raise ValueError
             start, stop, step = parts
+            if not all(math.isfinite(p) for p in parts):
+                raise ValueError
             n = int(round((stop - start) / step)) + 1
+            if n > MAX_SNR_POINTS:
+                raise ValueError
             return [start + i * step for i in range(n)]
-        return [float(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise ConfigError.bad_value("--snr", text, "START:STOP:STEP (step > 0) or a comma list, in dB") from None
+        out = [float(p) for p in text.split(",") if p.strip()]
+        if not out or len(out) > MAX_SNR_POINTS or not all(math.isfinite(v) for v in out):
+            raise ValueError
+        return out
+    except (ValueError, OverflowError):
+        raise ConfigError.bad_value("--snr", text, f"START:STOP:STEP (step > 0) or a comma list, in dB: finite, "
+                                    f"1..{MAX_SNR_POINTS} points") from None
 
 
 def register(parser):
@@ -121,6 +134,33 @@ def _modem(kind, args):
     return make_modem(kind, args.M, args.N, args.qam, **opts)
 
 
+def _check_args(args, detectors) -> None:
+    """Every size and count before anything is allocated (``--M 100000 --N 100000`` is a 10^10-sample
+    frame; the dense LMMSE matrix grows with (MN)^2)."""
+    import os
+
+    from hil.commands._checks import integer, number, output_dir, output_file, seed
+    from hil.errors import ConfigError
+
+    integer("--M", args.M, 1, MAX_FRAME_SAMPLES)
+    integer("--N", args.N, 1, MAX_FRAME_SAMPLES)
+    if args.M * args.N > MAX_FRAME_SAMPLES:
+        raise ConfigError.bad_value("--M x --N", args.M * args.N, f"at most {MAX_FRAME_SAMPLES} samples per frame")
+    dense = [k for k, d in detectors.items() if d == "lmmse"]
+    if dense and args.M * args.N > MAX_DENSE_SAMPLES:
+        raise ConfigError.bad_value("--M x --N", args.M * args.N, f"at most {MAX_DENSE_SAMPLES} with the dense lmmse "
+                                    f"receiver (used for {', '.join(dense)}); choose --detector mp/mrc/one-tap")
+    integer("--cp-len", args.cp_len, 0, args.M * args.N)
+    integer("--taps", args.taps, 1, max(1, args.M))
+    number("--max-doppler", args.max_doppler, -0.5, 0.5, unit="cycles per delay bin")
+    seed("--seed", args.seed)
+    integer("--min-errors", args.min_errors, 1, 10**9)
+    integer("--max-bits", args.max_bits, 1, 10**13)
+    integer("--min-frames", args.min_frames, 1, 10**7)
+    output_dir("--out", os.path.dirname(os.path.abspath(args.out)))  # created before the sweep, as before
+    output_file("--out", f"{args.out}.csv")
+
+
 def run(args) -> int:
     import numpy as np
 
@@ -138,6 +178,7 @@ def run(args) -> int:
     snrs = _snr_list(args.snr)
     default = {"awgn": "ideal", "flat": "one-tap"}.get(args.channel, "lmmse")
     detectors = _detectors(args.detector, args.waveform, default)
+    _check_args(args, detectors)
     curves, rows = {}, []
     for kind in args.waveform:
         detector = detectors[kind]
@@ -155,9 +196,7 @@ def run(args) -> int:
         for p in pts:
             print(f"{kind:5s} {args.channel:12s} {detector:8s} {p.snr_db:6.2f} dB  BER {p.ber:.3e}  "
                   f"({p.bit_errors} / {p.bits} bits, {p.frames} frames)")
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
-    write_csv(rows, f"{args.out}.csv")
+    write_csv(rows, f"{args.out}.csv")  # its directory was checked before the sweep
     ref = {}
     if args.qam == 4 and args.channel in ("awgn", "flat"):
         x = np.linspace(min(snrs), max(snrs), 100)

@@ -22,17 +22,23 @@ The store lives in $HIL_CALIBRATION_DIR (default ~/.local/share/leo-hil/calibrat
 """
 
 
-def _floats(text):
+def _floats(text, field="list"):
     if text is None or text == "":
         return ()
+    import math
+
+    from hil.errors import ConfigError
+
     out = []
     for part in text.split(","):
         try:
             out.append(float(part))
         except ValueError:
-            from hil.errors import ConfigError
-
-            raise ConfigError.bad_value("list", text, "comma-separated numbers, e.g. 2.3e9,2.4e9") from None
+            raise ConfigError.bad_value(field, text, "comma-separated numbers, e.g. 2.3e9,2.4e9") from None
+        if not math.isfinite(out[-1]):
+            raise ConfigError.bad_value(field, text, "comma-separated finite numbers, e.g. 2.3e9,2.4e9")
+    if len(out) > 64:
+        raise ConfigError.bad_value(field, text, "at most 64 values")
     return tuple(out)
 
 
@@ -95,16 +101,30 @@ def run(args) -> int:
 
     from tqdm import tqdm
 
+    from hil.commands._checks import input_file, number, output_dir, seed
+
+    seed("--seed", args.seed)
+    for opt in ("sample_rate", "frequency", "rx_gain", "tx_gain", "lo_offset", "source_ppm"):
+        number("--" + opt.replace("_", "-"), getattr(args, opt))
+    if args.impairments not in (None, "demo"):
+        input_file("--impairments", args.impairments)
+    if not args.no_save and args.store is not None:
+        output_dir("--store", args.store)
+    if not args.no_report:
+        output_dir("--report", args.report)
+
     from calibration.procedure import STEPS, CalibrationSettings, run_calibration
     from calibration.report import summary_rows, write_report
     from calibration.store import save
     from hil.config import parse
 
+    gain_f = list(_floats(args.gain_frequencies, "--gain-frequencies"))
+    gain_g = list(_floats(args.gain_rx_gains, "--gain-rx-gains"))
     settings = parse(CalibrationSettings, {
         k: v for k, v in dict(sample_rate=args.sample_rate, frequency=args.frequency, rx_gain=args.rx_gain,
-                              tx_gain=args.tx_gain, gain_frequencies=list(_floats(args.gain_frequencies)),
-                              gain_rx_gains=list(_floats(args.gain_rx_gains)), lo_offset=args.lo_offset,
-                              source_ppm=args.source_ppm).items() if v is not None}, source="command line")
+                              tx_gain=args.tx_gain, gain_frequencies=gain_f, gain_rx_gains=gain_g,
+                              lo_offset=args.lo_offset, source_ppm=args.source_ppm).items() if v is not None},
+        source="command line")
     radio = _radio(args)
     with tqdm(total=len(STEPS), desc="calibrate", unit="step", file=sys.stderr, leave=False) as bar:
         def progress(step):

@@ -53,12 +53,21 @@ def run(args) -> int:
     import threading
     import time
 
+    from hil.commands._checks import number, output_file
     from hil.emulator.config import load_emulator_config
     from hil.emulator.server import EmulatorServer
     from hil.errors import check_range
     from hil.paths import resolve_scenario
 
+    number("--status-every", args.status_every, 0.0, 86400.0, unit="s")
+    number("--duration", args.duration, 0.0, 10 * 365 * 86400.0, unit="s")
+    output_file("--telemetry", args.telemetry)
+    output_file("--bursts", args.bursts)
     cfg = load_emulator_config(resolve_scenario(args.scenario))  # a path or a shipped name
+    if not args.telemetry:
+        output_file("telemetry_csv", cfg.telemetry_csv)
+    if not args.bursts:
+        output_file("telemetry_bursts", cfg.telemetry_bursts)
     if args.telemetry:
         cfg = dataclasses.replace(cfg, telemetry_csv=args.telemetry)
     if args.bursts:

@@ -101,13 +101,26 @@ def plot_pass(geo, p, fc, path, *, link=None):
 
 
 def run(args) -> int:
+    import os
+
     import numpy as np
     from tqdm import tqdm
 
+    from hil.commands._checks import integer, number, output_file
     from hil.errors import ConfigError, check_range
     from hil.orbit import GroundStation, as_epoch, find_passes, load_constellation
     from hil.orbit.satellites import DEFAULT_WALKER_EPOCH
 
+    for opt in ("lat", "lon", "alt"):  # finite here; the ranges are GroundStation's (lat_deg, lon_deg, alt_m)
+        number("--" + opt, getattr(args, opt))
+    number("--mask", args.mask, -90.0, 90.0, unit="deg")
+    number("--duration", args.duration, 1.0, 30 * 86400.0, unit="s")
+    number("--fc", args.fc, 1e6, 1e12, unit="Hz")
+    integer("--pass-index", args.pass_index, 0, 100000)
+    output_file("--plot", args.plot)
+    if os.path.isdir(args.constellation):
+        raise ConfigError.bad_value("--constellation", args.constellation, "a preset name or a TLE file (this is a "
+                                    "directory)")
     check_range("--duration", args.duration, 1.0, 30 * 86400.0, unit="s")
     check_range("--fc", args.fc, 1e6, 1e12, unit="Hz")
     check_range("--limit", args.limit, 1, 100000)

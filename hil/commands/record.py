@@ -14,6 +14,9 @@ example:
 """
 
 
+MAX_SAMPLES = 1 << 40  # 8 TiB of cf32: more than any disk here
+
+
 # Radio arguments shared with ``hil replay`` (which imports them from here).
 def add_radio_args(parser, *, default_backend: str = "mock") -> None:
     g = parser.add_argument_group("radio")
@@ -32,18 +35,35 @@ def add_radio_args(parser, *, default_backend: str = "mock") -> None:
     g.add_argument("--seed", type=int, default=0, help="seed of the mock's noise (default 0)")
 
 
+def check_radio_args(args) -> None:
+    """The radio options shared with ``hil replay``, checked before any radio is made."""
+    from hil.commands._checks import integer, number, seed
+
+    number("--gain", args.gain, -200.0, 200.0, unit="dB")
+    number("--bandwidth", args.bandwidth, 0.0, 1e11, unit="Hz", lo_open=True)
+    integer("--channel", args.channel, 0, 63)
+    number("--mock-noise-dbfs", args.mock_noise_dbfs, -300.0, 60.0, unit="dBFS")
+    seed("--seed", args.seed)
+
+
 def backend_options(args) -> dict:
     """Backend keyword options from ``-O KEY=VALUE`` (YAML values) and the mock's noise option."""
     import yaml
 
     from hil.errors import ConfigError
 
+    check_radio_args(args)
+
     opts = {}
     for item in args.option:
         key, sep, val = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError.bad_value("--option", item, "KEY=VALUE")
-        opts[key.strip()] = yaml.safe_load(val)
+        try:
+            opts[key.strip()] = yaml.safe_load(val)
+        except yaml.YAMLError as exc:
+            problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+            raise ConfigError.bad_value("--option", item, f"KEY=VALUE with a YAML value ({problem})") from None
     if args.mock_noise_dbfs is not None:
         if args.backend != "mock":
             raise ConfigError.bad_value("--mock-noise-dbfs", args.mock_noise_dbfs, "only with --backend mock")
@@ -78,10 +98,20 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from hil.capture import CaptureWriter, validate_capture
+    from hil.commands._checks import integer, number, output_file
     from hil.errors import ConfigError
 
-    if args.block < 1:
-        raise ConfigError.bad_value("--block", args.block, ">= 1 samples")
+    integer("--block", args.block, 1, 1 << 24, unit="samples")
+    integer("--samples", args.samples, 1, MAX_SAMPLES)
+    number("--seconds", args.seconds, 0.0, 1e7, unit="s", lo_open=True)
+    number("--rate", args.rate, 0.0, 1e10, unit="Hz", lo_open=True)
+    number("--freq", args.freq, 0.0, 1e12, unit="Hz")
+    import os
+
+    if os.path.isdir(args.out) or args.out.endswith(("/", os.sep)):
+        raise ConfigError.bad_value("OUT", args.out, "a capture base name (.sigmf-meta/-data are added), not a "
+                                    "directory")
+    output_file("OUT", f"{args.out}.sigmf-meta")
     radio = make(args, stream_errors="mark")
     settings = {"rx_channels": (args.channel,)}
     for key, val in (("sample_rate", args.rate), ("rx_frequency", args.freq), ("rx_gain", args.gain),
@@ -95,8 +125,8 @@ def run(args) -> int:
             total = args.samples
         else:
             total = int(round((args.seconds if args.seconds is not None else 1.0) * fs))
-        if total < 1:
-            raise ConfigError.bad_value("--samples/--seconds", total, ">= 1 sample")
+        if not 1 <= total <= MAX_SAMPLES:
+            raise ConfigError.bad_value("--samples/--seconds", total, f"1..{MAX_SAMPLES} samples")
         writer = CaptureWriter(args.out, fs, radio.rx_frequency, description=args.description,
                                hw=radio.profile.description, overwrite=args.overwrite,
                                extra={"profile": radio.profile.name, "backend": args.backend,

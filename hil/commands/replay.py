@@ -31,10 +31,26 @@ def register(parser):
     add_radio_args(parser)
 
 
+MAX_STREAM_SAMPLES = 1 << 28  # what replay holds in memory: 2 GiB of cf32 (segments + zero-filled gaps)
+MAX_TOTAL_SAMPLES = 1 << 40   # what --repeat may send in all
+
+
 def replay_stream(cap, gaps: str):
-    """The samples to transmit: the capture's segments, with zeros for known gaps if ``gaps == 'zeros'``."""
+    """The samples to transmit: the capture's segments, with zeros for known gaps if ``gaps == 'zeros'``.
+    The length is checked before anything is allocated (a global_index far ahead would be a PiB of zeros)."""
     import numpy as np
 
+    from hil.errors import ConfigError
+
+    total, prev_end = 0, None
+    for _start, gidx, seg in cap.segments():
+        if prev_end is not None and gaps == "zeros" and gidx > prev_end:
+            total += gidx - prev_end
+        total += seg.size
+        prev_end = gidx + seg.size
+    if total > MAX_STREAM_SAMPLES:
+        raise ConfigError.bad_value("capture", cap.meta_path, f"at most {MAX_STREAM_SAMPLES} samples to send "
+                                    f"(segments + zero-filled gaps: {total}); try --gaps skip")
     parts = []
     prev_end = None
     for _start, gidx, seg in cap.segments():
@@ -46,25 +62,33 @@ def replay_stream(cap, gaps: str):
 
 
 def run(args) -> int:
+    import os
     import sys
 
     import numpy as np
     from tqdm import tqdm
 
     from hil.capture import read_capture
+    from hil.commands._checks import input_file, integer, number
     from hil.commands.record import make
     from hil.errors import ConfigError, HILError
 
-    if args.repeat < 1:
-        raise ConfigError.bad_value("--repeat", args.repeat, ">= 1")
-    if args.block < 1:
-        raise ConfigError.bad_value("--block", args.block, ">= 1 samples")
+    integer("--repeat", args.repeat, 1, 1_000_000)
+    integer("--block", args.block, 1, 1 << 24, unit="samples")
+    number("--rate", args.rate, 0.0, 1e10, unit="Hz", lo_open=True)
+    number("--freq", args.freq, 0.0, 1e12, unit="Hz")
+    if os.path.isdir(args.capture):
+        input_file("CAPTURE", args.capture)  # says: a directory
     if args.verify and args.backend != "mock":
         raise ConfigError.bad_value("--verify", True, "only with --backend mock (it reads the loopback back)")
     cap = read_capture(args.capture)
     x = replay_stream(cap, args.gaps)
     if x.size == 0:
         raise ConfigError.bad_value("capture", cap.meta_path, "a capture with at least one sample")
+    if x.size * args.repeat > MAX_TOTAL_SAMPLES or (args.verify and 2 * x.size * args.repeat > MAX_STREAM_SAMPLES):
+        most = MAX_STREAM_SAMPLES // (2 * x.size) if args.verify else MAX_TOTAL_SAMPLES // x.size
+        raise ConfigError.bad_value("--repeat", args.repeat, f"at most {most} for this capture of {x.size} samples"
+                                    + (" with --verify (it keeps what it sends and reads back)" if args.verify else ""))
     radio = make(args)
     settings = {"tx_channels": (args.channel,), "sample_rate": args.rate or cap.sample_rate,
                 "tx_frequency": args.freq or cap.frequency}
