@@ -8,6 +8,7 @@ that session is closed (its byte stream can no longer be trusted); other clients
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import socket
@@ -126,10 +127,16 @@ class IiodServer:
     payload_timeout_s : float
         How long (s) the payload announced by WRITE/WRITEBUF may take to arrive; a client's
         ``TIMEOUT`` command replaces it for that session.
+    max_buffered_bytes : int
+        Budget of payload bytes held at once across all sessions (WRITE/WRITEBUF payloads being received,
+        READBUF data being sent); each command may announce up to 64 MiB, so without it 8 clients with
+        partial writes held 567 MB. A command beyond the budget gets ``-ENOMEM`` (counted in
+        :attr:`refused_memory`, logged rate-limited): WRITEBUF and READBUF before any payload moves (the
+        session goes on), WRITE - whose payload is already on its way - also closes that session.
     """
 
     def __init__(self, context: IioContext, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                 payload_timeout_s: float = 5.0):
+                 payload_timeout_s: float = 5.0, max_buffered_bytes: int = 128 << 20):
         if not isinstance(context, IioContext):
             raise DeviceError(f"IiodServer needs an IioContext, got {type(context).__name__}")
         self.context = context
@@ -144,6 +151,13 @@ class IiodServer:
         self._buffer_owner: dict[str, _Session] = {}
         self.commands_served = 0
         self.errors_replied = 0
+        if isinstance(max_buffered_bytes, bool) or not isinstance(max_buffered_bytes, int) or max_buffered_bytes < 1:
+            raise DeviceError(f"max_buffered_bytes: got {max_buffered_bytes!r}; allowed: an integer >= 1 (bytes)")
+        self.max_buffered_bytes = max_buffered_bytes
+        self.buffered_bytes = 0       # reserved now, all sessions together
+        self.peak_buffered_bytes = 0
+        self.refused_memory = 0
+        self._budget_lock = threading.Lock()
 
     # -- life cycle ------------------------------------------------------------------------------
     @property
@@ -261,8 +275,8 @@ class IiodServer:
                     log.debug("client %s: %s -> %s", sess.peer, cmd.op, exc)
                     self.errors_replied += 1
                     sess.reply(-exc.errno)
-                    if exc.errno == errno.ETIMEDOUT:
-                        break  # the payload is missing: the byte stream is out of step
+                    if exc.errno == errno.ETIMEDOUT or (exc.errno == errno.ENOMEM and cmd.op == "WRITE"):
+                        break  # the payload is missing / was not read: the byte stream is out of step
         except _Closed:
             pass
         except Exception:  # a bug in a device model must not take the server down
@@ -282,6 +296,27 @@ class IiodServer:
                 if s is sess:
                     del self._sessions[t]
         log.debug("client %s gone", sess.peer)
+
+    # -- memory budget ---------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _budget(self, sess: _Session, nbytes: int, what: str):
+        """Hold ``nbytes`` of :attr:`max_buffered_bytes` while a payload is received or sent."""
+        with self._budget_lock:
+            if self.buffered_bytes + nbytes > self.max_buffered_bytes:
+                self.refused_memory += 1
+                n = self.refused_memory
+                if n <= 10 or n % 1000 == 0:
+                    log.warning("client %s: %s of %d bytes refused (-ENOMEM): %d of %d bytes in use by all "
+                                "sessions (%d refusals so far)", sess.peer, what, nbytes, self.buffered_bytes,
+                                self.max_buffered_bytes, n)
+                raise IioErrno(errno.ENOMEM, f"{what} of {nbytes} bytes exceeds the server's buffer budget")
+            self.buffered_bytes += nbytes
+            self.peak_buffered_bytes = max(self.peak_buffered_bytes, self.buffered_bytes)
+        try:
+            yield
+        finally:
+            with self._budget_lock:
+                self.buffered_bytes -= nbytes
 
     # -- commands --------------------------------------------------------------------------------
     def _attr(self, cmd: Command):
@@ -321,7 +356,8 @@ class IiodServer:
                 value = self._attr(cmd).read().encode()
             sess.send(f"{len(value)}\n".encode() + value + b"\n")
         elif op == "WRITE":
-            payload = sess.read_exact(cmd.nbytes)  # always consumed, so an error keeps the stream in step
+            with self._budget(sess, cmd.nbytes, "WRITE"):
+                payload = sess.read_exact(cmd.nbytes)  # always consumed, so an error keeps the stream in step
             value = payload.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
             with ctx.lock:
                 self._attr(cmd).write(value)
@@ -337,17 +373,19 @@ class IiodServer:
             sess.reply(0)
         elif op == "READBUF":
             dev, channels = self._owned(sess, cmd)
-            with ctx.lock:
-                data = dev.buffer.read(cmd.nbytes)
-            nwords = (max((c.scan.index for c in dev.scan_channels), default=0) + 32) // 32
-            mask = sum(1 << i for i, c in enumerate(dev.scan_channels) if c in channels)
-            sess.send(f"{len(data)}\n{format_mask(mask, nwords)}\n".encode() + data)
+            with self._budget(sess, cmd.nbytes, "READBUF"):
+                with ctx.lock:
+                    data = dev.buffer.read(cmd.nbytes)
+                nwords = (max((c.scan.index for c in dev.scan_channels), default=0) + 32) // 32
+                mask = sum(1 << i for i, c in enumerate(dev.scan_channels) if c in channels)
+                sess.send(f"{len(data)}\n{format_mask(mask, nwords)}\n".encode() + data)
         elif op == "WRITEBUF":
             dev, _channels = self._owned(sess, cmd)
-            sess.reply(cmd.nbytes)
-            payload = sess.read_exact(cmd.nbytes)
-            with ctx.lock:
-                written = dev.buffer.write(payload)
+            with self._budget(sess, cmd.nbytes, "WRITEBUF"):  # refused before the client sends the payload
+                sess.reply(cmd.nbytes)
+                payload = sess.read_exact(cmd.nbytes)
+                with ctx.lock:
+                    written = dev.buffer.write(payload)
             sess.reply(written)
         elif op == "GETTRIG":
             dev = ctx.device(cmd.dev)
