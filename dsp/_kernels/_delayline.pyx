@@ -49,8 +49,8 @@
 #     segment start even when a call starts inside a segment; fixed-length loops have no scalar
 #     tails), so the output is bit-identical however the stream is split into calls or threads.
 #   * The loops are plain C plus GCC/Clang vector extensions (SSE2 / NEON / anything); on x86-64 the
-#     same code is compiled a second time for AVX2+FMA and chosen at import when the CPU has it
-#     (set_isa / HIL_DELAYLINE_ISA=baseline pick the portable build). No intrinsics.
+#     same code is also compiled for AVX2+FMA and for AVX-512 (DQ/VL/BW), the best the CPU runs chosen at
+#     import (set_isa(), or HIL_DELAYLINE_ISA=baseline|avx2|avx512, pick another). No intrinsics.
 cimport cython
 from libc.stdint cimport int64_t, uint64_t
 
@@ -644,34 +644,38 @@ cdef extern from *:
     static int hil_dl_run_avx2(const hil_dl_args *A, hil_dl_work *W, int64_t *where) {
         return hil_dl_run_impl(A, W, where);
     }
+    __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
+    static int hil_dl_run_avx512(const hil_dl_args *A, hil_dl_work *W, int64_t *where) {
+        return hil_dl_run_impl(A, W, where);
+    }
     #endif
 
     typedef int (*hil_dl_fn)(const hil_dl_args *, hil_dl_work *, int64_t *);
     static hil_dl_fn hil_dl_impl = hil_dl_run_base;
     static const char *hil_dl_isa_name = "baseline";
 
-    /* 0: baseline, 1: avx2 (if the CPU has it), -1: the best the CPU has. Returns 0, or -1 if refused. */
+    /* 0: baseline, 1: avx2, 2: avx512 (if the CPU has it), -1: the best the CPU has. Returns 0, or -1 if
+       refused. */
     static int hil_dl_set_isa(int which) {
     #ifdef HIL_DL_X86
         __builtin_cpu_init();
-        int have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        if (which != 0 && have) { hil_dl_impl = hil_dl_run_avx2; hil_dl_isa_name = "avx2"; return 0; }
+        int have2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        int have512 = have2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")
+                      && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+        if ((which == -1 || which == 2) && have512) {
+            hil_dl_impl = hil_dl_run_avx512; hil_dl_isa_name = "avx512"; return 0;
+        }
+        if (which == 2) return -1;
+        if ((which == -1 || which == 1) && have2) { hil_dl_impl = hil_dl_run_avx2; hil_dl_isa_name = "avx2"; return 0; }
         if (which == 1) return -1;
     #else
-        if (which == 1) return -1;
+        if (which > 0) return -1;
     #endif
         hil_dl_impl = hil_dl_run_base; hil_dl_isa_name = "baseline";
         return 0;
     }
     static const char *hil_dl_isa(void) { return hil_dl_isa_name; }
-    static int hil_dl_have_avx2(void) {
-    #ifdef HIL_DL_X86
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    #else
-        return 0;
-    #endif
-    }
+
 
     static int hil_dl_run(const hil_dl_args *A, int64_t *where) {
         int64_t np = A->npath > 0 ? A->npath : 1;
@@ -718,15 +722,13 @@ cdef extern from *:
     int hil_dl_write(const float *x, float *ring, int64_t n0, int64_t m, int64_t size, int64_t L) noexcept nogil
     int hil_dl_set_isa(int which) noexcept nogil
     const char *hil_dl_isa() noexcept nogil
-    int hil_dl_have_avx2() noexcept nogil
 
 
 def _init_isa():
     import os
     want = os.environ.get("HIL_DELAYLINE_ISA", "").strip().lower()
-    if want in ("baseline", "portable", "generic"):
-        hil_dl_set_isa(0)
-    else:
+    which = {"baseline": 0, "avx2": 1, "avx512": 2}.get(want, -1)
+    if hil_dl_set_isa(which) != 0:
         hil_dl_set_isa(-1)
 
 
@@ -734,16 +736,28 @@ _init_isa()
 
 
 def isa():
-    """Name of the compiled code path in use: ``"avx2"`` (x86-64 with AVX2 + FMA) or ``"baseline"``."""
+    """Name of the compiled code path in use: ``"avx512"``, ``"avx2"`` (x86-64 with AVX-512 / AVX2 + FMA)
+    or ``"baseline"`` (any CPU the compiler targets: SSE2, NEON, ...)."""
     return hil_dl_isa().decode()
 
 
+def available_isas():
+    """The code paths this CPU can run, slowest first."""
+    cur = isa()
+    out = ["baseline"]
+    for name, which in (("avx2", 1), ("avx512", 2)):
+        if hil_dl_set_isa(which) == 0:
+            out.append(name)
+    set_isa(cur)
+    return out
+
+
 def set_isa(name):
-    """Choose the code path: ``"best"``, ``"avx2"`` or ``"baseline"``. Returns the name now in use;
-    ValueError if ``name`` is unknown or the CPU cannot run it."""
-    which = {"best": -1, "avx2": 1, "baseline": 0}.get(str(name).lower())
+    """Choose the code path: ``"best"``, ``"avx512"``, ``"avx2"`` or ``"baseline"``. Returns the name now in
+    use; ValueError if ``name`` is unknown or the CPU cannot run it (the code path is then unchanged)."""
+    which = {"best": -1, "avx512": 2, "avx2": 1, "baseline": 0}.get(str(name).lower())
     if which is None or hil_dl_set_isa(which) != 0:
-        allowed = "best, baseline, avx2" if hil_dl_have_avx2() else "best, baseline (this CPU has no AVX2+FMA)"
+        allowed = ", ".join(["best", *available_isas()])
         raise ValueError(f"isa: {name!r} is not available here (allowed: {allowed})")
     return isa()
 
