@@ -503,6 +503,78 @@ def pa_study(s: WaveformSetup, cfg: CompareConfig, rng) -> dict:
     return {"evm_db": evm, "ber": curves, "penalty_db": None if lin is None or pa_ is None else pa_ - lin}
 
 
+def _align(rx, tx):
+    """(delay, fractional delay) of ``tx`` inside ``rx`` from the cross-correlation peak (parabolic
+    interpolation of the magnitude around it)."""
+    n = int(2 ** math.ceil(math.log2(rx.size + tx.size)))
+    c = np.fft.ifft(np.fft.fft(rx, n) * np.conj(np.fft.fft(tx, n)))[: rx.size - tx.size + 1]
+    a = np.abs(c)
+    k = int(np.argmax(a))
+    frac = 0.0
+    if 0 < k < a.size - 1:
+        den = a[k - 1] - 2 * a[k] + a[k + 1]
+        frac = 0.5 * (a[k - 1] - a[k + 1]) / den if den else 0.0
+    return k, float(frac)
+
+
+def _shift(x, frac):
+    """``x`` advanced by ``frac`` samples (DFT phase ramp; ``frac`` in -0.5..0.5)."""
+    if abs(frac) < 1e-9:
+        return x
+    f = np.fft.fftfreq(x.size)
+    return np.fft.ifft(np.fft.fft(x) * np.exp(2j * np.pi * f * frac))
+
+
+def radio_study(s: WaveformSetup, cfg: CompareConfig, radio, rng, *, frames: int = 8, level_dbfs: float = -12.0,
+                pa=None) -> dict:
+    """The PA study's frames through a radio: a loopback (the mock; or a real TX -> cable/attenuator ->
+    RX). Sends ``frames`` frames (``cfg.pa_qam``-QAM, every cell data; optionally through the PA model
+    first) as one timed burst at ``level_dbfs`` RMS, captures, aligns by cross-correlation (integer +
+    parabolic fractional delay), removes the complex gain (Bussgang) and returns the EVM (dB) and the
+    raw (no added noise) BER of the demodulated frames. The radio must be open, configured (sample
+    rate, frequencies, gains) and not streaming; it is started and stopped here."""
+    from dsp.pa import bussgang_gain, evm_db
+    from dsp.waveforms import make_modem
+
+    modem = _pa_modem(s, cfg.pa_qam, make_modem)
+    bits, x = _data_frames(modem, frames, rng)
+    burst = x.astype(np.complex128).ravel()
+    if pa is not None:
+        burst = pa.process(burst)
+    amp = 10.0 ** (level_dbfs / 20.0)
+    burst = amp * burst
+    from hil.errors import DeviceError
+
+    lead, margin = 256, 4096
+    tx = burst.astype(np.complex64)
+    radio.start()
+    try:
+        _, meta = radio.read(16, timeout=10.0)
+        try:
+            radio.write(tx, at_sample=meta.sample_index + 16 + lead, end_burst=True)
+            y, _ = radio.read(lead + burst.size + margin, timeout=10.0)
+        except DeviceError:
+            # no timed bursts (a Pluto): send now and capture a generous margin; the correlation finds it
+            radio.write(tx, end_burst=True)
+            y, _ = radio.read(3 * burst.size + (1 << 16), timeout=10.0)
+    finally:
+        radio.stop()
+    y = np.asarray(y, np.complex128).reshape(-1)
+    k, frac = _align(y, burst)
+    seg = y[max(k - 64, 0): k + burst.size + 64]
+    seg = _shift(seg, frac)[min(k, 64): min(k, 64) + burst.size]
+    if seg.size < burst.size:
+        raise ConfigError.bad_value("radio capture", seg.size, f">= {burst.size} samples after alignment")
+    g = bussgang_gain(burst, seg)
+    rxf = (seg / g / amp).reshape(frames, modem.frame_length)
+    grid = modem.demodulate_grid(rxf)
+    ref = modem.demodulate_grid(x)
+    got = modem.qam.demap_hard(modem.data_symbols(grid)).reshape(bits.shape)
+    return {"evm_db": evm_db(modem.data_symbols(ref), modem.data_symbols(grid)),
+            "ber": float(np.count_nonzero(got != bits) / bits.size), "delay": k + frac, "gain_db":
+            float(20 * np.log10(abs(g)))}
+
+
 def _pa_modem(s, qam, make_modem):
     """The setup's modem at the PA study's QAM order, every cell data."""
     from dsp.waveforms import AfdmModem, GfdmModem, OddmModem, OfdmModem, OtfsModem
@@ -652,10 +724,13 @@ def time_rx(s: WaveformSetup, cfg: CompareConfig, rng, frames: int = 8) -> float
     return total / (frames * m.frame_length) * 1e9
 
 
-def run_compare(cfg: CompareConfig, outdir: str, *, progress: bool = True, waveforms=ORDER, jobs: int = 2) -> dict:
+def run_compare(cfg: CompareConfig, outdir: str, *, progress: bool = True, waveforms=ORDER, jobs: int = 2,
+                radio=None, radio_level_dbfs: float = -12.0) -> dict:
     """Run the whole study, write ``outdir`` (table1.csv, table1.md, summary.json, report.html, PNGs)
     and return the summary dict. ``waveforms``: a subset of :data:`ORDER` (kept in Table I's order);
-    ``jobs``: worker processes for the per-waveform measurements (the timing runs alone afterwards)."""
+    ``jobs``: worker processes for the per-waveform measurements (the timing runs alone afterwards);
+    ``radio``: an open, configured :class:`hil.backends.base.Radio` in loopback - each waveform's PA-study
+    frames are then also sent through it (:func:`radio_study`: EVM and raw BER on the real chain)."""
     from tqdm import tqdm
 
     bad = [w for w in waveforms if w not in ORDER]
@@ -692,12 +767,21 @@ def run_compare(cfg: CompareConfig, outdir: str, *, progress: bool = True, wavef
             results[k]["ops"] = op_counts(setups[k])
             bar.update()
         otfs_n = otfs_papr_vs_n(cfg, np.random.default_rng(np.random.SeedSequence([cfg.seed, 77])))
+        if radio is not None:
+            for k in kinds:
+                bar.set_postfix(waveform=k, stage="radio")
+                results[k]["radio"] = radio_study(setups[k], cfg, radio,
+                                                  np.random.default_rng(np.random.SeedSequence([cfg.seed, 78])),
+                                                  level_dbfs=radio_level_dbfs)
     finally:
         bar.close()
     results = {k: results[k] for k in kinds}
     elapsed = time.perf_counter() - t_start
     summary = _summarise(cfg, results, elapsed, jobs)
     summary["otfs_papr_vs_n_db"] = otfs_n
+    if radio is not None:
+        summary["radio"] = {"backend": type(radio).__name__, "level_dbfs": radio_level_dbfs,
+                            "sample_rate": float(getattr(radio, "sample_rate", float("nan")))}
     write_outputs(outdir, cfg, results, summary)
     return summary
 
@@ -781,6 +865,9 @@ def _row(cfg, k, r):
         row[f"evm_ibo_{ibo:g}dB"] = v
     row["pa_penalty_db_at_1e-3"] = r["pa"]["penalty_db"]
     row["aclr_after_pa_db"] = r["spectrum_pa"]["aclr_db"]
+    if "radio" in r:
+        row["radio_evm_db"] = r["radio"]["evm_db"]
+        row["radio_ber"] = r["radio"]["ber"]
     row["tx_ns_per_sample"] = r["tx_ns_per_sample"]
     row["rx_ns_per_sample"] = r["rx_ns_per_sample"]
     row["tx_cmul_per_sample"] = r["ops"]["tx_cmul_per_sample"]
@@ -830,8 +917,10 @@ def _markdown_table(rows, cfg):
             + [(f"ber_static_{s:g}dB", f"BER static {s:g} dB", ".2e") for s in cfg.diversity_snr_db]
             + [("diversity_order_static", "diversity static", ".2f")]
             + [(f"evm_ibo_{cfg.pa_backoff_ber_db:g}dB", f"EVM IBO {cfg.pa_backoff_ber_db:g} dB", ".1f"),
-               ("pa_penalty_db_at_1e-3", "PA penalty dB", ".2f"), ("aclr_after_pa_db", "ACLR after PA", ".1f"),
-               ("tx_ns_per_sample", "TX ns/sa", ".1f"), ("rx_ns_per_sample", "RX ns/sa", ".0f"),
+               ("pa_penalty_db_at_1e-3", "PA penalty dB", ".2f"), ("aclr_after_pa_db", "ACLR after PA", ".1f")]
+            + ([("radio_evm_db", "radio EVM dB", ".1f"), ("radio_ber", "radio BER", ".2e")]
+               if any("radio_evm_db" in r for r in rows) else [])
+            + [("tx_ns_per_sample", "TX ns/sa", ".1f"), ("rx_ns_per_sample", "RX ns/sa", ".0f"),
                ("tx_cmul_per_sample", "TX cmul/sa", ".1f"), ("rx_cmul_per_sample", "RX cmul/sa", ".1f"),
                ("detector_edge_iterations_per_sample", "det. edge-iter/sa", ".0f")])
     lines = ["| " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * len(cols)]
@@ -1001,6 +1090,10 @@ def write_outputs(outdir, cfg, results, summary):
             f"({cfg.pa_qam}-QAM, "
             f"AWGN) at IBO {cfg.pa_backoff_ber_db:g} dB minus linear",
             f"- **mask**: {summary['mask']}"]
+    if summary.get("radio"):
+        ra = summary["radio"]
+        meta.append(f"- **radio loopback**: {ra['backend']} at {ra['sample_rate']:g} Sa/s, TX {ra['level_dbfs']:g} "
+                    f"dBFS RMS; the PA study's {cfg.pa_qam}-QAM frames, aligned, gain removed: radio EVM and raw BER")
     for s in (results[k]["setup"] for k in results):
         meta.append(f"- **{s.kind.upper()}**: {s.label}; pulse {s.pulse}; detector {s.detector_name}"
                     + ("; " + "; ".join(s.notes) if s.notes else ""))
