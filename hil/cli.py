@@ -5,7 +5,8 @@ Subcommands live in :mod:`hil.commands`, one module each, discovered at start-up
 ``run(args) -> int`` (the exit status). Only subcommands that exist are listed in ``--help``.
 
 Errors of the testbed (:class:`hil.errors.HILError`) are printed as one line ``hil: error: ...``
-with exit status 2 (configuration) or 1 (device/stream); ``--debug`` shows the traceback instead.
+with exit status 2 (configuration) or 1 (device/stream), as are argparse's errors (2) and a file
+operation the system refuses (``OSError``, 1); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -77,6 +78,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"hil: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
+    except OSError as exc:
+        # The environment refused a file operation (a path into a missing directory or onto a file, no
+        # permission, a full disk): one line with the path, not a traceback. Commands check their paths
+        # up front; this is the net under paths opened deeper down.
+        if args.debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"hil: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("hil: interrupted", file=sys.stderr)
         return 130

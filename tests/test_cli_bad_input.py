@@ -194,6 +194,7 @@ RUN_ROWS = [
     (["run", "{bin}"], "not UTF-8"),
     (["run", "{empty}"], "empty"),
     (["run", "{passwd}"], "<a str of"),
+    (["run", "scenarios/demo.yaml", "-o", "{afile}/x", "--max-bursts", "1", "--no-progress"], "Not a directory"),
 ]
 
 VALIDATOR_ROWS = [
