@@ -195,6 +195,15 @@ RUN_ROWS = [
     (["run", "{empty}"], "empty"),
     (["run", "{passwd}"], "<a str of"),
     (["run", "scenarios/demo.yaml", "-o", "{afile}/x", "--max-bursts", "1", "--no-progress"], "Not a directory"),
+    # the loop's child processes read a plan file
+    (["tx", "--plan", "{bin}", "--connect", "tcp://127.0.0.1:1"], "not a loop plan"),
+    (["tx", "--plan", "{dir}", "--connect", "tcp://127.0.0.1:1"], "cannot read the plan"),
+    (["rx", "--plan", "{empty}", "--connect", "tcp://127.0.0.1:1"], "not a loop plan"),
+    (["rx", "--plan", "{missing}", "--connect", "tcp://0.0.0.0:1"], "--connect"),
+    (["compare", "{bin}"], "not UTF-8"),
+    (["compare", "{dir}"], "config"),
+    (["payload", "{bin}"], "not UTF-8"),
+    (["payload-broadcast", "{empty}"], "empty"),
 ]
 
 VALIDATOR_ROWS = [

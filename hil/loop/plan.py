@@ -119,6 +119,8 @@ class LoopPlan:
                 return cls.from_json(fh.read(), path)
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the plan ({exc.strerror})", source=path) from None
+        except UnicodeDecodeError as exc:  # a binary file (issue 15: one line, no traceback)
+            raise ConfigError(f"{path}: not a loop plan (not UTF-8 text at byte {exc.start})", source=path) from None
 
     def scenario_obj(self):
         from hil.config import parse
