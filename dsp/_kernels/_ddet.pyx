@@ -61,6 +61,7 @@ cdef extern from *:
 
     /* observations for the kernels: y minus the known cells' contribution (group by group, known cell by
        known cell, in double), rounded to float32, in the kernels' layout (transposed: (r, k) at k R + r) */
+    HIL_DD_CLONES
     static int hil_dd_prep(const double *y, int64_t R, int64_t C, int transpose, const int64_t *kc,
                            const double *kv, int64_t K, int64_t G, const int64_t *gsr, const int64_t *gsc,
                            const float *cre, const float *cim, float *yr, float *yi) {
@@ -100,8 +101,7 @@ cdef extern from *:
     }
 
     /* ---------------------------------------------------------------- coefficient expansion (double)*/
-    HIL_DD_CLONES
-    static void hil_dd_expand_seg(double a_re, double a_im, const double *restrict tb, const double *restrict post,
+    static inline void hil_dd_expand_seg(double a_re, double a_im, const double *restrict tb, const double *restrict post,
                                   double *restrict o, int64_t m) {
         if (post) {
             for (int64_t k = 0; k < m; k++) {
@@ -128,39 +128,37 @@ cdef extern from *:
     /*
        c[g, r, k] = sum over diagonals t of group g of A[t, r] * tab[sel_t(r), (k - sc_t) mod C] * post[k],
        sel_t(r) = tw1[t] if r < w[t] else tw0[t]; summed in t order, then rounded to float32. */
+    HIL_DD_CLONES
     static int hil_dd_expand(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
                              const double *A, const double *tab, const int64_t *tw0, const int64_t *tw1,
                              const int64_t *w, const double *post, int has_post, int transpose, float *cre,
                              float *cim) {
         int64_t n = R * C;
-        double *acc = (double *) malloc((size_t) (2 * G * n + 1) * sizeof(double));
+        /* one row of one merged diagonal at a time: sum its members (t order) in double, then round */
+        double *acc = (double *) malloc((size_t) (2 * C + 1) * sizeof(double));
         if (acc == NULL) return 3;
-        memset(acc, 0, (size_t) (2 * G * n) * sizeof(double));
-        for (int64_t t = 0; t < D; t++) {
-            double *ar = acc + 2 * grp[t] * n;
-            int64_t s = sc[t];
-            for (int64_t r = 0; r < R; r++) {
-                double a_re = A[2 * (t * R + r)], a_im = A[2 * (t * R + r) + 1];
-                const double *tb = tab + 2 * C * (r < w[t] ? tw1[t] : tw0[t]);
-                double *o = ar + 2 * r * C;
-                /* k in [s, C): table index k - s; k in [0, s): k - s + C */
-                hil_dd_expand_seg(a_re, a_im, tb, post ? post + 2 * s : NULL, o + 2 * s, C - s);
-                hil_dd_expand_seg(a_re, a_im, tb + 2 * (C - s), post, o, s);
-            }
-        }
         for (int64_t g = 0; g < G; g++)
             for (int64_t r = 0; r < R; r++) {
-                const double *a = acc + 2 * (g * n + r * C);
+                for (int64_t k = 0; k < 2 * C; k++) acc[k] = 0.0;
+                for (int64_t t = 0; t < D; t++) {
+                    if (grp[t] != g) continue;
+                    int64_t s = sc[t];
+                    double a_re = A[2 * (t * R + r)], a_im = A[2 * (t * R + r) + 1];
+                    const double *tb = tab + 2 * C * (r < w[t] ? tw1[t] : tw0[t]);
+                    /* k in [s, C): table index k - s; k in [0, s): k - s + C */
+                    hil_dd_expand_seg(a_re, a_im, tb, post ? post + 2 * s : NULL, acc + 2 * s, C - s);
+                    hil_dd_expand_seg(a_re, a_im, tb + 2 * (C - s), post, acc, s);
+                }
                 if (transpose) {
                     /* transposed layout: cell (r, k) at k * R + r */
                     for (int64_t k = 0; k < C; k++) {
-                        cre[g * n + k * R + r] = (float) a[2 * k];
-                        cim[g * n + k * R + r] = (float) a[2 * k + 1];
+                        cre[g * n + k * R + r] = (float) acc[2 * k];
+                        cim[g * n + k * R + r] = (float) acc[2 * k + 1];
                     }
                 } else {
                     for (int64_t k = 0; k < C; k++) {
-                        cre[g * n + r * C + k] = (float) a[2 * k];
-                        cim[g * n + r * C + k] = (float) a[2 * k + 1];
+                        cre[g * n + r * C + k] = (float) acc[2 * k];
+                        cim[g * n + r * C + k] = (float) acc[2 * k + 1];
                     }
                 }
             }
@@ -169,8 +167,7 @@ cdef extern from *:
     }
 
     /* ---------------------------------------------------------------- message passing, 2 levels per I/Q */
-    HIL_DD_CLONES
-    static void hil_dd_obs_seg(const float *restrict cr, const float *restrict ci, const float *restrict h,
+    static inline void hil_dd_obs_seg(const float *restrict cr, const float *restrict ci, const float *restrict h,
                                const float *restrict pa, const float *restrict pb, const float *restrict pq,
                                float *restrict mur, float *restrict mui, float *restrict vv,
                                float *restrict Ar, float *restrict Ai, float *restrict Av, int64_t m) {
@@ -188,8 +185,7 @@ cdef extern from *:
         }
     }
 
-    HIL_DD_CLONES
-    static void hil_dd_lam_seg(const float *restrict cr, const float *restrict ci, const float *restrict h,
+    static inline void hil_dd_lam_seg(const float *restrict cr, const float *restrict ci, const float *restrict h,
                                const float *restrict yr, const float *restrict yi,
                                const float *restrict mur, const float *restrict mui, const float *restrict vv,
                                const float *restrict Ar, const float *restrict Ai, const float *restrict Av,
@@ -204,15 +200,13 @@ cdef extern from *:
         }
     }
 
-    HIL_DD_CLONES
-    static void hil_dd_add(float *restrict acc, const float *restrict x, int64_t n) {
+    static inline void hil_dd_add(float *restrict acc, const float *restrict x, int64_t n) {
         for (int64_t i = 0; i < n; i++) acc[i] = acc[i] + x[i];
     }
 
     /* variable side of one diagonal, fused: extrinsic LLRs D = T - lam, logistic pmfs through
        exp(-|D|), their means / second moments, damped; non-data cells keep zero messages */
-    HIL_DD_CLONES
-    static void hil_dd_var_side(const float *restrict TI, const float *restrict TQ, const float *restrict lI,
+    static inline void hil_dd_var_side(const float *restrict TI, const float *restrict TQ, const float *restrict lI,
                                 const float *restrict lQ, const float *restrict act, float *restrict mr,
                                 float *restrict mi, float *restrict m2, float x0i, float cfi, float x0q, float cfq,
                                 float e0i, float s2i, float e0q, float s2q, float dmp, float omd, int64_t n) {
@@ -239,8 +233,7 @@ cdef extern from *:
     }
 
     /* posterior check: count of data cells with max posterior >= thr */
-    HIL_DD_CLONES
-    static int64_t hil_dd_converged(const float *restrict TI, const float *restrict TQ, const float *restrict act,
+    static inline int64_t hil_dd_converged(const float *restrict TI, const float *restrict TQ, const float *restrict act,
                                     float thr, int64_t n) {
         int32_t cnt = 0;
         for (int64_t i = 0; i < n; i++) {
@@ -252,6 +245,7 @@ cdef extern from *:
         return cnt;
     }
 
+    HIL_DD_CLONES
     static int hil_dd_mp_binary(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc,
                                 const float *cre, const float *cim, const float *yr, const float *yi,
                                 const uint8_t *act, float x0i, float x1i, float x0q, float x1q,
@@ -345,14 +339,12 @@ cdef extern from *:
     }
 
     /* ---------------------------------------------------------------- iterative MRC (rake DFE) */
-    HIL_DD_CLONES
-    static void hil_dd_hs_seg(const float *restrict a, const float *restrict b, float *restrict hs, int64_t m) {
+    static inline void hil_dd_hs_seg(const float *restrict a, const float *restrict b, float *restrict hs, int64_t m) {
         for (int64_t j = 0; j < m; j++) hs[j] = hs[j] + (a[j] * a[j] + b[j] * b[j]);
     }
 
     /* combiner outputs g = n / D + x_hat and the nearest constellation point (first on ties) */
-    HIL_DD_CLONES
-    static void hil_dd_slice(const float *restrict nr, const float *restrict ni, const float *restrict dv,
+    static inline void hil_dd_slice(const float *restrict nr, const float *restrict ni, const float *restrict dv,
                              const float *restrict xr, const float *restrict xi, const float *restrict csr,
                              const float *restrict csi, int64_t Q, float *restrict gr, float *restrict gi,
                              float *restrict bd, int32_t *restrict bi, int64_t m) {
@@ -375,8 +367,7 @@ cdef extern from *:
         }
     }
 
-    HIL_DD_CLONES
-    static void hil_dd_feed(const float *restrict a, const float *restrict b, float *restrict ur, float *restrict ui,
+    static inline void hil_dd_feed(const float *restrict a, const float *restrict b, float *restrict ur, float *restrict ui,
                             const float *restrict er, const float *restrict ei, int64_t m) {
         for (int64_t j = 0; j < m; j++) {
             ur[j] = ur[j] - (a[j] * er[j] - b[j] * ei[j]);
@@ -384,8 +375,7 @@ cdef extern from *:
         }
     }
 
-    HIL_DD_CLONES
-    static void hil_dd_comb(const float *restrict a, const float *restrict b, const float *restrict ur,
+    static inline void hil_dd_comb(const float *restrict a, const float *restrict b, const float *restrict ur,
                             const float *restrict ui, float *restrict nr, float *restrict ni, int64_t m) {
         for (int64_t j = 0; j < m; j++) {
             float x = a[j], z = b[j], br = ur[j], bi = ui[j];
@@ -394,6 +384,7 @@ cdef extern from *:
         }
     }
 
+    HIL_DD_CLONES
     static int hil_dd_mrc(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc,
                           const float *cre, const float *cim, const float *yr, const float *yi,
                           const uint8_t *act, int64_t glen, const float *csr, const float *csi, int64_t Q,
@@ -600,6 +591,8 @@ cdef int ERR_PARAM = 2
 cdef int ERR_MEMORY = 3
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def exp_neg_abs(const float[::1] d, float[::1] out):
     """``exp(-|d|)`` in float32 as the kernels evaluate it (exposed for the accuracy test)."""
     if out.shape[0] != d.shape[0]:
@@ -610,6 +603,8 @@ def exp_neg_abs(const float[::1] d, float[::1] out):
     return OK
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def prep_obs(const double complex[::1] y, Py_ssize_t R, Py_ssize_t C, bint transpose, const int64_t[::1] known_cells,
              const double complex[::1] known_values, const int64_t[::1] gsr, const int64_t[::1] gsc,
              const float[:, ::1] cre, const float[:, ::1] cim, float[::1] yr, float[::1] yi):
@@ -631,6 +626,8 @@ def prep_obs(const double complex[::1] y, Py_ssize_t R, Py_ssize_t C, bint trans
     return status
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def gather_bits(const int64_t[::1] idx, const int64_t[::1] sel, const uint8_t[:, ::1] table, uint8_t[::1] out):
     """Hard bits of cells ``sel`` from their decisions; see the twin ``_ddet_py.gather_bits``. Returns a status."""
     cdef Py_ssize_t i, n_sel = sel.shape[0], Q = table.shape[0] - 1, bps = table.shape[1]
@@ -645,6 +642,8 @@ def gather_bits(const int64_t[::1] idx, const int64_t[::1] sel, const uint8_t[:,
     return OK
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 cdef bint _shifts_ok(const int64_t[::1] sr, const int64_t[::1] sc, Py_ssize_t R, Py_ssize_t C) noexcept nogil:
     cdef Py_ssize_t t
     for t in range(sr.shape[0]):
@@ -653,6 +652,8 @@ cdef bint _shifts_ok(const int64_t[::1] sr, const int64_t[::1] sc, Py_ssize_t R,
     return True
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def dd_expand(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] grp, const int64_t[::1] sc,
               const double complex[:, ::1] A, const double complex[:, ::1] tab, const int64_t[::1] tw0,
               const int64_t[::1] tw1, const int64_t[::1] w, const double complex[::1] post,
@@ -681,6 +682,8 @@ def dd_expand(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] grp, const int64_t[
     return status
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def mp_binary(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] gsr, const int64_t[::1] gsc,
               const float[:, ::1] cre, const float[:, ::1] cim, const float[::1] yr, const float[::1] yi,
               const uint8_t[::1] act, levels, double noise_var, double damping, int max_iter, double conv_tol,
@@ -711,6 +714,8 @@ def mp_binary(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] gsr, const int64_t[
     return status, iters, eta
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def mrc(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] gsr, const int64_t[::1] gsc, const float[:, ::1] cre,
         const float[:, ::1] cim, const float[::1] yr, const float[::1] yi, const uint8_t[::1] act,
         Py_ssize_t group_len, const float[::1] cons_re, const float[::1] cons_im, int max_iter,
