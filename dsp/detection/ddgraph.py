@@ -78,6 +78,15 @@ class _Tables:
         self.rot: dict = {}
         self.afdm: dict = {}
 
+    def otfs_tab(self, N: int) -> np.ndarray:
+        """Column tables of OTFS: ones, and the one-CP wrap phase e^{-j 2 pi q / N}."""
+        t = self.rot.get(("tab", N))
+        if t is None:
+            t = np.ones((2, N), np.complex128)
+            t[1] = np.exp(-2j * np.pi * np.arange(N) / N)
+            self.rot[("tab", N)] = t
+        return t
+
     def rotation(self, period: int) -> np.ndarray:
         t = self.rot.get(period)
         if t is None:
@@ -93,27 +102,28 @@ def _merge(sr, sc, C):
 
 
 def _diagonal_offsets(k, n, spread):
-    """Per path: integer base bin, fractional part and the kept offsets j (as _offsets / otfs_coo)."""
+    """Per path: integer base bin, fractional part, and per diagonal its path and Doppler offset j
+    (the bins kept as _offsets / otfs_coo keep them)."""
     integer = np.abs(k - np.rint(k)) < 1e-12
     base = np.where(integer, np.rint(k), np.floor(k + 0.5)).astype(np.int64)
     frac = np.where(integer, 0.0, k - base)
+    if integer.all():                                   # the estimators' output: one diagonal per path
+        return integer, base, frac, np.arange(k.size), np.zeros(k.size, np.int64)
     offs = [np.zeros(1, np.int64) if integer[i] else _offsets(frac[i], n, spread) for i in range(k.size)]
-    return integer, base, frac, offs
+    cnt = np.array([o.size for o in offs], np.int64)
+    return integer, base, frac, np.repeat(np.arange(k.size), cnt), np.concatenate(offs)
 
 
-def _otfs(modem, paths_dd, spread, tables):
+def _otfs(modem, parsed, spread, tables):
     M, N, cp_len = int(modem.M), int(modem.N), int(modem.cp_len)
     frame = getattr(modem, "cp", "frame") == "frame"
-    g, d, k = as_paths(paths_dd)
+    g, d, k = parsed
     li = _integer_delays(d, cp_len, M + 1, "OTFS")
     if frame and li.size and li.max() >= M:
         from dsp.errors import ConfigError
         raise ConfigError.bad_value("paths_dd delay_bin", int(li.max()), f"< M = {M}")
     period = M * N if frame else N * (M + cp_len)
-    integer, base, frac, offs = _diagonal_offsets(k, N, spread)
-    cnt = np.array([o.size for o in offs], np.int64)
-    pi = np.repeat(np.arange(k.size), cnt)                         # path of each diagonal
-    j = np.concatenate(offs) if offs else np.zeros(0, np.int64)
+    integer, base, frac, pi, j = _diagonal_offsets(k, N, spread)    # pi: path of each diagonal
     sr = li[pi].astype(np.int64)
     sc = np.mod(base[pi] - j, N).astype(np.int64)
     rows = np.arange(M) + cp_len
@@ -124,8 +134,7 @@ def _otfs(modem, paths_dd, spread, tables):
     else:
         amp = g[pi] * _g(frac[pi] + j, N)
         A = amp[:, None] * np.exp(2j * np.pi * (k[pi][:, None] / period) * rows[None, :])
-    tab = np.ones((2, N), np.complex128)
-    tab[1] = np.exp(-2j * np.pi * np.arange(N) / N)
+    tab = tables.otfs_tab(N)
     D = pi.size
     tw0 = np.zeros(D, np.int64)
     tw1 = np.ones(D, np.int64) if frame else np.zeros(D, np.int64)
@@ -135,15 +144,12 @@ def _otfs(modem, paths_dd, spread, tables):
                      np.zeros(0, np.complex128))
 
 
-def _afdm(modem, paths_dd, spread, tables):
+def _afdm(modem, parsed, spread, tables):
     N, cp_len, c1, c2 = int(modem.N), int(modem.cp_len), float(modem.c1), float(modem.c2)
-    g, d, alpha = as_paths(paths_dd)
+    g, d, alpha = parsed
     li = _integer_delays(d, cp_len, N, "AFDM")
     centre = alpha - 2 * N * c1 * li
-    integer, base, frac, offs = _diagonal_offsets(centre, N, spread)
-    cnt = np.array([o.size for o in offs], np.int64)
-    pi = np.repeat(np.arange(alpha.size), cnt)
-    j = np.concatenate(offs) if offs else np.zeros(0, np.int64)
+    integer, base, frac, pi, j = _diagonal_offsets(centre, N, spread)
     sc = np.mod(base[pi] - j, N).astype(np.int64)
     h0 = g * np.exp(2j * np.pi * (alpha / N) * cp_len) * np.exp(2j * np.pi * c1 * li.astype(float) ** 2)
     A = (h0[pi] * _g(frac[pi] + j, N))[:, None]
@@ -172,10 +178,11 @@ def dd_channel(modem, paths_dd, doppler_spread: int | None = None, tables: _Tabl
     (other waveforms, fractional delays: use :func:`dsp.detection.graph.channel_coo`)."""
     if not dd_supported(modem):
         return None
-    _, d, _ = as_paths(paths_dd)
+    parsed = as_paths(paths_dd)
+    d = parsed[1]
     if not np.all(np.abs(d - np.rint(d)) < 1e-9):
         return None
     tables = tables or _Tables()
     if _kind(modem) == "otfs":
-        return _otfs(modem, paths_dd, doppler_spread, tables)
-    return _afdm(modem, paths_dd, doppler_spread, tables)
+        return _otfs(modem, parsed, doppler_spread, tables)
+    return _afdm(modem, parsed, doppler_spread, tables)
