@@ -615,3 +615,21 @@ def test_detect_bits_equals_demapping_the_detected_grid(name, order):
     for _, paths, y in frames:
         grid = det.detect(y, paths, nv)
         np.testing.assert_array_equal(det.detect_bits(y, paths, nv), m.qam.demap_hard(grid[m.data_mask]))
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("R, C, G", [(1, 1100, 4), (2, 700, 3), (3, 513, 5)])
+def test_dd_mp_long_rows_are_bit_identical_to_twin(R, C, G):
+    """Rows longer than the kernel's 512-column observation chunks (AFDM is one row of N)."""
+    compiled, twin = kernel_pair("_ddet")
+    gsr, gsc, cre, cim, yr, yi, act = _dd_problem(R * C + G, R, C, G)
+    gsc[0] = C - 1                                      # a shift whose wrap falls inside a chunk
+    lev = (-1 / np.sqrt(2), 1 / np.sqrt(2), -1 / np.sqrt(2), 1 / np.sqrt(2))
+    out = []
+    for k in (compiled, twin):
+        dec = np.zeros((R * C, 2), np.int8)
+        llr = np.zeros((R * C, 2), np.float32)
+        out.append((k.mp_binary(R, C, gsr, gsc, cre, cim, yr, yi, act, lev, 0.3, 0.6, 8, 0.01, 0, dec, llr), dec, llr))
+    assert out[0][0] == out[1][0]
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    np.testing.assert_array_equal(out[0][2], out[1][2])

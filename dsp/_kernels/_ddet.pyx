@@ -255,12 +255,13 @@ cdef extern from *:
         int64_t n = R * C, Gn = G * n;
         float cfi = x1i - x0i, cfq = x1q - x0q, ai = x0i + x1i, aq = x0q + x1q;
         float e0i = x0i * x0i, s2i = x1i * x1i - x0i * x0i, e0q = x0q * x0q, s2q = x1q * x1q - x0q * x0q;
-        size_t nf = (size_t) (6 * Gn + 3 * n + 6 * G * C + 3 * C + 16);
+        const int64_t CW = C < 512 ? C : 512;
+        size_t nf = (size_t) (6 * Gn + 3 * n + 3 * G * CW + 3 * CW + 16);
         float *mem = (float *) malloc(nf * sizeof(float));
         if (mem == NULL) return 3;
         float *hh = mem, *mr = hh + Gn, *mi = mr + Gn, *m2 = mi + Gn, *lI = m2 + Gn, *lQ = lI + Gn;
         float *TI = lQ + Gn, *TQ = TI + n, *actf = TQ + n;
-        float *MUr = actf + n, *MUi = MUr + G * C, *VV = MUi + G * C, *Ar = VV + G * C, *Ai = Ar + C, *Av = Ai + C;
+        float *MUr = actf + n, *MUi = MUr + G * CW, *VV = MUi + G * CW, *Ar = VV + G * CW, *Ai = Ar + CW, *Av = Ai + CW;
         int64_t n_act = 0;
         for (int64_t i = 0; i < n; i++) {
             n_act += act[i] ? 1 : 0;
@@ -279,30 +280,40 @@ cdef extern from *:
         memset(out_dec, 0, (size_t) (2 * n));
         while (it < max_iter) {
             it++;
-            /* observation side, row by row */
-            for (int64_t r = 0; r < R; r++) {
-                for (int64_t k = 0; k < C; k++) { Ar[k] = 0.0f; Ai[k] = 0.0f; Av[k] = 0.0f; }
-                for (int64_t t = 0; t < G; t++) {
-                    int64_t vr = r - gsr[t]; if (vr < 0) vr += R;
-                    int64_t s = gsc[t];
-                    int64_t ob = t * n + r * C, vb = t * n + vr * C;
-                    hil_dd_obs_seg(cre + ob + s, cim + ob + s, hh + ob + s, mr + vb, mi + vb, m2 + vb,
-                                   MUr + t * C + s, MUi + t * C + s, VV + t * C + s, Ar + s, Ai + s, Av + s, C - s);
-                    hil_dd_obs_seg(cre + ob, cim + ob, hh + ob, mr + vb + C - s, mi + vb + C - s, m2 + vb + C - s,
-                                   MUr + t * C, MUi + t * C, VV + t * C, Ar, Ai, Av, s);
+            /* observation side, row by row, in chunks of at most CW columns (the per-chunk buffers stay in
+               L1/L2 however long the rows: AFDM is one row of N) */
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t k0 = 0; k0 < C; k0 += CW) {
+                    int64_t m = C - k0 < CW ? C - k0 : CW;
+                    for (int64_t k = 0; k < m; k++) { Ar[k] = 0.0f; Ai[k] = 0.0f; Av[k] = 0.0f; }
+                    for (int64_t t = 0; t < G; t++) {
+                        int64_t vr = r - gsr[t]; if (vr < 0) vr += R;
+                        /* observation columns k0 + j read variable columns (k0 + j - s) mod C: two runs */
+                        int64_t v0 = k0 - gsc[t]; if (v0 < 0) v0 += C;
+                        int64_t len1 = C - v0 < m ? C - v0 : m;
+                        int64_t ob = t * n + r * C + k0, vb = t * n + vr * C;
+                        float *mu_r = MUr + t * CW, *mu_i = MUi + t * CW, *vvb = VV + t * CW;
+                        hil_dd_obs_seg(cre + ob, cim + ob, hh + ob, mr + vb + v0, mi + vb + v0, m2 + vb + v0,
+                                       mu_r, mu_i, vvb, Ar, Ai, Av, len1);
+                        if (len1 < m)
+                            hil_dd_obs_seg(cre + ob + len1, cim + ob + len1, hh + ob + len1, mr + vb, mi + vb, m2 + vb,
+                                           mu_r + len1, mu_i + len1, vvb + len1, Ar + len1, Ai + len1, Av + len1,
+                                           m - len1);
+                    }
+                    for (int64_t t = 0; t < G; t++) {
+                        int64_t vr = r - gsr[t]; if (vr < 0) vr += R;
+                        int64_t v0 = k0 - gsc[t]; if (v0 < 0) v0 += C;
+                        int64_t len1 = C - v0 < m ? C - v0 : m;
+                        int64_t ob = t * n + r * C + k0, vb = t * n + vr * C, yb = r * C + k0;
+                        float *mu_r = MUr + t * CW, *mu_i = MUi + t * CW, *vvb = VV + t * CW;
+                        hil_dd_lam_seg(cre + ob, cim + ob, hh + ob, yr + yb, yi + yb, mu_r, mu_i, vvb, Ar, Ai, Av,
+                                       lI + vb + v0, lQ + vb + v0, nv, cfi, cfq, ai, aq, len1);
+                        if (len1 < m)
+                            hil_dd_lam_seg(cre + ob + len1, cim + ob + len1, hh + ob + len1, yr + yb + len1,
+                                           yi + yb + len1, mu_r + len1, mu_i + len1, vvb + len1, Ar + len1,
+                                           Ai + len1, Av + len1, lI + vb, lQ + vb, nv, cfi, cfq, ai, aq, m - len1);
+                    }
                 }
-                for (int64_t t = 0; t < G; t++) {
-                    int64_t vr = r - gsr[t]; if (vr < 0) vr += R;
-                    int64_t s = gsc[t];
-                    int64_t ob = t * n + r * C, vb = t * n + vr * C;
-                    hil_dd_lam_seg(cre + ob + s, cim + ob + s, hh + ob + s, yr + r * C + s, yi + r * C + s,
-                                   MUr + t * C + s, MUi + t * C + s, VV + t * C + s, Ar + s, Ai + s, Av + s,
-                                   lI + vb, lQ + vb, nv, cfi, cfq, ai, aq, C - s);
-                    hil_dd_lam_seg(cre + ob, cim + ob, hh + ob, yr + r * C, yi + r * C,
-                                   MUr + t * C, MUi + t * C, VV + t * C, Ar, Ai, Av,
-                                   lI + vb + C - s, lQ + vb + C - s, nv, cfi, cfq, ai, aq, s);
-                }
-            }
             /* variable side: posterior LLRs, extrinsic LLRs per diagonal, damped moments */
             memset(TI, 0, (size_t) n * sizeof(float));
             memset(TQ, 0, (size_t) n * sizeof(float));
