@@ -14,7 +14,10 @@ Printed per block: CPU seconds per second of air time at that sample rate (the r
 ``--processes`` the three blocks also run as ``hil tx`` / ``hil emulate`` / ``hil rx`` processes and
 the wall time of the whole run is printed against the air time (the blocks overlap on 2 cores).
 
-Run: ``python bench/bench_loop.py [--seconds 2] [--rates 1.92e6 7.68e6] [--waveform otfs] [--processes]``
+Run: ``python bench/bench_loop.py [--seconds 2] [--rates 1.92e6 7.68e6] [--waveform otfs] [--processes]``;
+``python bench/bench_loop.py --realtime 60 --rates 1.92e6`` paces the three processes at the sample rate
+(``frames.pace: realtime``) over 60 s of continuous stream and counts TX underflows (a burst handed over
+after its air time began) and RX overflows (samples taken more than a radio buffer, 0.5 s, late).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def _scenario(fs: float, seconds: float, waveform: str):
 def bench_blocks(fs: float, seconds: float, waveform: str) -> dict:
     from hil.experiment import build_pass
     from hil.loop.plan import make_plan, make_receiver, make_transmitter
-    from hil.loop.run import _link_outputs, make_link
+    from hil.loop.run import _link_outputs, end_of_burst_flags, make_link
 
     sc = _scenario(fs, seconds, waveform)
     pm = build_pass(sc)
@@ -63,7 +66,8 @@ def bench_blocks(fs: float, seconds: float, waveform: str) -> dict:
     n_tx = sum(x.size for _, x in bursts)
     link = make_link(plan)
     t0 = time.process_time()
-    outs = [o for k, x in bursts for o in _link_outputs(link, k, x)]
+    eob = end_of_burst_flags(sch)
+    outs = [o for b, (k, x) in enumerate(bursts) for o in _link_outputs(link, k, x, eob[b])]
     link.finish()
     t_emu = time.process_time() - t0
     n_out = sum(y.size for _, y, _ in outs)
@@ -93,13 +97,46 @@ def bench_processes(res: dict) -> float:
     return wall / res["air_s"]
 
 
+def bench_realtime(fs: float, seconds: float, waveform: str) -> dict:
+    """The three processes with ``frames.pace: realtime`` over a continuous stream of ``seconds``."""
+    from hil.experiment import build_pass
+    from hil.loop.plan import make_plan
+    from hil.loop.run import run_processes
+
+    sc = _scenario(fs, seconds, waveform)
+    sc = dataclasses.replace(sc, frames=dataclasses.replace(sc.frames, pace="realtime"))
+    plan = make_plan(sc, 0, "ephemeris", pm=build_pass(sc))
+    air = (plan.schedule.burst_starts[-1] + plan.schedule.burst_length) / fs
+    with tempfile.TemporaryDirectory() as wd:
+        t0 = time.perf_counter()
+        out = run_processes(plan, wd, timeout_s=seconds * 3 + 120)
+        wall = time.perf_counter() - t0
+    c = out.counters
+    return {"air_s": air, "wall_s": wall, "underflows": c.get("tx_underflows"), "late_max_s": c.get("tx_late_max_s"),
+            "overflows": c.get("rx_overflows"), "behind_max_s": c.get("rx_behind_max_s"),
+            "frames": plan.schedule.n_frames, "decoded": sum(1 for f in out.rx_frames if f["header_ok"]),
+            "lost": c.get("rx_frames_lost")}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=2.0, help="air time per rate (s)")
     ap.add_argument("--rates", type=float, nargs="+", default=[1.92e6, 7.68e6], help="sample rates (Hz)")
     ap.add_argument("--waveform", default="otfs", choices=("otfs", "afdm", "ofdm", "oddm", "gfdm"))
     ap.add_argument("--processes", action="store_true", help="also run hil tx / emulate / rx as processes")
+    ap.add_argument("--realtime", type=float, default=None, metavar="S",
+                    help="instead: the three processes paced at the sample rate for S s of continuous stream "
+                         "(frames.pace: realtime), counting underflows (TX late) and overflows (RX behind)")
     a = ap.parse_args(argv)
+    if a.realtime:
+        for fs in a.rates:
+            r = bench_realtime(fs, a.realtime, a.waveform)
+            print(f"{fs / 1e6:.2f} MSPS realtime: {r['air_s']:.1f} s of air in {r['wall_s']:.1f} s wall; TX underflows "
+                  f"{r['underflows']} (late by up to {1e3 * (r['late_max_s'] or 0):.1f} ms), RX overflows "
+                  f"{r['overflows']} (behind by up to {1e3 * (r['behind_max_s'] or 0):.0f} ms; buffer 500 ms), "
+                  f"wire frames lost {r['lost']}, decoded {r['decoded']}/{r['frames']}; load average "
+                  f"{os.getloadavg()[0]:.2f}")
+        return 0
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     print(f"HIL loop, {a.waveform}, demo pass near culmination, bursts back to back, {a.seconds:g} s of air time; "
           f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")

@@ -26,6 +26,7 @@ arrived (or the stream moved past it: missing samples are zeros and counted in `
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass, field
 
@@ -141,6 +142,8 @@ class Receiver:
         self._seen_upto = 0          # one past the highest sample index received
         self._b = 0                  # next expected burst
         self._window = None
+        self._carry = None           # (start, corrected samples, measured preambles) past the last window
+        self._emitted = collections.deque(maxlen=256)  # positions of the frames already returned
         self._last = None            # (preamble position, tx index) of the last decoded frame
         self._n_log = 0
         self._n_acq = 0
@@ -236,7 +239,10 @@ class Receiver:
         w0 = kb + int(math.floor(lo))
         w1 = kb + int(math.ceil(hi)) + sch.burst_length + 4
         if tr is not None:
-            w0 = max(w0, tr.sample_index)
+            # never before what the tracker has corrected, unless the previous window's corrected samples
+            # (kept when bursts follow closely) cover it
+            c = self._carry
+            w0 = max(w0, c[0] if c is not None and c[1].size else tr.sample_index)
         return w0, w1, next_pre, reacquire
 
     def _rows(self, w0: int, y: np.ndarray, next_pre, reacquire, b):
@@ -247,13 +253,27 @@ class Receiver:
             det = PreambleDetector(self.fmt.preamble, max_cfo=0.5, method="differential")
             rows = [(w0 + d.index, 0.0, 0.0, d.cfo * self.fs) for d in det.process(y) + det.flush()]
             return y, rows
-        tr.skip_to(w0, next_pre, reacquire=reacquire)
-        n_acq0 = len(tr.acquisitions)
         out = np.zeros_like(y)
         rows = []
         pending = []
-        end = y.size
         a = 0
+        carry = self._carry
+        self._carry = None
+        if carry is not None and carry[0] <= w0 < carry[0] + carry[1].size:
+            # the previous window ran past this one's start (bursts back to back): keep its corrected
+            # samples and the preambles it measured there instead of jumping the tracker
+            c0, cs, crows = carry
+            a = min(cs.size - (w0 - c0), y.size)
+            out[:a] = cs[w0 - c0:w0 - c0 + a]
+            pending = [r for r in crows if r[0] >= w0]
+            if next_pre is not None:  # re-place the loop's next preamble by the schedule (the gap between
+                n = tr.sample_index   # bursts is not a whole frame period)
+                j = max(0, math.ceil((n - next_pre) / self.fmt.period))
+                tr.skip_to(n, next_pre + j * self.fmt.period)
+        else:
+            tr.skip_to(w0, next_pre, reacquire=reacquire)
+        n_acq0 = len(tr.acquisitions)
+        end = y.size
         while a < end:
             step = min(P, end - a)
             out[a:a + step] = tr.process(y[a:a + step])
@@ -277,8 +297,12 @@ class Receiver:
                     j = fr.frame_no - b * K
                     if 0 <= j < K:  # the schedule says where this burst ends: no windows on silence
                         end = min(end, max(a, int(math.ceil(fr.position - w0)) + (K - j) * P + 4))
+        later = [r for r in pending if int(round(r[0])) - w0 + P + 2 > a]  # frames running past what we have
         for row in pending:
-            rows.append((row, self._frame(b, w0, out[:a], row)))
+            if row not in later:
+                rows.append((row, self._frame(b, w0, out[:a], row)))
+        c = max(0, min(end, a) - 16)  # a few samples of overlap: the next burst may start right at the cut
+        self._carry = (w0 + c, out[c:a].copy(), later) if a > c else None
         if len(tr.acquisitions) > n_acq0 and n_acq0 > 0:
             self.lost_lock += 1
         return out[:end], rows
@@ -294,8 +318,9 @@ class Receiver:
         for _row, fr in sorted(rows, key=lambda r: r[1] is None or not r[1].header_ok):
             if fr is None:
                 continue
-            if any(abs(fr.position - f.position) < 2.0 for f in frames):
-                continue  # the same preamble measured twice (acquisition + loop)
+            if any(abs(fr.position - f.position) < 2.0 for f in frames) or \
+                    any(abs(fr.position - p) < 2.0 for p in self._emitted):
+                continue  # the same preamble measured twice (acquisition + loop, or two adjoining windows)
             frames.append(fr)
             if fr.header_ok and fr.frame_no is not None:
                 try:
@@ -305,7 +330,9 @@ class Receiver:
                 if self._last is None or fr.position > self._last[0]:
                     self._last = (fr.position, tx)
         frames += self._fill_in(b, w0, y, frames)
+        frames = [f for f in frames if not any(abs(f.position - p) < 2.0 for p in self._emitted)]
         frames.sort(key=lambda f: f.position)
+        self._emitted.extend(f.position for f in frames)
         if any(f.header_ok and f.burst_id == b for f in frames):
             self.windows_locked += 1
         return frames

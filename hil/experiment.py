@@ -116,10 +116,12 @@ def _orbital_speed(sat) -> float:
 def build_pass(sc: Scenario, base_dir: str | None = None) -> PassModel:
     """Geometry and link budget of the scenario's pass (the designer's view; see :class:`PassModel`)."""
     from hil.emulator.trajectory import HandoverTrajectory, OrbitTrajectory
+    from hil.loop.plan import eop_path
     from hil.orbit import find_passes, make_track, serving_sequence
 
     oc = sc.orbit
     ground = _ground(sc)
+    eop = eop_path(sc, base_dir)
     cons = _constellation(sc, base_dir)
     fc = sc.carrier_hz
     budget = _budget(sc, sc.sample_rate_hz / sc.frames.oversample)
@@ -131,7 +133,7 @@ def build_pass(sc: Scenario, base_dir: str | None = None) -> PassModel:
     serving_fn = None
     if oc.start == "handover":
         win = min(oc.search_s, 7200.0)
-        seq = serving_sequence(cons, ground, sc.epoch, win, step_s=1.0, mask_deg=oc.mask_deg)
+        seq = serving_sequence(cons, ground, sc.epoch, win, step_s=1.0, mask_deg=oc.mask_deg, eop=eop)
         hos = [h for h in seq.handovers() if h[1] >= 0 and h[2] >= 0]
         if not hos:
             raise ConfigError.bad_value("orbit.start", "handover",
@@ -157,6 +159,7 @@ def build_pass(sc: Scenario, base_dir: str | None = None) -> PassModel:
         for j, (t, i) in enumerate(pieces):
             t_next = pieces[j + 1][0] if j + 1 < len(pieces) else t_end + pad
             tr = make_track(cons[i], ground, sc.epoch, (t_next - t) + 2 * pad, oc.knot_step_s, start_s=t - pad,
+                            eop=eop,
                             mask_deg=oc.mask_deg - 5.0)
             trajs.append((t if j else t_start - pad, OrbitTrajectory(tr, fc, budget=budget)))
         trajectory = HandoverTrajectory(trajs) if len(trajs) > 1 else trajs[0][1]
@@ -174,7 +177,7 @@ def build_pass(sc: Scenario, base_dir: str | None = None) -> PassModel:
         si = _pick_satellite(cons, oc.satellite)
         sat = cons[si]
         if oc.start == "next-pass":
-            passes = find_passes(sat, ground, sc.epoch, oc.search_s, mask_deg=oc.mask_deg)
+            passes = find_passes(sat, ground, sc.epoch, oc.search_s, mask_deg=oc.mask_deg, eop=eop)
             passes = [p for p in passes if not p.aos_clipped]
             if not passes:
                 raise ConfigError.bad_value("orbit.search_s", oc.search_s,
@@ -192,6 +195,7 @@ def build_pass(sc: Scenario, base_dir: str | None = None) -> PassModel:
             t_start = oc.offset_s
             t_end = t_start + sc.duration_s
         tr = make_track(sat, ground, sc.epoch, (t_end - t_start) + 2 * pad, oc.knot_step_s, start_s=t_start - pad,
+                        eop=eop,
                         mask_deg=oc.mask_deg)
         trajectory = OrbitTrajectory(tr, fc, budget=budget)
         speed = _orbital_speed(sat)

@@ -79,10 +79,11 @@ def test_header_survives_noise_where_repetition_says():
 
 
 # ------------------------------------------------------------------------------------------ receiver block
-def _burst_stream(delay_s, rate, esn0_db=20.0, n_bursts=6, interval_s=0.05, extra=None):
+def _burst_stream(delay_s, rate, esn0_db=20.0, n_bursts=6, interval_s=0.05, extra=None, gap=None):
     m = make_modem("otfs", 32, 8, 4)
     fmt = FrameFormat(m, Preamble(7, 4), 2)
-    starts = tuple(int(b * interval_s * FS) for b in range(n_bursts))
+    step = int(interval_s * FS) if gap is None else 3 * fmt.period + gap
+    starts = tuple(b * step for b in range(n_bursts))
     sch = TxSchedule(FS, 0.0, fmt.period, 3, starts)
     tx = Transmitter(fmt, sch, seed=7)
     traj = LinearTrajectory(delay_s, rate)
@@ -139,6 +140,19 @@ def test_receiver_finds_every_frame_across_pass_delays(mode, delay_s, rate):
     np.testing.assert_array_less(np.abs(cols["delay_est_s"] - cols["delay_true_s"])[ok], 40e-9)
     np.testing.assert_array_less(np.abs(cols["tracking_residual_hz"])[ok], 60.0)
     assert cnt["decoded_bit_errors"] == 0  # Es/N0 20 dB: 4-QAM AWGN BER 1e-23
+
+
+@pytest.mark.parametrize("gap", [2, 700])
+def test_back_to_back_bursts_are_all_decoded(gap):
+    """Bursts that follow each other within a frame period (a continuous downlink): the receiver keeps the
+    corrected samples its tracker ran past the end of one window for the next, and re-places its loop by
+    the schedule, so no frame at a burst boundary is lost and the loop never re-acquires."""
+    fmt, sch, tx, traj, y = _burst_stream(2.5e-3, 1.5e-5, n_bursts=8, gap=gap)
+    rx = Receiver(fmt, sch, FC, mode="ephemeris", ephemeris=_Eph(traj))
+    frames = rx.process(0, y) + rx.flush()
+    _, cnt = join(sch, fmt, frames, _telemetry(traj, sch), tx.bits, qam=4, carrier_hz=FC)
+    assert cnt["decoded"] == sch.n_frames and cnt["false_locks"] == 0, cnt
+    assert len(rx.tracker.acquisitions) == 1
 
 
 def test_receiver_decisions_do_not_depend_on_chunking():

@@ -19,15 +19,27 @@ def register(parser):
     parser.add_argument("--plan", required=True, metavar="PLAN.json", help="loop plan (written by hil run)")
     parser.add_argument("--connect", required=True, metavar="ADDR",
                         help="the emulator's framed input (PULL) address, e.g. ipc:///tmp/x/tx.sock")
+    parser.add_argument("--out", default=None, metavar="FILE.json", help="write the counters as JSON")
     return parser
 
 
 def run(args) -> int:
+    import json
+    import os
+
+    from hil.errors import ConfigError
     from hil.loop.plan import LoopPlan
     from hil.loop.run import check_address, run_tx
 
     check_address("--connect", args.connect)
+    if args.out and not os.path.isdir(os.path.dirname(os.path.abspath(args.out))):
+        raise ConfigError.bad_value("--out", args.out, "a file in an existing directory")
     plan = LoopPlan.load(args.plan)
     c = run_tx(plan, args.connect)
-    print(f"hil tx: {c['bursts']} bursts, {c['messages']} messages, {c['samples']} samples in {c['seconds']:.1f} s")
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as fh:
+            json.dump(c, fh)
+    rt = f", {c['underflows']} underflows (late by up to {c['late_max_s'] * 1e3:.1f} ms)" if c["realtime"] else ""
+    print(f"hil tx: {c['bursts']} bursts, {c['messages']} messages, {c['samples']} samples in "
+          f"{c['seconds']:.1f} s{rt}")
     return 0

@@ -144,6 +144,14 @@ def _link_budget_const(sc, bandwidth_hz):
     return float(budget.snr_db(ref_r, ref_el) + budget.path_loss_db(ref_r, ref_el)), budget
 
 
+def eop_path(sc, base_dir):
+    """The scenario's EOP file resolved against the scenario's folder (None: UT1 = UTC)."""
+    f = sc.orbit.eop_file
+    if not f:
+        return None
+    return f if os.path.isabs(f) or not base_dir else os.path.join(base_dir, f)
+
+
 def make_plan(sc, wf_index: int, mode: str, *, base_dir: str | None = None, max_bursts: int | None = None,
               name: str | None = None, pm=None) -> LoopPlan:
     """Design one run of waveform ``wf_index`` in tracking ``mode`` (``pm``: a prebuilt pass model)."""
@@ -181,7 +189,7 @@ def make_plan(sc, wf_index: int, mode: str, *, base_dir: str | None = None, max_
                                                        sc.orbit.ground.alt_m],
                      "epoch_utc": sc.epoch, "duration_s": float(t_next - t0 + _PAD_S),
                      "min_elevation_deg": sc.orbit.mask_deg - 5.0, "light_time": ch.light_time,
-                     "gases": ch.gases, "knot_step_s": sc.orbit.knot_step_s})
+                     "gases": ch.gases, "knot_step_s": sc.orbit.knot_step_s, "eop": eop_path(sc, base_dir)})
     link = {"name": "downlink", "source": "tx", "sink": "rx", "direction": "downlink", "carrier_hz": fc,
             "gain_db": gain_db, "noise_dbfs": noise_dbfs, "trajectory": traj,
             "max_delay_s": float(d_hi + 0.002), "frequency_offset_hz": ch.oscillator_ppm * 1e-6 * fc,
@@ -232,10 +240,7 @@ def own_ephemeris(plan: LoopPlan):
     t1 = float(sch.time_of(sch.burst_starts[-1] + sch.burst_length)) + 1.0
     pieces = [(-math.inf if j == 0 else float(t), cons[cons.index(name)])
               for j, (t, name) in enumerate(plan.receiver["satellites"])]
-    eop = None
-    if sc.orbit.eop_file:
-        eop = sc.orbit.eop_file if os.path.isabs(sc.orbit.eop_file) or not plan.base_dir else \
-            os.path.join(plan.base_dir, sc.orbit.eop_file)
+    eop = eop_path(sc, plan.base_dir)
     return ReceiverEphemeris.handover(pieces, _ground(sc), sc.epoch, t0, t1, sc.carrier_hz,
                                       sc.tracking.ephemeris_error, t_ref=sch.t0_s,
                                       light_time="downlink" if sc.channel.light_time else "none",

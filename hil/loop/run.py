@@ -32,6 +32,16 @@ __all__ = ["check_address", "FramedSender", "FramedReceiver", "run_inprocess", "
 
 log = logging.getLogger("hil.loop")
 MSG_SAMPLES = 16384
+#: END_OF_BURST (the emulator flushes the channel's tail at once, which moves its clock on by the channel
+#: memory) only when the next burst is at least this far (s) away - else the flush would overlap it.
+EOB_MIN_GAP_S = 0.1
+
+
+def end_of_burst_flags(schedule) -> list[bool]:
+    """Per burst: mark its end (END_OF_BURST) when the next burst is >= EOB_MIN_GAP_S away or it is the last."""
+    L, fs = schedule.burst_length, schedule.sample_rate_hz
+    st = schedule.burst_starts
+    return [j + 1 == len(st) or st[j + 1] - (st[j] + L) >= EOB_MIN_GAP_S * fs for j in range(len(st))]
 
 
 class RunOutput:
@@ -62,13 +72,14 @@ class FramedSender:
         self.seq = 0
         self.samples = 0
 
-    def send_burst(self, start: int, x: np.ndarray, msg_samples: int = MSG_SAMPLES) -> None:
+    def send_burst(self, start: int, x: np.ndarray, msg_samples: int = MSG_SAMPLES,
+                   end_of_burst: bool = True) -> None:
         from hil.emulator import wire
 
         x = np.ascontiguousarray(x, np.complex64)
         for a in range(0, x.size, msg_samples):
             part = x[a:a + msg_samples]
-            last = a + msg_samples >= x.size
+            last = end_of_burst and a + msg_samples >= x.size
             fr = wire.Frame(part, self.seq, int(start) + a, 0, self.fs, self.fc,
                             flags=wire.FLAG_END_OF_BURST if last else 0)
             self.sock.send(wire.encode(fr))
@@ -129,29 +140,58 @@ class FramedReceiver:
 
 
 # ------------------------------------------------------------------------------------------ processes
-def run_tx(plan: LoopPlan, address: str, *, progress=None) -> dict:
-    """``hil tx``: send every burst of the plan to ``address``; returns counters."""
+def run_tx(plan: LoopPlan, address: str, *, progress=None, realtime: bool | None = None,
+           lead_s: float = 0.25) -> dict:
+    """``hil tx``: send every burst of the plan to ``address``; returns counters.
+
+    ``realtime`` (default: the plan's ``frames.pace``): burst ``b`` is handed over ``lead_s`` before its
+    air time (wall clock, origin at the first burst); a burst handed over after its air time began is an
+    underflow (UHD's 'U': the radio would have sent silence), counted in ``underflows`` (and how late)."""
     tx = make_transmitter(plan)
     sc = plan.scenario_obj()
-    snd = FramedSender(address, sc.sample_rate_hz, sc.carrier_hz)
+    if realtime is None:
+        realtime = sc.frames.pace == "realtime"
+    fs = sc.sample_rate_hz
+    snd = FramedSender(address, fs, sc.carrier_hz)
     t0 = time.perf_counter()
+    origin = None
+    under, late_max = 0, 0.0
+    eob = end_of_burst_flags(plan.schedule)
     try:
-        for _b, k, x in tx.bursts():
-            snd.send_burst(k, x)
+        for b, k, x in tx.bursts():
+            if realtime:
+                if origin is None:
+                    origin = time.monotonic() + lead_s - k / fs  # wall time of sample 0
+                due = origin + k / fs
+                wait = due - lead_s - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                late = time.monotonic() - due
+                if late > 0:
+                    under += 1
+                    late_max = max(late_max, late)
+            snd.send_burst(k, x, end_of_burst=eob[b])
             if progress is not None:
                 progress.update(1)
     finally:
         snd.close()
     return {"bursts": plan.schedule.n_bursts, "messages": snd.seq, "samples": snd.samples,
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0, "underflows": under, "late_max_s": late_max,
+            "realtime": bool(realtime)}
 
 
 def run_rx(plan: LoopPlan, address: str, out_path: str | None = None, *, idle_s: float = 30.0,
-           first_timeout_s: float = 60.0, latency_samples: int = 0) -> dict:
+           first_timeout_s: float = 60.0, latency_samples: int = 0, realtime: bool | None = None,
+           buffer_s: float = 0.5) -> dict:
     """``hil rx``: receive until every window of the schedule is processed, the emulator marked the end of
     the last burst (END_OF_BURST on a message past its start), or the stream has been idle ``idle_s``
     (then the remaining windows are processed with what arrived). Writes one JSON line per frame found to
-    ``out_path`` (and a last line with the counters); returns the counters."""
+    ``out_path`` (and a last line with the counters); returns the counters.
+
+    ``realtime`` (default: the plan's ``frames.pace``): the samples are due at wall time ``origin + n/fs``
+    (origin: the first message); a message taken more than ``buffer_s`` (a radio's buffer) after its last
+    sample was due is an overflow (UHD's 'O': a radio would have overwritten it), counted in
+    ``overflows`` with the samples concerned."""
     from hil.emulator.wire import FLAG_END_OF_BURST
 
     rx = make_receiver(plan, latency_samples=latency_samples)
@@ -169,6 +209,12 @@ def run_rx(plan: LoopPlan, address: str, out_path: str | None = None, *, idle_s:
     t_start = time.monotonic()
     got_any = False
     last_start = plan.schedule.burst_starts[-1]
+    if realtime is None:
+        realtime = plan.scenario.get("frames", {}).get("pace") == "realtime"
+    fs = plan.schedule.sample_rate_hz
+    origin = None
+    over = over_samples = 0
+    behind_max = 0.0
     try:
         while rx._b < plan.schedule.n_bursts:
             item = src.recv(idle_s if got_any else first_timeout_s)
@@ -176,6 +222,15 @@ def run_rx(plan: LoopPlan, address: str, out_path: str | None = None, *, idle_s:
                 break
             got_any = True
             n0, y, flags = item
+            if realtime:
+                now = time.monotonic()
+                if origin is None:
+                    origin = now - (n0 + y.size) / fs
+                behind = now - (origin + (n0 + y.size) / fs)
+                behind_max = max(behind_max, behind)
+                if behind > buffer_s:
+                    over += 1
+                    over_samples += y.size
             emit(rx.process(n0, y))
             if flags & FLAG_END_OF_BURST and n0 + y.size > last_start:
                 break  # the last burst and its channel tail are in
@@ -187,6 +242,8 @@ def run_rx(plan: LoopPlan, address: str, out_path: str | None = None, *, idle_s:
                 "rx_bad_messages": src.bad,
                 "rx_lost_lock": rx.lost_lock, "rx_acquisitions": len(rx.tracker.acquisitions) if rx.tracker else 0,
                 "rx_seconds": time.monotonic() - t_start, "rx_received_anything": got_any}
+    if realtime:
+        counters.update(rx_overflows=over, rx_overflow_samples=over_samples, rx_behind_max_s=behind_max)
     if fh:
         fh.write(json.dumps({"counters": counters}) + "\n")
         fh.close()
@@ -200,7 +257,7 @@ def emulator_config(plan: LoopPlan, workdir: str, bursts_path: str):
         {"name": "tx", "address": f"ipc://{os.path.abspath(workdir)}/tx.sock", "pattern": "pull", "bind": True,
          "wire": "framed"},
         {"name": "rx", "address": f"ipc://{os.path.abspath(workdir)}/rx.sock", "pattern": "push", "bind": True,
-         "wire": "framed"},
+         "wire": "framed", "header_truth": False},  # the receiver cannot read the truth off the wire
     ]
     cfg["telemetry_bursts"] = bursts_path
     return cfg
@@ -293,7 +350,9 @@ def run_processes(plan: LoopPlan, workdir: str, *, timeout_s: float = 600.0, emu
         rx = _spawn(["rx", "--plan", plan_path, "--connect", addrs["rx"], "--out", rx_path],
                     os.path.join(workdir, "rx.log"))
         procs.append(rx)
-        tx = _spawn(["tx", "--plan", plan_path, "--connect", addrs["tx"]], os.path.join(workdir, "tx.log"))
+        tx_json = os.path.join(workdir, "tx_counters.json")
+        tx = _spawn(["tx", "--plan", plan_path, "--connect", addrs["tx"], "--out", tx_json],
+                    os.path.join(workdir, "tx.log"))
         procs.append(tx)
         deadline = time.monotonic() + timeout_s
         running = {"tx": tx, "rx": rx}
@@ -329,6 +388,9 @@ def run_processes(plan: LoopPlan, workdir: str, *, timeout_s: float = 600.0, emu
             frames.append(r)
     telemetry = _read_jsonl(bursts_path)
     notes = []
+    tx_c = _read_jsonl(os.path.join(workdir, "tx_counters.json"))
+    if tx_c:
+        counters.update({f"tx_{k}": v for k, v in tx_c[0].items() if k in ("underflows", "late_max_s", "seconds")})
     last = [ln for ln in (emu_out or "").splitlines() if ln.strip()]
     if last:
         counters["emulator_final"] = last[-1][:500]
@@ -339,19 +401,20 @@ def make_link(plan: LoopPlan):
     """The plan's emulator link as an in-process :class:`hil.emulator.link.Link` (the server's own code)."""
     from hil.config import parse
     from hil.emulator.config import EmulatorConfig
-    from hil.emulator.link import Link
+    from hil.emulator.link import build_links
 
     cfg = dict(plan.emulator)
     cfg["endpoints"] = [{"name": "tx", "address": "inproc://tx", "pattern": "pull", "wire": "framed"},
                         {"name": "rx", "address": "inproc://rx", "pattern": "push", "wire": "framed"}]
     ecfg = parse(EmulatorConfig, cfg, source=f"plan {plan.name}")
-    return Link.from_config(ecfg.links[0], ecfg.sample_rate_hz, ecfg.epoch_s, np.random.default_rng(ecfg.seed))
+    return next(iter(build_links(ecfg, source=f"plan {plan.name}").values()))  # seeded as the server seeds it
 
 
-def _link_outputs(link, k, x):
-    """The link's outputs for one burst sent in wire-sized messages (END_OF_BURST on the last)."""
+def _link_outputs(link, k, x, end_of_burst=True):
+    """The link's outputs for one burst sent in wire-sized messages (END_OF_BURST on the last if asked)."""
     for a in range(0, x.size, MSG_SAMPLES):
-        yield from link.accept(k + a, x[a:a + MSG_SAMPLES], end_of_burst=a + MSG_SAMPLES >= x.size)
+        last = end_of_burst and a + MSG_SAMPLES >= x.size
+        yield from link.accept(k + a, x[a:a + MSG_SAMPLES], end_of_burst=last)
 
 
 def open_radio(backend, sample_rate: float, carrier_hz: float):
@@ -392,9 +455,10 @@ def run_radio(plan: LoopPlan, backend, *, progress=None, latency_samples: int | 
         base = None
         read_upto = 0
         frames = []
-        for _b, k, x in tx.bursts():
+        eob = end_of_burst_flags(plan.schedule)
+        for b, k, x in tx.bursts():
             end = None
-            outs = list(_link_outputs(link, k, x))
+            outs = list(_link_outputs(link, k, x, eob[b]))
             if base is None:
                 _, meta = radio.read(1)
                 base = meta.sample_index + 1 + int(lead_s * plan.schedule.sample_rate_hz)
@@ -433,8 +497,9 @@ def run_inprocess(plan: LoopPlan, *, progress=None) -> RunOutput:
     rx = make_receiver(plan)
     frames = []
     try:
-        for _b, k, x in tx.bursts():
-            for n0, y, _state in _link_outputs(link, k, x):
+        eob = end_of_burst_flags(plan.schedule)
+        for b, k, x in tx.bursts():
+            for n0, y, _state in _link_outputs(link, k, x, eob[b]):
                 frames += rx.process(n0, y)
             if progress is not None:
                 progress.update(1)
