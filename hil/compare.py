@@ -1,6 +1,6 @@
 """Table I of the STIFN architecture paper, measured: OTFS, ODDM, AFDM, GFDM and OFDM on one footing.
 
-One study (``hil compare``), four measurements per waveform, one table in Table I's order:
+One study (``hil compare``), five measurements per waveform, one table in Table I's order:
 
 1. **PAPR** of the continuous-time signal (:func:`dsp.spectrum.block_interpolate`, ``oversampling`` L
    samples per cell): CCDF over windows of one OFDM-symbol duration (M + cp cells) and its value at
@@ -11,11 +11,15 @@ One study (``hil compare``), four measurements per waveform, one table in Table 
    spectral mask, before and after the power amplifier.
 3. **Robustness**: BER and (uncoded) frame error rate vs Es/N0 and vs normalised Doppler on an
    NTN-TDL channel (TR 38.811), each waveform with its own embedded-pilot channel estimate and its best
-   practical detector; the diversity order read from the slope of the two highest-SNR points.
+   practical detector; the diversity order as the least-squares slope of the BER over the top Es/N0
+   points of a static (eps = 0) sweep; common random numbers (the same channel draws for every
+   waveform and point of a sweep).
 4. **PA**: a Rapp (or Saleh) amplifier (:class:`dsp.pa.PowerAmplifier`) on the continuous-time
    signal: EVM vs input back-off, and the Es/N0 penalty at BER 1e-3 (16-QAM, AWGN).
 5. **Complexity**: TX and RX nanoseconds per sample measured with the compiled kernels, beside the
    counted complex multiplications of the transforms and the detector's measured graph work.
+
+Optionally (``radio=``) the PA study's frames also go through a radio loopback (:func:`radio_study`).
 
 The numerology (equal bandwidth, frame duration and spectral efficiency) is fixed here and printed in
 the report; every overhead (prefix, pilot, guard) is counted. Units: time in cells (1 cell = 1/B, B the
@@ -118,7 +122,7 @@ def quick_config(cfg: CompareConfig | None = None) -> CompareConfig:
 
 
 # ------------------------------------------------------------------------------------------- channel
-def channel_factory(profile: str, delay_spread_cells: float, eps: float, rng_unused=None):
+def channel_factory(profile: str, delay_spread_cells: float, eps: float):
     """NTN-TDL ``profile`` (TR 38.811) as a per-frame draw ``f(rng) -> [(gain, delay_cells, nu)]``.
 
     Delays ``DS * tau_n`` rounded to whole cells (a sample-spaced TDL; ODDM's samples are half cells);
@@ -170,7 +174,7 @@ class WaveformSetup:
     alt_blocks: list | None
     detector_name: str
     overhead: dict                    # cp, pilot_guard as fractions of the frame, as counted
-    receive: object = None            # f(y_grid, noise_var) -> (data symbol decisions, work dict)
+    receive: object = None            # f(y_grid | GFDM: frame samples, noise_var) -> (data symbols, work)
     notes: list = field(default_factory=list)
 
     @property
@@ -1101,7 +1105,9 @@ def write_outputs(outdir, cfg, results, summary):
         meta.append(f"- **OTFS PAPR at 1e-3 vs N** ({kind}; M = 64, windows of 64 cells): "
                     + ", ".join(f"N={n}: {v:.2f} dB" for n, v in pn.items() if n != "ofdm")
                     + (f"; OFDM 64 subcarriers: {pn['ofdm']:.2f} dB" if "ofdm" in pn else ""))
-    md = [f"# {summary['title']}", "", *meta, "", *_markdown_table(rows, cfg), "", "## Plots", ""]
+    words = ["", "## Table I's words (for comparison; docs/compare.md discusses them against the numbers)", ""]
+    words += [f"- **{k.upper()}**: {TABLE1_WORDS[k]}" for k in results]
+    md = [f"# {summary['title']}", "", *meta, "", *_markdown_table(rows, cfg), *words, "", "## Plots", ""]
     md += [f"![{cap}]({png})" for cap, png in plots]
     _atomic_write(os.path.join(outdir, "table1.md"), "\n".join(md) + "\n")
     _atomic_write(os.path.join(outdir, "summary.json"), json.dumps(summary, indent=2, default=_json_default))
