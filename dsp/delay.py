@@ -240,7 +240,8 @@ class ChannelStream:
     # ----------------------------------------------------------------- state
     def reset(self) -> None:
         """Empty the delay line (input before the first sample is zero), restart the clock and the noise."""
-        self._coef_cache = None  # (first segment, dcoef, pcoef) of _coefficients
+        self._coef_cache = None  # (first segment, dcoef, pcoef) of _coefficients, and its look-ahead
+        self._coef_ahead = 0
         if getattr(self, "_ring", None) is None:
             self._ring = np.zeros(self._size + self.taps, np.complex64)
         else:
@@ -293,31 +294,34 @@ class ChannelStream:
         }
 
     # ----------------------------------------------------------------- coefficients
-    # Segments whose coefficients are computed at once: the profile is evaluated on arrays, so one call
-    # for 256 segments costs about what one call for a 64-segment chunk did (~0.1 ms).
+    # Segments whose coefficients may be computed ahead at most: the profile is evaluated on arrays,
+    # so one call for 256 segments costs about what one call for a 64-segment chunk did (~0.1 ms).
     _COEF_BATCH = 256
 
     def _coefficients(self, n0: int, m: int):
-        """``(seg0, dcoef, pcoef)`` for samples ``n0 .. n0 + m - 1``: rows of a cache that is filled
-        :attr:`_COEF_BATCH` segments ahead (each row is a function of its segment index alone, so the
-        output does not change). Ahead means evaluating the profile a little past the samples asked
-        for: if that raises (e.g. a track that ends there), the exact range is evaluated instead."""
+        """``(seg0, dcoef, pcoef)`` for samples ``n0 .. n0 + m - 1``, served from a cache filled ahead of
+        the stream (each row is a function of its segment index alone, so the output does not change).
+        The look-ahead doubles while calls follow each other (up to :attr:`_COEF_BATCH` segments) and
+        falls back to a few times the call's length after a jump (bursts separated by skips do not pay
+        for segments they never use). If evaluating the profile ahead raises (e.g. a track that ends
+        there), the exact range is evaluated instead."""
         S = self.segment
         s0 = n0 // S
         s1 = (n0 + m - 1) // S
+        nseg = s1 - s0 + 1
         c = self._coef_cache
         if c is not None and c[0] <= s0 and s1 < c[0] + c[1].shape[0]:
             a, b = s0 - c[0], s1 - c[0] + 1
             return s0, c[1][a:b], c[2][a:b]
-        ahead = max(s1, s0 + self._COEF_BATCH - 1)
+        contiguous = c is not None and c[0] <= s0 <= c[0] + c[1].shape[0]
+        self._coef_ahead = min(self._COEF_BATCH, 2 * self._coef_ahead) if contiguous else 3 * nseg
+        ahead = s1 + min(self._coef_ahead, self._COEF_BATCH)
         try:
             _, dcoef, pcoef = self._coefficients_span(s0, ahead)
         except Exception:  # noqa: BLE001 - the exact range below raises the real error, if any
-            if ahead == s1:
-                raise
             _, dcoef, pcoef = self._coefficients_span(s0, s1)
         self._coef_cache = (s0, dcoef, pcoef)
-        return s0, dcoef[:s1 - s0 + 1], pcoef[:s1 - s0 + 1]
+        return s0, dcoef[:nseg], pcoef[:nseg]
 
     def _coefficients_span(self, s0: int, s1: int):
         """Delay and weight coefficients of segments ``s0 .. s1`` (see ``_delayline.pyx``)."""
