@@ -81,7 +81,7 @@ class CompareConfig:
     diversity_snr_db: list[float] = field(default_factory=lambda: [15.0, 20.0, 25.0],
                                           metadata=spec(min_len=2, unit="dB", doc="Es/N0 points of the static "
                                                         "(eps = 0) sweep whose top slope is the diversity order"))
-    diversity_max_frames: int = field(default=800, metadata=spec(ge=1, doc="frames per static point, at most"))
+    diversity_max_frames: int = field(default=3000, metadata=spec(ge=1, doc="frames per static point, at most"))
     min_errors: int = field(default=200, metadata=spec(ge=1, doc="bit errors per point before stopping"))
     min_frames: int = field(default=30, metadata=spec(ge=1, doc="frames (channel draws) per point, at least"))
     max_frames: int = field(default=120, metadata=spec(ge=1, doc="frames per point, at most"))
