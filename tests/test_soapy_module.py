@@ -258,3 +258,61 @@ def test_soapy_backend_runs_on_the_real_module(soapy, emulator):
         assert abs(dop - float(np.mean(traj.doppler(t, link.carrier_hz)))) < 1.0
         with pytest.raises(StreamError, match="late"):
             r.write(x[:100], at_sample=10, end_burst=True)
+
+
+def test_rx_return_codes_against_a_scripted_peer(soapy):
+    """The module's RX side against a scripted emulator output (pyzmq PUSH + hil.emulator.wire frames):
+    a malformed frame is CORRUPTION, a sample-index jump is OVERFLOW once and then data at the new
+    time, a jump after END_OF_BURST is skipped silence (no overflow), END_BURST marks a burst's last
+    samples, an old (duplicate) frame is dropped."""
+    import zmq
+
+    from hil.emulator import wire
+
+    S = soapy
+    ctx = zmq.Context.instance()
+    peer = ctx.socket(zmq.PUSH)
+    peer.setsockopt(zmq.LINGER, 0)
+    port = peer.bind_to_random_port("tcp://127.0.0.1")
+    fs = 1e6
+    d = S.Device({"driver": "leohil", "rx": f"tcp://127.0.0.1:{port}", "tx": f"tcp://127.0.0.1:{port}",
+                  "control": "", "rate": str(fs)})  # no control socket: the rate comes from the args
+    rx = d.setupStream(S.SOAPY_SDR_RX, S.SOAPY_SDR_CF32, [0])
+    d.activateStream(rx)
+    buf = np.empty(4096, np.complex64)
+
+    def send(seq, index, n, flags=0):
+        x = (np.arange(n) + index).astype(np.complex64)
+        peer.send(wire.encode(wire.Frame(x, seq=seq, sample_index=index, sample_rate_hz=fs, flags=flags)))
+
+    def read():
+        r = d.readStream(rx, [buf], 4096, timeoutUs=2_000_000)
+        return r.ret, r.flags, round(r.timeNs * fs / 1e9) if r.ret > 0 else None
+
+    try:
+        peer.send(b"LHIQ" + b"\0" * 10)                              # short: malformed
+        assert read()[0] == S.SOAPY_SDR_CORRUPTION
+        send(0, 0, 100)
+        ret, flags, idx = read()
+        assert (ret, idx) == (100, 0) and flags & S.SOAPY_SDR_HAS_TIME
+        assert np.array_equal(buf[:100].real, np.arange(100))
+        send(1, 150, 100)                                              # 50 samples missing
+        assert read()[0] == S.SOAPY_SDR_OVERFLOW                       # said once ...
+        ret, flags, idx = read()
+        assert (ret, idx) == (100, 150)                                # ... then the data at its new time
+        send(2, 250, 60, wire.FLAG_END_OF_BURST)                       # a burst ends here
+        ret, flags, idx = read()
+        assert (ret, idx) == (60, 250) and flags & S.SOAPY_SDR_END_BURST
+        send(3, 10_000, 40)                                            # silence skipped: no overflow
+        ret, flags, idx = read()
+        assert (ret, idx) == (40, 10_000) and not flags & S.SOAPY_SDR_END_BURST
+        send(3, 10_000, 40)                                            # a duplicate is dropped
+        send(4, 10_040, 10)
+        assert read()[:3] == (10, S.SOAPY_SDR_HAS_TIME, 10_040)
+        assert d.readSensor(S.SOAPY_SDR_RX, 0, "overflows") == "1"
+        assert d.readSensor(S.SOAPY_SDR_RX, 0, "bad_frames") == "1"
+        assert d.readStream(rx, [buf], 4096, timeoutUs=50_000).ret == S.SOAPY_SDR_TIMEOUT
+    finally:
+        d.deactivateStream(rx)
+        d.closeStream(rx)
+        peer.close()
