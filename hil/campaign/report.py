@@ -85,9 +85,11 @@ def aggregate(table, *, conf: float = 0.95, method: str = "clopper-pearson") -> 
                 p[what], p[f"{what}_lo"], p[f"{what}_hi"] = p[k] / p[n], float(lo), float(hi)
             else:
                 p[what] = p[f"{what}_lo"] = p[f"{what}_hi"] = None
-    key = (lambda p: (p["kind"], *[str(p.get(k)) for k in ("scenario", "variant", "channel", "doppler", "M", "N",
-                                                            "qam", "waveform", "detector", "mode")],
-                      p.get("snr_db") if p.get("snr_db") is not None else 0.0))
+    def key(p):
+        labels = [str(p.get(k)) for k in ("scenario", "variant", "channel", "doppler", "M", "N", "qam", "waveform",
+                                          "detector", "mode")]
+        return (p["kind"], *labels, p.get("snr_db") if p.get("snr_db") is not None else 0.0)
+
     return sorted(out, key=key)
 
 
@@ -166,8 +168,8 @@ def summary_markdown(points, campaign, *, failures=(), conf=0.95, plots=(), timi
     lines.append("")
     if nb:
         lines += ["## BER points", "",
-                  "| waveform | detector | channel | max Doppler | M x N | QAM | Es/N0 dB | frames | bit errors / bits |"
-                  " BER | BER CI | BLER | BLER CI |",
+                  "| waveform | detector | channel | max Doppler | M x N | QAM | Es/N0 dB | frames | "
+                  "bit errors / bits | BER | BER CI | BLER | BLER CI |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for p in points:
             if p["kind"] != "ber":
