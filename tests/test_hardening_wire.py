@@ -210,3 +210,18 @@ def test_gaps_are_not_zero_filled_amplification_with_a_short_channel():
                    "have to skip the leading silence of a delayed burst as it skips gaps (hil/emulator/link.py)")
 def test_amplification_is_at_most_2x_with_the_default_link():
     assert _amplification() <= 2.0
+
+
+def test_a_sample_index_beyond_the_int64_clock_is_refused_not_a_crash():
+    # found by the fuzz test above: byte 31 (the top byte of sample_index) = 0x80 overflowed the kernel's
+    # int64 clock and stopped the server thread
+    emu = _server()
+    try:
+        x = np.full(4, 0.1, np.complex64)
+        emu._handle_message(emu.inputs["tx"], _frame(0, 2**63, x))
+        emu._handle_message(emu.inputs["tx"], _frame(1, 2**62 - 2, x))
+        emu._handle_message(emu.inputs["tx"], _frame(2, 100, x))
+        ep = emu.status()["endpoints"]["tx"]
+        assert ep["bad"] == {"range": 2} and ep["samples"] == 4
+    finally:
+        emu.stop()

@@ -51,6 +51,7 @@ log = logging.getLogger("hil.emulator")
 _SOCK = {"pull": zmq.PULL, "sub": zmq.SUB, "req": zmq.REQ, "push": zmq.PUSH, "pub": zmq.PUB, "rep": zmq.REP}
 _U32 = struct.Struct("<I")
 _MAX_DRAIN = 64  # messages read from one socket per loop turn, so no endpoint starves the others
+_MAX_SAMPLE_INDEX = (1 << 62) - 1  # a framed sample_index beyond this would overflow the link's int64 clock
 _MAX_REQUEST_BYTES = 1024  # what an output endpoint may receive (REP requests are 1 or 4 bytes)
 _MONITOR_EVENTS = zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
 
@@ -520,7 +521,9 @@ class EmulatorServer:
         for lk in inp.links:  # a sample index outside the links' trajectories cannot be emulated
             lo, hi = self._spans[lk.name]
             idx = fr.sample_index + inp.offset
-            if n and (idx < lo or (hi is not None and idx + n - 1 > hi)):
+            if hi is None:  # unbounded trajectory: still within the links' int64 sample clock (kernel)
+                hi = _MAX_SAMPLE_INDEX
+            if n and (idx < lo or idx + n - 1 > hi):
                 self._count_bad(inp, "range", f"samples {idx}..{idx + n - 1} outside link {lk.name}'s "
                                 f"trajectory ({lo}..{hi})")
                 lk.frames_bad += 1
