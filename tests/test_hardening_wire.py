@@ -225,3 +225,63 @@ def test_a_sample_index_beyond_the_int64_clock_is_refused_not_a_crash():
         assert ep["bad"] == {"range": 2} and ep["samples"] == 4
     finally:
         emu.stop()
+
+
+# ------------------------------------------------------------------ through the sockets (server thread)
+def _wait(pred, seconds=10.0):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not pred() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return pred()
+
+
+def test_fuzzed_frames_over_a_socket_never_stop_the_server_and_counters_match_a_restart():
+    import zmq
+
+    rng = np.random.default_rng(15)
+    cfg = parse(EmulatorConfig, dict(sample_rate_hz=1e6, endpoints=[
+        dict(name="tx", address="tcp://127.0.0.1:*", pattern="pull", wire="framed"),
+        dict(name="rx", address="tcp://127.0.0.1:*", pattern="push", wire="framed", on_full="drop")],
+        links=[dict(name="l", source="tx", sink="rx", carrier_hz=0.0,
+                    trajectory=[dict(kind="constant", delay_s=2e-5)])]))
+    ctx = zmq.Context()
+    try:
+        with EmulatorServer(cfg) as emu:
+            tx = ctx.socket(zmq.PUSH)
+            tx.linger = 0
+            tx.connect(emu.address("tx"))
+            x = np.full(50, 0.1 + 0.1j, np.complex64)
+            # 1. a stream with drops, then the peer restarts (seq 0 again) with drops: exact loss counts
+            first = [s for s in range(40) if s % 7 != 3]   # 3, 10, 17, 24, 31, 38 dropped: 6 lost
+            second = [s for s in range(25) if s % 5 != 2]  # 2, 7, 12, 17, 22 dropped: 5 lost
+            for s in first:
+                tx.send(_frame(s, 50 * s, x))
+            for s in second:
+                tx.send(_frame(s, 10_000 + 50 * s, x))
+            assert _wait(lambda: emu.status()["endpoints"]["tx"]["messages"] == len(first) + len(second))
+            ep = emu.status()["endpoints"]["tx"]
+            assert (ep["frames_lost"], ep["restarts"], ep["frames_duplicated"], ep["frames_out_of_order"]) == \
+                (6 + 5, 1, 0, 0)
+            # 2. 300 fuzzed messages: random bytes and frames with one random byte changed
+            good = _frame(100, 20_000, x)
+            for k in range(300):
+                if k % 3 == 0:
+                    m = rng.bytes(int(rng.integers(0, 200)))
+                else:
+                    b = bytearray(good)
+                    b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
+                    m = bytes(b)
+                tx.send(m)
+            n_msgs = len(first) + len(second) + 300
+            assert _wait(lambda: emu.status()["endpoints"]["tx"]["messages"] == n_msgs)
+            st = emu.status()
+            assert st["running"] and st["error"] is None
+            # 3. and a valid frame still goes through
+            out0 = st["links"]["l"]["samples_in"]
+            tx.send(_frame(0, 50_000, x))  # a restart, far from everything above
+            assert _wait(lambda: emu.status()["links"]["l"]["samples_in"] == out0 + 50)
+            tx.close(0)
+    finally:
+        ctx.destroy(0)
