@@ -126,6 +126,13 @@ def test_common_random_numbers_share_the_channel_draws(setups):
     assert n >= 2 and seen["otfs"][:n] == seen["ofdm"][:n]
 
 
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(ROOT, "scenarios", "compare"))))
+def test_shipped_compare_files_validate(name):
+    cfg = load_compare_config(os.path.join(ROOT, "scenarios", "compare", name))
+    _, l_max = channel_factory(cfg.ntn_profile, cfg.delay_spread_cells, 0.0)
+    make_setups(cfg, max(cfg.doppler), l_max)   # the channel fits every waveform's prefix
+
+
 def test_config_file_and_errors(tmp_path):
     cfg = load_compare_config(os.path.join(ROOT, "scenarios", "compare", "table1.yaml"))
     assert cfg == CompareConfig()   # the shipped file states the defaults
