@@ -357,3 +357,23 @@ def test_tx_lo_leakage_at_the_lo_offset(hw_pluto):
     assert abs(_tone_dbfs(y, k) - LO_LEAK_DBFS) < 0.5
     spec = np.abs(np.fft.fft(y))
     assert int(np.argmax(np.delete(spec, 0))) + 1 == k   # the strongest line apart from DC
+
+
+@needs_adi
+def test_paced_capture_runs_at_the_sample_rate():
+    with PlutoEmulator("pluto_ad9363", pace=True, receiver="ideal") as e:
+        sdr = adi.Pluto(e.uri)
+        try:
+            sdr.sample_rate = 2_500_000
+            sdr.rx_buffer_size = 2**16                # 26.2 ms per buffer
+            sdr.rx()
+            t0 = time.monotonic()
+            for _ in range(8):
+                sdr.rx()
+            dt = time.monotonic() - t0
+            assert 8 * 2**16 / 2.5e6 - 0.03 < dt < 8 * 2**16 / 2.5e6 + 0.5, dt   # 0.21 s of samples
+            assert e.regs["rx"].read(REG_DMA_STATUS) & STATUS_OVERFLOW == 0
+        finally:
+            sdr.rx_destroy_buffer()
+            del sdr
+            gc.collect()

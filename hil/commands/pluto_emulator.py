@@ -38,6 +38,8 @@ def register(parser):
     parser.add_argument("--receiver", choices=("hardware", "ideal"), default="hardware",
                         help="hardware (default): gain-dependent levels, AGC, noise floor, DC, LO leakage; "
                              "ideal: a unity, noiseless loop")
+    parser.add_argument("--pace", action="store_true",
+                        help="capture in real time (an RX refill waits until the samples would exist), like a Pluto")
     parser.add_argument("--revision", choices=("A", "B", "C", "D"), default="C",
                         help="board revision shown in hw_model (default %(default)s)")
 
@@ -70,7 +72,8 @@ def run(args) -> int:
     seed("--seed", args.seed)
     emu = PlutoEmulator(args.profile, delay=args.delay, frequency_offset_hz=args.frequency_offset,
                         gain=10 ** (args.gain_db / 20), noise_var=args.noise_var, seed=args.seed,
-                        stall_policy=args.stall_policy, revision=args.revision, receiver=args.receiver)
+                        stall_policy=args.stall_policy, revision=args.revision, receiver=args.receiver,
+                        pace=args.pace)
     emu.start(host=args.host, port=args.port)
     _stop_on_sigterm()
     print(f"Pluto emulator ({emu.profile.name}) serving on {emu.uri}  (Ctrl-C stops)", flush=True)

@@ -101,6 +101,10 @@ class BufferHandler:
     def open(self, samples_count: int, channels: list[Channel], cyclic: bool) -> None:
         raise IioErrno(_errno.ENOSYS, "this device has no buffer support")
 
+    def pace(self, nbytes: int) -> None:
+        """Called before :meth:`read`, outside the context lock: wait as a real-time device would."""
+        return None
+
     def read(self, nbytes: int) -> bytes:
         raise IioErrno(_errno.ENOSYS, "this device cannot capture")
 

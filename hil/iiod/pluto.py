@@ -228,7 +228,25 @@ class _RxBuffer(BufferHandler):
         self.channels = channels
         self.samples_count = int(samples_count)
         self.idle_since = time.monotonic()   # the DMA starts filling the kernel buffers now
+        self.pace_origin, self.paced = self.idle_since, 0
         self.emu.rf.capturing = True
+
+    def pace(self, nbytes):
+        """With ``pace=True`` a refill returns no earlier than the DMA would have captured its samples:
+        buffer open + samples / fs of wall-clock time (a late host is not made to catch up)."""
+        emu = self.emu
+        if not emu.pace or self.channels is None:
+            return
+        n = nbytes // (2 * len(self.channels))
+        fs = float(emu.state.sample_rate)
+        now = time.monotonic()
+        due = self.pace_origin + (self.paced + n) / fs
+        if due < now:      # the host is late (a stall): re-anchor, the overflow logic counts it
+            self.pace_origin = now - (self.paced + n) / fs
+        elif due > now:
+            time.sleep(due - now)
+            self.idle_since += due - now   # waiting for the device is not a host stall
+        self.paced += n
 
     def _stall(self, n: int) -> None:
         """The host left the DMA alone for longer than the kernel buffers last: overflow (bit 2). With the
@@ -369,6 +387,9 @@ class PlutoEmulator:
         residue (-72 dBFS with bb_dc_offset_tracking_en, -42 dBFS without) and TX LO leakage at the
         TX-RX LO offset (-62 dBFS at the default TX attenuation). ``ideal``: unity loop whatever the
         gains, no noise unless ``noise_var``, and an AGC mode reads the fixed ``agc_gain_db``.
+    pace : bool
+        Capture in real time: an RX refill returns when the DMA would have filled it (sample count / fs
+        since the buffer was opened), like a Pluto; default False (as fast as the host asks).
     agc_gain_db : float
         What ``hardwaregain`` reads in an AGC mode.
     serial : str
@@ -380,11 +401,13 @@ class PlutoEmulator:
     def __init__(self, profile: str | Profile = "pluto_ad9363", *, delay: float = 0.0,
                  frequency_offset_hz: float = 0.0, gain: complex = 1.0, paths=None, noise_var: float = 0.0,
                  seed: int = 0, agc_gain_db: float = 30.0, serial: str = "EMU00000001",
-                 stall_policy: str = "flag", revision: str = "C", receiver: str = "hardware"):
+                 stall_policy: str = "flag", revision: str = "C", receiver: str = "hardware",
+                 pace: bool = False):
         self.profile = load_profile(profile)
         if receiver not in RECEIVERS:
             raise ConfigError.bad_value("receiver", receiver, "one of " + ", ".join(RECEIVERS))
         self.receiver = receiver
+        self.pace = bool(pace)
         if stall_policy not in STALL_POLICIES:
             raise ConfigError.bad_value("stall_policy", stall_policy, "one of " + ", ".join(STALL_POLICIES))
         self.stall_policy = stall_policy

@@ -373,6 +373,7 @@ class IiodServer:
             sess.reply(0)
         elif op == "READBUF":
             dev, channels = self._owned(sess, cmd)
+            dev.buffer.pace(cmd.nbytes)  # a real-time device waits here (outside the lock: others go on)
             with self._budget(sess, cmd.nbytes, "READBUF"):
                 with ctx.lock:
                     data = dev.buffer.read(cmd.nbytes)
