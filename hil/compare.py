@@ -255,8 +255,8 @@ def make_setups(cfg: CompareConfig, max_eps: float, l_max: int) -> dict[str, Wav
                       "RRC roll-off 0.25", "roll-off 0", alt, [(M * Q, M * N * Q)], "mp (OTFS DD relation)",
                       {"cp": M / frame, "pilot_guard": lay_o.n_guard / frame})
     s.receive = _otfs_receiver(oddm, lay_o, model=model, mp_options=mp_opts)
-    s.notes.append("detected with the OTFS frame-CP delay-Doppler relation (delay bins of Q samples), "
-                   "the approximation of Lin and Yuan's ODDM input-output relation")
+    s.notes.append("detected with the OTFS frame-CP delay-Doppler relation (delay bins of Q samples): exact "
+                   "up to the Doppler phase within one sub-pulse, which the ODDM discretisation neglects too")
     out["oddm"] = s
 
     # AFDM: M N chirps, CP M, c1 for the largest Doppler (alpha_max + k_v guard), Bemani's pilot
