@@ -15,6 +15,11 @@ status line per link while running (stderr). --bursts writes one JSON line per b
 experiment's truth, docs/emulator.md)."""
 
 
+def ep_total(ep) -> int:
+    """Messages an endpoint refused (all reasons)."""
+    return sum(ep["bad"].values())
+
+
 def register(parser):
     parser.add_argument("scenario", metavar="SCENARIO.yaml", help="emulator file or scenario with an emulator: section")
     parser.add_argument("--duration", type=float, default=None, metavar="S",
@@ -126,6 +131,14 @@ def run(args) -> int:
               f"{lk['frames_lost']} ({lk['samples_lost']} samples), duplicated {lk['frames_duplicated']}, bad "
               f"{lk['frames_bad']}, dropped samples {lk['samples_dropped']}, skipped {lk['samples_skipped']}, "
               f"bursts {lk['bursts']}")
+    for name, ep in st["endpoints"].items():  # refusals and peers (issue 15): what the links never saw
+        extra = [f"{k} {ep[k]}" for k in ("frames_lost", "frames_late", "frames_overlapping", "resyncs",
+                                         "samples_nonfinite", "samples_dropped", "samples_unconfirmed")
+                 if ep.get(k)]
+        refused = ", ".join(f"{k} {v}" for k, v in sorted(ep["bad"].items()))
+        print(f"endpoint {name}: messages {ep['messages']}, samples {ep['samples']}, refused "
+              f"{ep_total(ep)}{' (' + refused + ')' if refused else ''}, peer disconnects "
+              f"{ep.get('peer_disconnects', 0)}" + "".join(", " + e for e in extra))
     sys.stdout.flush()
     if st["error"]:
         print(f"emulator stopped on an error: {st['error']}", file=sys.stderr)
