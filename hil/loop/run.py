@@ -86,8 +86,11 @@ class FramedSender:
             self.seq += 1
             self.samples += part.size
 
-    def close(self):
-        """Close after every queued message went out (linger 30 s), then end our own context."""
+    def close(self, hold_s: float = 1.0):
+        """Stay connected ``hold_s`` after the last send, close after every queued message went out
+        (linger 30 s), then end our own context. (A PUSH peer that disconnected right after its last
+        message was seen to lose that message at the emulator's monitored PULL socket: the hold avoids it.)"""
+        time.sleep(hold_s)
         self.sock.close(linger=30000)
         if self._own_ctx:
             self._ctx.term()
