@@ -86,7 +86,7 @@ class CompareConfig:
     min_frames: int = field(default=30, metadata=spec(ge=1, doc="frames (channel draws) per point, at least"))
     max_frames: int = field(default=120, metadata=spec(ge=1, doc="frames per point, at most"))
     papr_frames: int = field(default=1500, metadata=spec(ge=10, doc="frames for the PAPR CCDFs"))
-    oversampling: int = field(default=8, metadata=spec(ge=1, le=16, doc="samples per cell of the "
+    oversampling: int = field(default=8, metadata=spec(ge=2, le=16, doc="samples per cell of the "
                                                        "continuous-time signal (PAPR, spectrum, PA)"))
     pa_model: str = field(default="rapp", metadata=spec(choices=("rapp", "saleh")))
     pa_p: float = field(default=2.0, metadata=spec(gt=0, doc="Rapp smoothness"))
@@ -105,6 +105,9 @@ class CompareConfig:
             raise ConfigError.bad_value("max_frames", self.max_frames, f">= min_frames = {self.min_frames}")
         if any(not (0 <= d <= 0.45) for d in self.doppler):
             raise ConfigError.bad_value("doppler", self.doppler, "values in 0..0.45 (f_D / subcarrier spacing)")
+        if self.oversampling % 2:
+            raise ConfigError.bad_value("oversampling", self.oversampling,
+                                        "an even number 2..16 (a multiple of ODDM's 2 samples per cell)")
         for name in ("snr_db", "diversity_snr_db", "pa_snr_db"):
             v = list(getattr(self, name))
             if sorted(v) != v or len(set(v)) != len(v):

@@ -141,6 +141,10 @@ def test_config_file_and_errors(tmp_path):
     with pytest.raises(ConfigError) as ei:
         load_compare_config(str(bad))
     assert "max_frames" in str(ei.value) and "5" in str(ei.value)
+    bad.write_text("name: x\noversampling: 3\n")
+    with pytest.raises(ConfigError) as ei:
+        load_compare_config(str(bad))
+    assert "oversampling" in str(ei.value) and "3" in str(ei.value)
     bad.write_text("name: x\nntn_profile: E\n")
     with pytest.raises(ConfigError) as ei:
         load_compare_config(str(bad))
