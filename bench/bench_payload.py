@@ -55,6 +55,9 @@ SENSITIVITY = [
     ("gfa_weight: eta-per-second", {"strategies": {"gfa_weight": "eta-per-second"}}),
     ("tnp_ranking: aggregate", {"strategies": {"tnp_ranking": "aggregate"}}),
     ("regions_per_satellite: 6 (shared)", {"ntn": {"regions_per_satellite": 6}}),
+    ("mask 40 deg", {"ntn": {"mask_deg": 40.0}}),
+    ("constellation starlink-sparse (264)", {"ntn": {"constellation": "starlink-sparse"}}),
+    ("starlink-sparse, mask 25 deg", {"ntn": {"constellation": "starlink-sparse", "mask_deg": 25.0}}),
     ("seed 2", {"seed": 2}), ("seed 3", {"seed": 3}),
 ]
 

@@ -17,6 +17,7 @@ linearly in dB between the paper's end points: ``rate_at_zenith_bps`` at the zen
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,7 +145,7 @@ def compute_slots(cfg: NtnConfig, centres, region_area_km2: float, *, constellat
     end = np.append(t[k1[:-1]], t[-1] + cfg.step_s) - cfg.start_s
     ss = sat[:, k0].T.copy()
     rr = np.stack([rate[:, i:j].mean(axis=1) for i, j in zip(k0, k1)])
-    with np.errstate(invalid="ignore"):
-        ee = np.stack([np.nanmean(elev[:, i:j], axis=1) if np.isfinite(elev[:, i:j]).any() else
-                       np.full(len(grounds), np.nan) for i, j in zip(k0, k1)])
+    with warnings.catch_warnings():  # a region without a satellite in a slot: NaN, on purpose
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ee = np.stack([np.nanmean(elev[:, i:j], axis=1) for i, j in zip(k0, k1)])
     return CoverageSlots(start, end, ss, rr, ee, getattr(cons, "name", str(cfg.constellation)), len(cons))

@@ -17,6 +17,7 @@ total time is the first T at which every region's remaining TN work fits in T (:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -388,7 +389,8 @@ def gfa(tab: SlotTables, model: PlacementModel, *, weight: str = "eta", integrat
     def run(K):
         if K not in cache:
             w = wfull[:, :K]
-            with np.errstate(invalid="ignore"):
+            with warnings.catch_warnings():  # a file placeable in none of the K slots scores -inf below
+                warnings.simplefilter("ignore", RuntimeWarning)
                 ww = np.where(np.isfinite(w), w, np.nan)
                 score = np.nanmax(ww, axis=1) if order == "max" else np.nanmean(ww, axis=1)
             score = np.where(np.isfinite(score), score, -np.inf)
