@@ -54,7 +54,6 @@ def test_task_seeds_depend_on_coordinates_only():
 def test_block_equals_ber_sweep_point(channel, detector, frames):
     """A campaign block is hil ber's sweep loop: same generator, same frames -> the same bit errors."""
     from dsp.ber import ber_sweep
-
     from hil.campaign.tasks import ber_objects, simulate_block
 
     modem, chan, rx, fast = ber_objects("otfs", 8, 8, 4, None, detector, channel, 4, 0.02)
@@ -116,6 +115,31 @@ def test_run_tasks_from_scenario_with_overrides():
     bad["runs"][0]["overrides"] = {"link.snr_db": 500}
     with pytest.raises(ConfigError, match="link.snr_db"):
         parse_campaign(bad, base_dir=os.path.join(ROOT, "scenarios"))
+
+
+def test_run_task_equals_hil_run_of_the_overridden_scenario():
+    """A run task is run_waveform (the loop behind hil run) on the scenario with the overrides applied and the
+    task's seed - checked against that call made directly."""
+    import dataclasses
+
+    from hil.campaign.tasks import execute_task
+    from hil.experiment import build_pass, run_waveform
+    from hil.scenario import load_scenario
+
+    spec = {"name": "r1", "seed": 3, "runs": [{"scenario": "s_band_pass", "max_bursts": 2, "modes": ["ephemeris"],
+                                               "overrides": {"backend.kind": "mock", "duration_s": 20.0,
+                                                             "channel.ntn_tdl": "NTN-TDL-D"}}]}
+    task = parse_campaign(spec, base_dir=os.path.join(ROOT, "scenarios")).tasks[0]
+    row = execute_task(task.to_dict())
+    sc = load_scenario(os.path.join(ROOT, "scenarios", "s_band_pass.yaml"))
+    seed = int(task.seed_sequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+    sc = dataclasses.replace(sc, seed=seed, duration_s=20.0, backend=dataclasses.replace(sc.backend, kind="mock"),
+                             channel=dataclasses.replace(sc.channel, ntn_tdl="NTN-TDL-D"))
+    base = os.path.join(ROOT, "scenarios")
+    run = run_waveform(sc, 0, build_pass(sc, base), "ephemeris", base_dir=base, max_bursts=2)
+    assert row["frames"] == run.columns["bits"].size == 8
+    assert row["bits"] == int(np.sum(run.columns["bits"])) and row["decoded"] == run.counters["decoded"]
+    assert row["bit_errors"] == int(round(np.sum(run.columns["bit_errors"])))
 
 
 # ------------------------------------------------------------------------------------------- on Dask
@@ -189,7 +213,7 @@ def test_scheduler_and_embedded_cluster_give_identical_results(dask_procs, tmp_p
     with embedded_cluster(2) as cluster, distributed.Client(cluster) as client:
         envs = client.run(lambda: {k: os.environ.get(k) for k in THREAD_ENV})
         assert len(envs) == 2 and all(e == THREAD_ENV for e in envs.values())  # no BLAS oversubscription
-        local = run_campaign(camp, str(tmp_path / "local"), client=client, progress=False)
+        local = run_campaign(camp, str(tmp_path / "local"), client=client, progress=False, report=False)
     assert _results(remote.table) == _results(local.table)
     assert {w.split(":")[1] for w in remote.table.column("worker").to_pylist()} == \
         {str(p.pid) for p in dask_procs["workers"]}  # both external workers took tasks
@@ -204,9 +228,9 @@ def test_scheduler_and_embedded_cluster_give_identical_results(dask_procs, tmp_p
 def test_killed_worker_loses_no_result(dask_procs, tmp_path):
     """SIGKILL one of the two workers while it runs a task: the scheduler reruns its tasks on the other
     worker; every task has its row, equal to a run on a single in-process worker."""
-    # OTFS 16x16 with the MP detector: ~20 ms a frame, 12 frames a task
-    spec = _spec(name="kill", waveform=["otfs"], M=16, N=16, detector=["mp"], snr_db=[6, 8, 10], blocks=4,
-                 frames_per_block=12)
+    # OTFS 16x16 with the MP detector: ~20 ms a frame (more under load), 10 frames a task, 16 tasks
+    spec = _spec(name="kill", waveform=["otfs"], M=16, N=16, detector=["mp"], snr_db=[6, 8, 10, 12], blocks=4,
+                 frames_per_block=10)
     camp = parse_campaign(spec)
     out = {}
     before = set(glob.glob(os.path.join(dask_procs["markers"], "*")))
@@ -276,7 +300,7 @@ def test_resume_after_interrupt_recomputes_nothing_finished(thread_client, tmp_p
     assert _results(res.table) == _results(whole.table)  # interrupted + resumed == uninterrupted
 
 
-_FAULTS = {"flaky": None, "broken": None, "calls": {}}
+_FAULTS = {"flaky": None, "broken": None, "refused": None, "calls": {}}
 _FAULT_LOCK = threading.Lock()
 
 
@@ -291,6 +315,8 @@ def _faulty_execute(d):
         n = _FAULTS["calls"][tid] = _FAULTS["calls"].get(tid, 0) + 1
     if tid == _FAULTS["broken"] or (tid == _FAULTS["flaky"] and n <= 2):
         raise RuntimeError(f"injected failure {n} of {tid}")
+    if tid == _FAULTS["refused"]:  # a receiver the modem cannot have: the real ConfigError path
+        d = {**d, "coords": {**d["coords"], "waveform": "otfs", "detector": "one-tap-pilot"}}
     return execute_task(d)
 
 
@@ -299,21 +325,25 @@ def test_failing_task_retried_then_reported(thread_client, tmp_path, monkeypatch
     from hil.campaign.tasks import execute_task
 
     camp = parse_campaign(_spec(name="fail"))
-    flaky, broken = camp.tasks[1].task_id, camp.tasks[2].task_id
+    flaky, broken, refused = camp.tasks[1].task_id, camp.tasks[2].task_id, camp.tasks[3].task_id
     monkeypatch.setitem(_FAULTS, "flaky", flaky)
     monkeypatch.setitem(_FAULTS, "broken", broken)
+    monkeypatch.setitem(_FAULTS, "refused", refused)
     monkeypatch.setitem(_FAULTS, "calls", {})
     monkeypatch.setattr(runner, "execute_task", _faulty_execute)
     res = run_campaign(camp, str(tmp_path / "f"), client=thread_client, progress=False, retries=2)
     calls = _FAULTS["calls"]
     assert calls[flaky] == 3 and calls[broken] == 3  # 1 try + 2 retries each
-    assert [f["task_id"] for f in res.failures] == [broken] and "injected failure 3" in res.failures[0]["error"]
-    assert res.table.num_rows == len(camp.tasks) - 1
-    assert json.loads((tmp_path / "f" / "failures.json").read_text())[0]["task_id"] == broken
+    assert calls[refused] == 1  # a configuration error fails the same way every time: not retried
+    fails = {f["task_id"]: f for f in res.failures}
+    assert set(fails) == {broken, refused} and "injected failure 3" in fails[broken]["error"]
+    assert "receiver" in fails[refused]["error"] and fails[refused]["retries"] == 0
+    assert res.table.num_rows == len(camp.tasks) - 2
+    assert {f["task_id"] for f in json.loads((tmp_path / "f" / "failures.json").read_text())} == {broken, refused}
     assert "## Failed tasks" in (tmp_path / "f" / "summary.md").read_text()
     monkeypatch.setattr(runner, "execute_task", execute_task)
     again = run_campaign(camp, str(tmp_path / "f"), client=thread_client, progress=False)
-    assert again.executed == 1 and again.failures == [] and not (tmp_path / "f" / "failures.json").exists()
+    assert again.executed == 2 and again.failures == [] and not (tmp_path / "f" / "failures.json").exists()
 
 
 def test_cli_bad_scheduler_and_list(tmp_path, capsys):

@@ -5,7 +5,8 @@
   Embedded workers start with ``OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1`` (Dask's nanny
   ``pre-spawn-environ``) so the BLAS behind NumPy/SciPy does not start a thread per core in every worker.
 * One Dask task per campaign task, submitted with ``retries`` (an exception is retried that many times on
-  any worker); a task whose worker dies is rescheduled by the scheduler (up to its
+  any worker; a ConfigError - a setting the loop refuses - is reported at once, not retried); a task whose
+  worker dies is rescheduled by the scheduler (up to its
   ``distributed.scheduler.allowed-failures``). A task that still fails is reported (failures.json and the
   return value), never dropped silently.
 * Results go to :class:`~hil.campaign.store.ResultStore` as they complete (``as_completed``), with a tqdm
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 
 from hil.campaign.spec import Campaign, Task
 from hil.campaign.store import ResultStore, versions
-from hil.campaign.tasks import THREAD_ENV, execute_task
+from hil.campaign.tasks import CONFIG_ERROR, THREAD_ENV, execute_task
 from hil.errors import ConfigError, HILError
 
 __all__ = ["run_campaign", "CampaignResult", "check_scheduler_address", "default_workers", "row_labels",
@@ -81,7 +82,7 @@ def embedded_cluster(workers: int, *, processes: bool = True, silence: bool = Tr
         where = {"host": "127.0.0.1"} if processes else {}  # threads: in-process transport, no host
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None,
                             scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                            silence_logs=logging.ERROR if silence else logging.WARNING, **where)
+                            silence_logs=logging.CRITICAL if silence else logging.WARNING, **where)
 
 
 def _connect(scheduler, workers, timeout_s):
@@ -166,8 +167,14 @@ def _execute(todo, store, res, *, scheduler, workers, retries, progress, client,
             futures.append(f)
         for f in as_completed(futures):
             t = by_key[f.key]
-            if f.status == "finished":
-                row = {**f.result(), **row_labels(t)}
+            out = f.result() if f.status == "finished" else None
+            if out is not None and CONFIG_ERROR in out:
+                res.failures.append({"task_id": t.task_id, "kind": t.kind, "block": t.block,
+                                     "labels": row_labels(t), "error": f"ConfigError: {out[CONFIG_ERROR]}",
+                                     "retries": 0})
+                bar.write(f"task {t.task_id} refused its configuration (not retried): {out[CONFIG_ERROR]}")
+            elif out is not None:
+                row = {**out, **row_labels(t)}
                 store.add(row)
                 res.executed += 1
                 if on_result is not None:

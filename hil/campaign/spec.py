@@ -197,7 +197,6 @@ def _check_keys(source, path, d, known):
 def _ber_tasks(source, path, g, seed) -> list[Task]:
     from dsp.ber import CHANNELS, receiver_names
     from dsp.waveforms import KINDS
-
     from hil.commands.ber import MAX_DENSE_SAMPLES, MAX_FRAME_SAMPLES
 
     _check_keys(source, path, g, BER_KEYS)

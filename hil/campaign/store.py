@@ -152,7 +152,7 @@ class ResultStore:
         self.flush()
         t = read_results(self.path)
         if t is None:
-            return None
+            return _table([], self.metadata)
         if task_ids is not None:
             import pyarrow as pa
             import pyarrow.compute as pc

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-__all__ = ["execute_task", "simulate_block", "ber_objects", "THREAD_ENV", "MARKER_ENV"]
+__all__ = ["execute_task", "simulate_block", "ber_objects", "THREAD_ENV", "MARKER_ENV", "CONFIG_ERROR"]
 
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
               "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
@@ -25,6 +25,7 @@ THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 # worker died or an exception) leaves an empty file there named <task_id>.<pid>.<ns>. Counting them counts
 # executions.
 MARKER_ENV = "HIL_CAMPAIGN_MARKER_DIR"
+CONFIG_ERROR = "config_error"  # key of the row a task returns instead of raising a ConfigError
 
 
 @functools.lru_cache(maxsize=64)
@@ -34,7 +35,6 @@ def ber_objects(waveform, M, N, qam, cp_len, detector, channel, taps, doppler):
     from types import SimpleNamespace
 
     from dsp.ber import _ideal, channel_preset, make_receiver
-
     from hil.commands.ber import _max_doppler, _modem
 
     args = SimpleNamespace(M=M, N=N, qam=qam, cp_len=cp_len, channel=channel, taps=taps or 4, max_doppler=doppler)
@@ -124,7 +124,14 @@ def execute_task(task_dict: dict) -> dict:
         open(os.path.join(marker, f"{task.task_id}.{os.getpid()}.{time.time_ns()}"), "w").close()
     t0 = time.perf_counter()
     c0 = time.process_time()
-    out = _ber(task) if task.kind == "ber" else _run(task)
+    from hil.errors import ConfigError
+
+    try:
+        out = _ber(task) if task.kind == "ber" else _run(task)
+    except ConfigError as exc:
+        # a configuration the loop refuses (checked only when the task builds its plan) fails the same way
+        # on every try: reported at once as a failure, not retried
+        return {"task_id": task.task_id, CONFIG_ERROR: str(exc)}
     return {"task_id": task.task_id, "point_id": task.point_id, "kind": task.kind, "block": task.block, **out,
             "elapsed_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
             "worker": f"{socket.gethostname()}:{os.getpid()}"}
