@@ -491,7 +491,7 @@ def pa_study(s: WaveformSetup, cfg: CompareConfig, rng) -> dict:
         return PowerAmplifier(cfg.pa_model, ibo, ref_power=1.0, p=cfg.pa_p)
 
     evm = {}
-    for ibo in cfg.pa_backoff_db:
+    for ibo in sorted(set(cfg.pa_backoff_db) | {cfg.pa_backoff_ber_db}):
         y = block_decimate(pa_of(ibo).process(xo), s.blocks, lq)
         evm[ibo] = evm_db(ref_grid, modem.demodulate_grid(y))
     curves = {}
