@@ -3,6 +3,7 @@ them (delay, two-ended Doppler, 3GPP/ITU path loss, visibility, antenna gains) a
 in the form the emulator's links take (see docs/network.md)."""
 
 from .antenna import ANTENNA_KINDS, Antenna, dish, isotropic, pencil_beam
+from .config import STRUCTURES, Network, NetworkConfig, build_network, load_network_config
 from .link import LOS_MODES, PairTrajectory, choose_model
 from .motion import (
     CircularOrbitMotion,
@@ -13,7 +14,9 @@ from .motion import (
     WaypointMotion,
 )
 from .nodes import GROUND_KINDS, NODE_KINDS, Node, Nodes
+from .relay import TransparentRelay
 
 __all__ = ["Antenna", "ANTENNA_KINDS", "dish", "isotropic", "pencil_beam", "PairTrajectory", "choose_model",
            "LOS_MODES", "Motion", "FixedMotion", "WaypointMotion", "LoiterMotion", "SatelliteMotion",
-           "CircularOrbitMotion", "Node", "Nodes", "NODE_KINDS", "GROUND_KINDS"]
+           "CircularOrbitMotion", "Node", "Nodes", "NODE_KINDS", "GROUND_KINDS", "TransparentRelay", "STRUCTURES",
+           "Network", "NetworkConfig", "build_network", "load_network_config"]
