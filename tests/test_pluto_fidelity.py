@@ -139,13 +139,13 @@ def test_iio_attr_sees_buffer_attributes_labelled_los_and_registers(emu):
 def test_pyadi_overflow_flag_after_a_real_stall_and_clear(emu):
     sdr = adi.Pluto(emu.uri)
     try:
-        sdr.sample_rate = 2_500_000
-        sdr.rx_buffer_size = 2**16          # 26 ms per buffer, three spare kernel buffers: 79 ms of slack
+        sdr.sample_rate = 1_000_000          # (with the FIR pyadi-iio loads)
+        sdr.rx_buffer_size = 2**16          # 66 ms per buffer, three spare kernel buffers: 197 ms of slack
         sdr._rxadc.reg_write(REG_DMA_STATUS, 0x6)
         for _ in range(3):
             sdr.rx()
         assert sdr._rxadc.reg_read(REG_DMA_STATUS) & STATUS_OVERFLOW == 0   # read continuously: no overflow
-        time.sleep(0.3)                                                      # the host stalls
+        time.sleep(0.6)                                                      # the host stalls
         sdr.rx()
         assert sdr._rxadc.reg_read(REG_DMA_STATUS) & STATUS_OVERFLOW
         sdr._rxadc.reg_write(REG_DMA_STATUS, STATUS_OVERFLOW)                # write 1 to clear
@@ -371,7 +371,7 @@ def test_paced_capture_runs_at_the_sample_rate():
             for _ in range(8):
                 sdr.rx()
             dt = time.monotonic() - t0
-            assert 8 * 2**16 / 2.5e6 - 0.03 < dt < 8 * 2**16 / 2.5e6 + 0.5, dt   # 0.21 s of samples
+            assert 8 * 2**16 / 2.5e6 - 0.03 < dt < 8 * 2**16 / 2.5e6 + 2.0, dt   # 0.21 s of samples (+ load)
             assert e.regs["rx"].read(REG_DMA_STATUS) & STATUS_OVERFLOW == 0
         finally:
             sdr.rx_destroy_buffer()
