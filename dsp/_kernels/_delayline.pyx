@@ -64,7 +64,8 @@ cdef extern from *:
     #define HIL_DL_B 64   /* samples per block (a multiple of HIL_DL_W) */
     #define HIL_DL_W 8    /* lanes of the weight recurrences (their step) */
 
-    #if defined(__GNUC__) || defined(__clang__)
+    #if (defined(__GNUC__) || defined(__clang__)) && !defined(HIL_DL_NO_VEC)
+    /* (-DHIL_DL_NO_VEC builds the plain-C fallback of other compilers with GCC, for testing it.) */
     #define HIL_DL_AI static inline __attribute__((always_inline))
     #define HIL_DL_VEC 1
     typedef float hil_dl_v8 __attribute__((vector_size(32)));
@@ -80,7 +81,7 @@ cdef extern from *:
     #define HIL_DL_ALIGN
     #endif
 
-    #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(HIL_DL_NO_VEC)
     #define HIL_DL_X86 1
     #endif
 
