@@ -223,7 +223,7 @@ public:
         _control = arg_or_env(args, "control", "LEOHIL_CONTROL", "tcp://127.0.0.1:5722");
         if (args.count("hwm")) _hwm = std::max(1, std::atoi(args.at("hwm").c_str()));
         if (args.count("mtu")) _mtu = std::max<size_t>(16, std::strtoul(args.at("mtu").c_str(), nullptr, 10));
-        const std::string st = query_status(_ctx, _control, 500);
+        const std::string st = query_status(_ctx, _control, 1500);
         if (!st.empty()) {
             _emu_rate = parse_number(st, "sample_rate_hz");
             _emu_name = parse_string(st, "name");
@@ -642,7 +642,10 @@ SoapySDR::KwargsList find_leohil(const SoapySDR::Kwargs &args) {
     if (args.count("driver") && args.at("driver") != "leohil") return out;
     void *ctx = zmq_ctx_new();
     const std::string control = arg_or_env(args, "control", "LEOHIL_CONTROL", "tcp://127.0.0.1:5722");
-    const std::string st = query_status(ctx, control, 300);
+    // Named explicitly: wait long enough for a loaded machine; the default address: do not hold up a
+    // plain `SoapySDRUtil --find` when no emulator runs.
+    const bool named = args.count("control") || std::getenv("LEOHIL_CONTROL");
+    const std::string st = query_status(ctx, control, named ? 1500 : 250);
     zmq_ctx_term(ctx);
     const bool have_tx = args.count("tx") || std::getenv("LEOHIL_TX");
     const bool have_rx = args.count("rx") || std::getenv("LEOHIL_RX");
