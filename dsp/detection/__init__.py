@@ -13,6 +13,11 @@ mrc        iterative MRC / rake decision feedback (Thaj, Viterbo 2020), compiled
 lmmse      block LMMSE on the effective channel (dense solve, small frames)     any
 onetap     per-cell zero forcing y / H_cc (the OFDM equaliser)                   any
 =========  ===================================================================  ===========
+
+MP and MRC run on OTFS/AFDM channels as shifted diagonals in float32 (``engine="dd"``, the default
+where it applies; :mod:`dsp.detection.ddgraph`) or on the float64 factor graph (``engine="graph"``).
+``det.detect_bits(...)`` gives hard bits; ``det.detect_many(frames, paths, noise_var, threads=N)``
+detects independent frames on N threads (kernels without the GIL). Receive-chain costs: docs/rx_cost.md.
 """
 
 from __future__ import annotations
