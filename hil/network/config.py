@@ -38,6 +38,7 @@ import numpy as np
 
 from hil.config import load_yaml, parse, spec
 from hil.errors import ConfigError
+from hil.scenario import FramesConfig, WaveformConfig
 
 from . import pathloss as pl
 from .antenna import ANTENNA_KINDS, Antenna
@@ -217,6 +218,9 @@ class NetworkConfig:
     links: list[NetLinkConfig] = field(default_factory=list, metadata=spec(min_len=1))
     relays: list[RelayConfig] = field(default_factory=list)
     events: list[EventConfig] = field(default_factory=list)
+    # test traffic on every serving link (hil network run): the loop's waveform and frame bursts
+    waveform: WaveformConfig = field(default_factory=lambda: WaveformConfig("ofdm"))
+    frames: FramesConfig = field(default_factory=lambda: FramesConfig(interval_s=2.0))
 
     def validate(self):
         from hil.orbit import as_epoch
