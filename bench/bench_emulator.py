@@ -23,8 +23,10 @@ Run: ``python bench/bench_emulator.py [--seconds S] [--chunk N]``.
 
 Instruction counts (repeatable on a loaded machine): ``--fixed N`` only pushes N samples through the
 channel (compiled kernel, no timing, no ZeroMQ); run it under callgrind twice with different N and
-divide the difference of the totals by the difference of N::
+divide the difference of the totals by the difference of N (PYTHONHASHSEED=0: hash randomisation
+moves the Python part by tens of instructions per sample; valgrind runs the AVX2 code path)::
 
+    export PYTHONHASHSEED=0
     valgrind --tool=callgrind --callgrind-out-file=cg.a python bench/bench_emulator.py --fixed 131072
     valgrind --tool=callgrind --callgrind-out-file=cg.b python bench/bench_emulator.py --fixed 393216
     # (total(cg.b) - total(cg.a)) / 262144 = instructions per sample (callgrind_annotate prints totals)
