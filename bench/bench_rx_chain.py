@@ -216,7 +216,7 @@ def thread_scaling(chain, frames, threads: int):
             best = min(best, time.perf_counter() - t0)
         res[th] = best
     same = all(np.array_equal(x, y) for x, y in zip(outs[1], outs[threads]))
-    # share of the detection time spent in the kernels (GIL released): Amdahl's bound on `threads` cores,
+    # share of the detection time spent in the kernels (GIL released) and the bound it sets for `threads`,
     # a load-independent view of what the threads can give (the wall-clock ratio needs idle cores)
     det = chain.det
     k = det._dd_kernel

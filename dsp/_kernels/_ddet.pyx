@@ -13,6 +13,8 @@
 # time where the CPU has it, SSE2 otherwise) instead of index gathers through a sorted edge list.
 # Building the diagonals from paths costs O(G (R + C)) in Python (no COO, no sort).
 cimport cython
+
+import numpy as np
 from libc.stdint cimport int64_t, int8_t, uint8_t, int32_t
 
 cdef extern from *:
@@ -131,8 +133,8 @@ cdef extern from *:
     HIL_DD_CLONES
     static int hil_dd_expand(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
                              const double *A, const double *tab, const int64_t *tw0, const int64_t *tw1,
-                             const int64_t *w, const double *post, int has_post, int transpose, float *cre,
-                             float *cim) {
+                             const int64_t *w, const double *post, int has_post, int transpose,
+                             const uint8_t *ones, float *cre, float *cim) {
         int64_t n = R * C;
         /* one row of one merged diagonal at a time: sum its members (t order) in double, then round */
         double *acc = (double *) malloc((size_t) (2 * C + 1) * sizeof(double));
@@ -144,7 +146,16 @@ cdef extern from *:
                     if (grp[t] != g) continue;
                     int64_t s = sc[t];
                     double a_re = A[2 * (t * R + r)], a_im = A[2 * (t * R + r) + 1];
-                    const double *tb = tab + 2 * C * (r < w[t] ? tw1[t] : tw0[t]);
+                    int64_t sel = r < w[t] ? tw1[t] : tw0[t];
+                    const double *tb = tab + 2 * C * sel;
+                    if (post == NULL && ones[sel]) {
+                        /* a table row of exact ones (OTFS away from the CP wrap): the row factor itself */
+                        for (int64_t k = 0; k < C; k++) {
+                            acc[2 * k] = acc[2 * k] + a_re;
+                            acc[2 * k + 1] = acc[2 * k + 1] + a_im;
+                        }
+                        continue;
+                    }
                     /* k in [s, C): table index k - s; k in [0, s): k - s + C */
                     hil_dd_expand_seg(a_re, a_im, tb, post ? post + 2 * s : NULL, acc + 2 * s, C - s);
                     hil_dd_expand_seg(a_re, a_im, tb + 2 * (C - s), post, acc, s);
@@ -577,8 +588,8 @@ cdef extern from *:
     """
     int _expand "hil_dd_expand"(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
                                 const double *A, const double *tab, const int64_t *tw0, const int64_t *tw1,
-                                const int64_t *w, const double *post, int has_post, int transpose, float *cre,
-                                float *cim) noexcept nogil
+                                const int64_t *w, const double *post, int has_post, int transpose,
+                                const uint8_t *ones, float *cre, float *cim) noexcept nogil
     int _mp_binary "hil_dd_mp_binary"(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc,
                                       const float *cre, const float *cim, const float *yr, const float *yi,
                                       const uint8_t *act, float x0i, float x1i, float x0q, float x1q,
@@ -670,7 +681,7 @@ def dd_expand(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] grp, const int64_t[
               const int64_t[::1] tw1, const int64_t[::1] w, const double complex[::1] post,
               float[:, ::1] cre, float[:, ::1] cim, bint transpose=False):
     """Coefficients of the merged diagonals; see the twin ``_ddet_py.dd_expand``. Returns a status."""
-    cdef Py_ssize_t D = grp.shape[0], G = cre.shape[0], t
+    cdef Py_ssize_t D = grp.shape[0], G = cre.shape[0], t, i, k
     cdef int status
     cdef int has_post = post.shape[0] > 0
     if (R < 1 or C < 1 or sc.shape[0] != D or A.shape[0] != D or A.shape[1] != R or tw0.shape[0] != D
@@ -684,12 +695,21 @@ def dd_expand(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] grp, const int64_t[
             return ERR_SHAPE
     if G == 0:
         return OK
+    # table rows that are exactly 1 everywhere (their product is the row factor itself)
+    ones_arr = np.zeros(tab.shape[0], np.uint8)
+    cdef uint8_t[::1] ones = ones_arr
+    for i in range(tab.shape[0]):
+        ones[i] = 1
+        for k in range(C):
+            if tab[i, k].real != 1.0 or tab[i, k].imag != 0.0:
+                ones[i] = 0
+                break
     with nogil:
         status = _expand(R, C, D, G, &grp[0] if D else NULL, &sc[0] if D else NULL,
                          <const double *> &A[0, 0] if D else NULL, <const double *> &tab[0, 0],
                          &tw0[0] if D else NULL, &tw1[0] if D else NULL, &w[0] if D else NULL,
-                         <const double *> &post[0] if has_post else NULL, has_post, transpose, &cre[0, 0],
-                         &cim[0, 0])
+                         <const double *> &post[0] if has_post else NULL, has_post, transpose, &ones[0],
+                         &cre[0, 0], &cim[0, 0])
     return status
 
 

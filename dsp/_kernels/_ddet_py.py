@@ -94,6 +94,7 @@ def dd_expand(R, C, grp, sc, A, tab, tw0, tw1, w, post, cre, cim, transpose=Fals
     acc_i = np.zeros((G, R, C))
     rows = np.arange(R)
     k = np.arange(C)
+    ones = np.all((tab.real == 1.0) & (tab.imag == 0.0), axis=1)   # rows whose product is the row factor
     for t in range(D):
         q = k - int(sc[t])
         q = np.where(q < 0, q + C, q)
@@ -103,6 +104,10 @@ def dd_expand(R, C, grp, sc, A, tab, tw0, tw1, w, post, cre, cim, transpose=Fals
         a_re, a_im = A[t].real[:, None], A[t].imag[:, None]
         v_re = a_re * b_re - a_im * b_im
         v_im = a_re * b_im + a_im * b_re
+        if not has_post:
+            flat = ones[sel][:, None]
+            v_re = np.where(flat, a_re + 0.0 * b_re, v_re)      # exactly a_re (b_re = 1): the kernel's shortcut
+            v_im = np.where(flat, a_im + 0.0 * b_im, v_im)
         if has_post:
             p_re, p_im = post.real[None, :], post.imag[None, :]
             u = v_re * p_re - v_im * p_im
