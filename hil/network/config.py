@@ -162,6 +162,9 @@ class NetLinkConfig:
     gain_db: float = field(default=0.0, metadata=spec(ge=-300, le=300, unit="dB"))
     noise_dbfs: float | None = field(default=None, metadata=spec(ge=-200, le=40, unit="dB"))
     max_delay_s: float = field(default=0.03, metadata=spec(gt=0, le=1.0, unit="s"))
+    tx_antenna: AntennaConfig | None = field(default=None, metadata=spec(
+        doc="this link's antenna at the tx node (default: the node's antenna; point events move the node's)"))
+    rx_antenna: AntennaConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,8 @@ class RelayConfig:
     downlink: str = field(metadata=spec(min_len=1))
     gain_db: float = field(default=0.0, metadata=spec(ge=-200, le=300, unit="dB"))
     translation_offset_hz: float = field(default=0.0, metadata=spec(ge=-1e8, le=1e8, unit="Hz"))
-    on: bool = True
+    active: bool = field(default=True, metadata=spec(
+        doc="relaying at t = 0 (relay_on / relay_off events change it; not 'on': YAML reads on as true)"))
 
 
 @dataclass(frozen=True)
@@ -246,6 +250,19 @@ class NetworkConfig:
             if lk.tx == lk.rx:
                 raise ConfigError.bad_value(f"links[{i}].rx", lk.rx, f"a node other than tx ({lk.tx})")
             links[lk.name] = lk
+            for end in ("tx_antenna", "rx_antenna"):
+                a = getattr(lk, end)
+                if a is None:
+                    continue
+                p = a.pointing
+                if isinstance(p, str) and p not in ("nadir", "zenith") and p not in nodes:
+                    raise ConfigError.bad_value(f"links[{i}].{end}.pointing", p, f"nadir, zenith, [az, el] or a "
+                                                f"node name ({known})")
+                try:
+                    Antenna(a.kind, a.gain_dbi, a.beamwidth_deg, pointing=a.pointing, side_lobe_db=a.side_lobe_db)
+                except ConfigError as exc:
+                    raise ConfigError.bad_value(f"links[{i}].{end}.{exc.field.replace('antenna.', '', 1)}",
+                                                exc.value, exc.allowed) from None
         for i, n in enumerate(self.nodes):
             p = n.antenna.pointing
             if isinstance(p, str) and p not in ("nadir", "zenith") and p not in nodes:
@@ -382,12 +399,13 @@ def _pair_seed(seed: int, a: str, b: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(key)) % (1 << 63)
 
 
-def _antenna(nc: NodeConfig, i: int) -> Antenna:
-    a = nc.antenna
+def _antenna(nc, i: int, where: str = "nodes", a=None) -> Antenna:
+    a = nc.antenna if a is None else a
     try:
         return Antenna(a.kind, a.gain_dbi, a.beamwidth_deg, pointing=a.pointing, side_lobe_db=a.side_lobe_db)
     except ConfigError as exc:
-        raise ConfigError.bad_value(f"nodes[{i}].{exc.field}", exc.value, exc.allowed) from None
+        fld = exc.field if where == "nodes" else exc.field.replace("antenna.", "", 1)
+        raise ConfigError.bad_value(f"{where}[{i}].{fld}", exc.value, exc.allowed) from None
 
 
 class Network:
@@ -412,12 +430,14 @@ class Network:
             else:
                 self.relay_switches[e.relay].append((e.t_s, e.action == "relay_on"))
         self.trajectories = {}
-        for lk in cfg.links:
+        for i, lk in enumerate(cfg.links):
+            ants = {end: None if getattr(lk, end) is None else _antenna(lk, i, "links", getattr(lk, end))
+                    for end in ("tx_antenna", "rx_antenna")}
             self.trajectories[lk.name] = PairTrajectory(
                 self.nodes[lk.tx], self.nodes[lk.rx], lk.carrier_hz, model=lk.model, los=lk.los,
                 los_interval_s=lk.los_interval_s, seed=_pair_seed(cfg.seed, lk.tx, lk.rx), mask_deg=lk.mask_deg,
                 locate=self.nodes.locate, extra_loss_db=lk.extra_loss_db, fixed_delay_s=lk.fixed_delay_s,
-                name=lk.name, t0=0.0, t1=cfg.duration_s)
+                name=lk.name, t0=0.0, t1=cfg.duration_s, **ants)
 
     def structure_at(self, t):
         """The structure in force at ``t`` (s) (None before the first structure event)."""
@@ -471,7 +491,7 @@ class Network:
         for r in cfg.relays:
             rel = TransparentRelay(r.name, links[r.uplink], links[r.downlink], gain_db=r.gain_db,
                                    translation_offset_hz=r.translation_offset_hz)
-            if not r.on:
+            if not r.active:
                 rel.set_on(False, -np.inf)
             for ts, on in self.relay_switches[r.name]:
                 rel.set_on(on, ts)

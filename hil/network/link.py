@@ -74,6 +74,7 @@ class PairTrajectory:
 
     ``locate(name, t)``: positions of other nodes (antennas steered at a third node); ``budget``: a
     :class:`hil.orbit.LinkBudget` for the ``satellite`` model (default: free space + gases at fc);
+    ``tx_antenna`` / ``rx_antenna``: this link's antenna at either end (default: the node's own);
     ``t0``/``t1``: the span (s) the emulator may ask for (None: unbounded). ``fixed_delay_s``: a constant
     delay (s) added to the geometric one (cables, processing - and what lets a link shorter than the
     interpolator's look-ahead, taps/2 samples, e.g. 1.25 km at 1.92 MSPS, run); Doppler is unchanged."""
@@ -81,7 +82,7 @@ class PairTrajectory:
     def __init__(self, tx: Node, rx: Node, carrier_hz: float, *, model: str = "auto", los: str = "random",
                  los_interval_s: float = 1.0, seed: int = 0, mask_deg: float = 10.0, locate=None, budget=None,
                  extra_loss_db: float = 0.0, fixed_delay_s: float = 0.0, name: str = "", t0: float | None = None,
-                 t1: float | None = None):
+                 t1: float | None = None, tx_antenna=None, rx_antenna=None):
         if tx is rx or tx.name == rx.name:
             raise ConfigError.bad_value("link.rx", rx.name, f"a node other than the transmitter {tx.name!r}")
         self.tx, self.rx = tx, rx
@@ -110,6 +111,9 @@ class PairTrajectory:
         self.mask_deg = float(check_range("mask_deg", mask_deg, lo=-90.0, hi=90.0, unit="deg"))
         self.extra_loss_db = float(check_range("extra_loss_db", extra_loss_db, lo=0.0, hi=300.0, unit="dB"))
         self.fixed_delay_s = float(check_range("fixed_delay_s", fixed_delay_s, lo=0.0, hi=1.0, unit="s"))
+        # a link may use its own antenna at either end (a relay node: one antenna per hop); default the node's
+        self.tx_antenna = tx_antenna if tx_antenna is not None else tx.antenna
+        self.rx_antenna = rx_antenna if rx_antenna is not None else rx.antenna
         self.locate = locate if locate is not None else self._locate_ends
         self.budget = budget
         if model == "satellite" and budget is None:
@@ -161,8 +165,8 @@ class PairTrajectory:
         vis = self._visible(ra, rb, rng, el, h_low, h_high, d2d)
         los = self._los(t)
         loss = self._loss(rng, el, d2d, h_low, h_high, h_a, h_b, los) + self.extra_loss_db
-        g_tx, off_tx = self.tx.antenna.gain_toward(t, ra, rb, self.locate)
-        g_rx, off_rx = self.rx.antenna.gain_toward(t, rb, ra, self.locate)
+        g_tx, off_tx = self.tx_antenna.gain_toward(t, ra, rb, self.locate)
+        g_rx, off_rx = self.rx_antenna.gain_toward(t, rb, ra, self.locate)
         if self.model in ("rma", "rma_av"):
             h_ut, h_bs = ((h_a, h_b) if self.tx.kind == "uav" else (h_b, h_a)) if self.model == "rma_av" \
                 else (h_low, h_high)

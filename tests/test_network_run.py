@@ -1,0 +1,89 @@
+"""hil network run: a network's serving links through the loop's blocks, in process; per-user numbers
+checked against the link model computed independently (Es/N0 from gain, net loss and noise; latency
+from the geometry; the relay chain's composed delay)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from hil.config import parse
+from hil.network.config import NetworkConfig, build_network
+from hil.network.run import run_network, user_table, write_report
+from hil.orbit import C_MPS
+
+NET = dict(
+    name="t", duration_s=8.0, seed=3,
+    nodes=[dict(name="bs", kind="bs", position=[30.0, 122.0, 40.0]),
+           dict(name="uav", kind="uav", loiter=dict(center=[30.02, 122.03, 200.0], radius_m=800.0, speed_mps=30.0)),
+           dict(name="ship", kind="ship", waypoints=[[30.03, 122.05, 3.0], [30.05, 122.1, 3.0]], speed_mps=6.0,
+                start_s=-10.0)],
+    links=[dict(name="bs-ship", tx="bs", rx="ship", carrier_hz=2.1e9, gain_db=130.0, noise_dbfs=-10.0, los="los",
+                fixed_delay_s=5e-4),
+           dict(name="bs-uav", tx="bs", rx="uav", carrier_hz=2.0e9, gain_db=115.0, noise_dbfs=-30.0, los="los",
+                fixed_delay_s=5e-4),
+           dict(name="uav-ship", tx="uav", rx="ship", carrier_hz=2.4e9, gain_db=110.0, noise_dbfs=-10.0, los="los",
+                fixed_delay_s=5e-4)],
+    relays=[dict(name="uav-bp", node="uav", uplink="bs-uav", downlink="uav-ship", gain_db=0.0, active=False)],
+    events=[dict(t_s=0.0, action="structure", structure="hand-foot", serving=["bs-ship"]),
+            dict(t_s=4.0, action="relay_on", relay="uav-bp"),
+            dict(t_s=4.0, action="structure", structure="arm-hand", serving=["uav-ship"])],
+    frames=dict(interval_s=1.0, per_burst=2),
+)
+
+
+@pytest.fixture(scope="module")
+def ran():
+    net = build_network(parse(NetworkConfig, NET))
+    res = run_network(net)
+    return net, res, user_table(net, res)
+
+
+def test_plain_link_esn0_and_latency_from_the_model(ran):
+    net, res, _ = ran
+    c = res["bs-ship"]["cols"]
+    tr = net.trajectories["bs-ship"]
+    ok = c["synced"] > 0
+    assert ok.sum() >= 10  # 8 bursts x 2 frames; the run decodes nearly all of them
+    t = c["t_s"][ok] + c["delay_true_s"][ok]
+    # Es/N0 = link gain - net loss - noise (dBFS) + 10 log10(oversample): the model, evaluated here
+    want = 130.0 - np.asarray(tr.path_loss_db(t)) + 10.0 + 10 * math.log10(2)
+    assert np.max(np.abs(c["snr_db"][ok] - want)) < 0.05
+    # latency: geometric delay + the fixed delay
+    assert np.max(np.abs(c["delay_true_s"][ok] - (np.asarray(tr.geometry(t)["range_m"]) / C_MPS + 5e-4))) < 1e-6
+    assert np.nansum(c["decoded_bit_errors"][ok]) == 0
+
+
+def test_relay_chain_truth_is_composed(ran):
+    net, res, rows = ran
+    c = res["uav-ship"]["cols"]
+    assert res["uav-ship"]["relay"] == "uav-bp"
+    t = c["t_s"]
+    up, dn = net.trajectories["bs-uav"], net.trajectories["uav-ship"]
+    ok = c["synced"] > 0
+    assert np.all(c["synced"][t < 4.0 - 0.01] == 0)  # relay off: nothing arrives
+    assert ok[t >= 4.0].sum() >= 6
+    ta = t[ok] + c["delay_true_s"][ok]
+    td = np.asarray(dn.delay(ta))
+    want = td + np.asarray(up.delay(ta - td))
+    assert np.max(np.abs(c["delay_true_s"][ok] - want)) < 1e-6
+    # Es/N0 of the chain: signal gain up + down; noise = relay noise through the downlink + the sink's own
+    g_up = 115.0 - np.asarray(up.path_loss_db(ta - td))
+    g_dn = 110.0 - np.asarray(dn.path_loss_db(ta))
+    noise = 10 ** (-30 / 10) * 10 ** (g_dn / 10) + 10 ** (-10 / 10)
+    want_snr = g_up + g_dn - 10 * np.log10(noise) + 10 * math.log10(2)
+    assert np.max(np.abs(c["snr_db"][ok] - want_snr)) < 0.1
+
+
+def test_user_table_and_report(ran, tmp_path):
+    net, res, rows = ran
+    assert [(r["structure"], r["user"], r["link"]) for r in rows] == [
+        ("hand-foot", "ship", "bs-ship"), ("arm-hand", "ship", "uav-ship")]
+    for r in rows:
+        bpf = res[r["link"]]["bits_per_frame"]
+        assert r["throughput_bps"] == pytest.approx(r["decoded"] * bpf / (r["t_end_s"] - r["t_start_s"]))
+        assert r["bler"] == pytest.approx(1 - r["decoded"] / r["frames"])
+    assert rows[1]["latency_ms"] > rows[0]["latency_ms"]  # two hops + two fixed delays
+    paths = write_report(net, res, rows, str(tmp_path))
+    assert {p.rsplit("/", 1)[1] for p in paths} == {"report.json", "users.md", "timeline.png"}
+    assert "| 4-8 | arm-hand | ship | uav-ship (uav-bp) |" in (tmp_path / "users.md").read_text()
