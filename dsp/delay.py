@@ -419,9 +419,19 @@ class ChannelStream:
         n0 = self._n
         n_end = n0 + m
         S = self.segment
-        if self._kernel.write(x, self._ring, n0, self.taps) != 0:  # pragma: no cover - piece <= ring
-            raise ConfigError(f"delay line: piece of {m} samples does not fit the ring")
         seg0, dcoef, pcoef = self._coefficients(n0, m)
+        # If no output of the piece reads an input of the piece (the delay exceeds the piece: any LEO
+        # link at a chunk of 64 Ki samples) and no range can overwrite history another still reads (the
+        # delay stays a piece short of the ring), each range writes its own input into the ring as it
+        # goes (no serial copy first); otherwise the whole piece is written before the ranges start.
+        j = float(S)
+        spread = np.abs(dcoef[:, 1::4]) * j + np.abs(dcoef[:, 2::4]) * j * j + np.abs(dcoef[:, 3::4]) * j ** 3
+        lower, upper = dcoef[:, 0::4] - spread, dcoef[:, 0::4] + spread
+        off = pcoef[:, 0::8] == -np.inf
+        own_write = bool(np.all(off | ((lower >= m + self.taps) & (upper <= self._size - m - 2 * self.taps - S))))
+        if not own_write and self._kernel.write(x, self._ring, n0, self.taps) != 0:  # pragma: no cover
+            raise ConfigError(f"delay line: piece of {m} samples does not fit the ring")
+        written_end = -1 if own_write else n_end
         # Cut points near equal shares, moved to segment boundaries when the shares are long enough
         # (a range that starts inside a segment first advances its weight lanes from the boundary).
         cuts = []
@@ -436,7 +446,8 @@ class ChannelStream:
         def job(a, b):
             r0, r1 = a // S - seg0, (b - 1) // S - seg0 + 1
             return self._kernel.run(x[a - n0:b - n0], out[a - n0:b - n0], self._ring, a, dcoef[r0:r1],
-                                    pcoef[r0:r1], a // S, S, self._ktab, self._noise_key, self._noise_amp, n_end)
+                                    pcoef[r0:r1], a // S, S, self._ktab, self._noise_key, self._noise_amp,
+                                    written_end)
 
         if len(bounds) > 1 and self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
