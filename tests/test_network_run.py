@@ -2,12 +2,14 @@
 checked against the link model computed independently (Es/N0 from gain, net loss and noise; latency
 from the geometry; the relay chain's composed delay)."""
 
+import copy
 import math
 
 import numpy as np
 import pytest
 
 from hil.config import parse
+from hil.errors import ConfigError
 from hil.network.config import NetworkConfig, build_network
 from hil.network.run import run_network, user_table, write_report
 from hil.orbit import C_MPS
@@ -87,3 +89,47 @@ def test_user_table_and_report(ran, tmp_path):
     paths = write_report(net, res, rows, str(tmp_path))
     assert {p.rsplit("/", 1)[1] for p in paths} == {"report.json", "users.md", "timeline.png"}
     assert "| 4-8 | arm-hand | ship | uav-ship (uav-bp) |" in (tmp_path / "users.md").read_text()
+
+
+def _regen(uplink_noise_dbfs):
+    d = copy.deepcopy(NET)
+    d["relays"] = [dict(name="uav-df", node="uav", uplink="bs-uav", downlink="uav-ship", kind="regenerative",
+                        processing_delay_s=0.05)]
+    d["links"][1]["noise_dbfs"] = uplink_noise_dbfs
+    d["events"] = [dict(t_s=0.0, action="structure", structure="arm-hand", serving=["uav-ship"])]
+    net = build_network(parse(NetworkConfig, d))
+    return net, run_network(net)["uav-ship"]
+
+
+def test_regenerative_relay_decodes_and_forwards():
+    net, r = _regen(-30.0)
+    c, k = r["cols"], r["counters"]
+    assert k["relay"] == "uav-df"
+    assert k["relay_frames_sent"] + k["relay_frames_dropped"] == k["frames_sent"]
+    assert k["relay_frames_sent"] >= k["frames_sent"] - 2
+    assert k["decoded"] <= k["relay_frames_sent"] and k["decoded"] >= k["frames_sent"] - 4
+    ok = c["synced"] > 0
+    assert np.nansum(c["decoded_bit_errors"][ok]) == 0  # clean hops: clean end to end
+    # frame times count from the source; latency = re-send delay + the downlink's delay
+    rows = user_table(net, {"uav-ship": r})
+    dn = net.trajectories["uav-ship"]
+    lat = 0.05 + float(np.mean(np.asarray(dn.delay(c["t_s"][ok] + 0.05))))
+    assert rows[0]["latency_ms"] == pytest.approx(lat * 1e3, abs=1e-3)
+
+
+def test_regenerative_relay_counts_what_it_could_not_decode():
+    _, r = _regen(+15.0)  # the relay's receiver drowns: Es/N0 far below 0 dB on the uplink
+    k = r["counters"]
+    assert k["relay_frames_dropped"] >= k["frames_sent"] - 2
+    assert k["decoded"] <= k["relay_frames_sent"]
+
+
+def test_regenerative_relay_config_errors():
+    d = copy.deepcopy(NET)
+    d["relays"][0].update(kind="regenerative")  # still has active: False (a transparent relay's field)
+    with pytest.raises(ConfigError, match=r"relays\[0\]\.active"):
+        parse(NetworkConfig, d)
+    d["relays"][0].update(active=True, processing_delay_s=0.01)
+    d["events"] = d["events"][:1]
+    with pytest.raises(ConfigError, match=r"relays\[0\]\.processing_delay_s: got 0.01; allowed: > the uplink"):
+        parse(NetworkConfig, d)

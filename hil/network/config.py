@@ -176,8 +176,13 @@ class RelayConfig:
     node: str = field(metadata=spec(min_len=1))
     uplink: str = field(metadata=spec(min_len=1))
     downlink: str = field(metadata=spec(min_len=1))
-    gain_db: float = field(default=0.0, metadata=spec(ge=-200, le=300, unit="dB"))
-    translation_offset_hz: float = field(default=0.0, metadata=spec(ge=-1e8, le=1e8, unit="Hz"))
+    kind: str = field(default="transparent", metadata=spec(
+        choices=("transparent", "regenerative"), doc="bent pipe, or decode-and-forward (hil.network.regen)"))
+    gain_db: float = field(default=0.0, metadata=spec(ge=-200, le=300, unit="dB", doc="transparent only"))
+    translation_offset_hz: float = field(default=0.0, metadata=spec(ge=-1e8, le=1e8, unit="Hz",
+                                                                    doc="transparent only: relay LO error"))
+    processing_delay_s: float = field(default=0.05, metadata=spec(
+        gt=0, le=10.0, unit="s", doc="regenerative only: re-send at the frame's scheduled start + this"))
     active: bool = field(default=True, metadata=spec(
         doc="relaying at t = 0 (relay_on / relay_off events change it; not 'on': YAML reads on as true)"))
 
@@ -306,6 +311,15 @@ class NetworkConfig:
                 raise ConfigError.bad_value(f"relays[{i}].uplink", r.uplink,
                                             f"a link no other relay takes (relay {fed[r.uplink]} does)")
             fed[r.uplink] = r.name
+            if r.kind == "regenerative":
+                for fld, dflt in (("gain_db", 0.0), ("translation_offset_hz", 0.0), ("active", True)):
+                    if getattr(r, fld) != dflt:
+                        raise ConfigError.bad_value(f"relays[{i}].{fld}", getattr(r, fld),
+                                                    f"{dflt} for a regenerative relay (a transparent relay's field)")
+                if up.max_delay_s >= r.processing_delay_s:
+                    raise ConfigError.bad_value(f"relays[{i}].processing_delay_s", r.processing_delay_s,
+                                                f"> the uplink's max_delay_s ({up.max_delay_s:g} s): the relay "
+                                                "re-sends only what it has received")
             g.add_edge(r.uplink, r.downlink, relay=r.name, index=i)
             try:
                 cyc = nx.find_cycle(g)
@@ -317,6 +331,7 @@ class NetworkConfig:
 
     def _validate_events(self, nodes):
         relays = {r.name for r in self.relays}
+        regen = {r.name for r in self.relays if r.kind == "regenerative"}
         last = -1.0
         for i, e in enumerate(self.events):
             if e.t_s < last:
@@ -336,6 +351,9 @@ class NetworkConfig:
             if e.action in ("relay_on", "relay_off") and e.relay not in relays:
                 raise ConfigError.bad_value(f"events[{i}].relay", e.relay,
                                             "a relay name (" + (", ".join(sorted(relays)) or "none defined") + ")")
+            if e.action in ("relay_on", "relay_off") and e.relay in regen:
+                raise ConfigError.bad_value(f"events[{i}].relay", e.relay, "a transparent relay (switching a "
+                                            "regenerative one is not modelled)")
             for j, s in enumerate(e.serving):
                 if s not in {lk.name for lk in self.links}:
                     raise ConfigError.bad_value(f"events[{i}].serving[{j}]", s, "a link name")
@@ -489,6 +507,8 @@ class Network:
                                             f"interpolator's look-ahead, 8 samples at {fs:g} Hz)") from None
         relays = {}
         for r in cfg.relays:
+            if r.kind != "transparent":
+                continue  # a regenerative relay needs the traffic's format and schedule: hil.network.run builds it
             rel = TransparentRelay(r.name, links[r.uplink], links[r.downlink], gain_db=r.gain_db,
                                    translation_offset_hz=r.translation_offset_hz)
             if not r.active:

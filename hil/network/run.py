@@ -12,8 +12,12 @@ them), so two chains never share a delay line.
 The receiver's search window is the chain's delay span over the scenario (on a 1 s grid) widened by
 50 % either side: coarse knowledge such as a cell or beam size, not per-frame truth.
 
+A regenerative relay's chain (:mod:`hil.network.regen`) runs its own receiver and transmitter between
+the hops; the user's receiver gets the relay's schedule (the source's shifted by the re-send delay).
+
 Per user (the sink node of a chain) and per structure interval, from the frames of the chain that
-serves the user in that interval: mean Es/N0 (truth, dB), BER (bits of decoded frames; a frame not
+serves the user in that interval: mean Es/N0 (truth, dB; for a regenerative chain the last hop's - the
+relay's counters give the first hop's decoding), BER (bits of decoded frames; a frame not
 decoded counts half its bits in error, as the loop's report does), BLER (1 - decoded / sent), delivered
 throughput (decoded payload bits per second of scenario time - the test traffic's, not a capacity) and
 latency (mean one-way source-to-user propagation delay of decoded frames, relay hops included).
@@ -41,13 +45,37 @@ def chains_of(net) -> list[str]:
     return out
 
 
-def _chain(net, name: str, fs: float):
-    """(accept object, sink link, relay or None) for a serving link, with fresh Links."""
+def _span(tr, duration_s):
+    t = np.arange(0.0, duration_s + 1e-9, 1.0)
+    d = np.asarray(tr.delay(t))
+    return float(d.min()), float(d.max())
+
+
+def _chain(net, name: str, fs: float, traffic):
+    """(accept object, sink link, relay or None, sink schedule, sink delay window) for a serving link, with
+    fresh Links. ``traffic``: (fmt, layout, detector, source schedule)."""
+    from dsp.receiver import Receiver
+
+    from .regen import RegenerativeRelay
+
+    fmt, layout, det, schedule = traffic
     links, relays = net.build_links(sample_rate_hz=fs)
     for r in relays.values():
         if r.downlink.name == name:
-            return r, r.downlink, r
-    return links[name], links[name], None
+            d = np.asarray([r.total_delay_s(t) for t in np.arange(0.0, net.cfg.duration_s + 1e-9, 1.0)])
+            return r, r.downlink, r, schedule, (0.5 * float(d.min()), 1.5 * float(d.max()))
+    for rc in net.cfg.relays:
+        if rc.kind == "regenerative" and rc.downlink == name:
+            up, dn = links[rc.uplink], links[rc.downlink]
+            lo, hi = _span(up.trajectory, net.cfg.duration_s)
+            rx = Receiver(fmt, schedule, up.carrier_hz, mode="blind", delay_range_s=(0.5 * lo, 1.5 * hi),
+                          detector=det, layout=layout)
+            rel = RegenerativeRelay(rc.name, up, dn, fmt, schedule, rx,
+                                    delay_samples=int(round(rc.processing_delay_s * fs)))
+            lo, hi = _span(dn.trajectory, net.cfg.duration_s)
+            return rel, dn, rel, rel.sink_schedule(), (0.5 * lo, 1.5 * hi)
+    lo, hi = _span(net.trajectories[name], net.cfg.duration_s)
+    return links[name], links[name], None, schedule, (0.5 * lo, 1.5 * hi)
 
 
 def _relay_records(relay, fs):
@@ -75,16 +103,6 @@ def _relay_records(relay, fs):
     return out
 
 
-def _delay_window(net, name, relay):
-    t = np.arange(0.0, net.cfg.duration_s + 1e-9, 1.0)
-    if relay is None:
-        d = np.asarray(net.trajectories[name].delay(t))
-    else:
-        td = np.asarray(relay.downlink.trajectory.delay(t))
-        d = td + np.asarray(relay.uplink.trajectory.delay(t - td))
-    return 0.5 * float(d.min()), 1.5 * float(d.max())
-
-
 def run_network(net, *, max_bursts: int | None = None, progress=None) -> dict:
     """Run every serving chain; returns ``{chain name: {"cols": per-frame columns, "counters": ...,
     "sink": user node, "relay": relay name or None}}``."""
@@ -101,13 +119,21 @@ def run_network(net, *, max_bursts: int | None = None, progress=None) -> dict:
     fs = cfg.sample_rate_hz
     fmt, layout, det = make_format(cfg.waveform, cfg.frames)
     out = {}
+    # one source schedule for every chain: room for the longest chain (its delay, a relay's re-send delay)
+    longest = 0.0
     for name in names:
-        chain, sink, relay = _chain(net, name, fs)
-        lo, hi = _delay_window(net, name, relay)
-        span = cfg.duration_s - 2.0 * hi - 0.05
-        schedule = make_schedule(fs, 0.0, span, fmt, cfg.frames, max_bursts)
+        tr = net.trajectories[name]
+        longest = max(longest, _span(tr, cfg.duration_s)[1])
+        for rc in cfg.relays:
+            if rc.downlink == name:
+                longest = max(longest, _span(net.trajectories[rc.uplink], cfg.duration_s)[1]
+                              + _span(tr, cfg.duration_s)[1]
+                              + (rc.processing_delay_s if rc.kind == "regenerative" else 0.0))
+    schedule = make_schedule(fs, 0.0, cfg.duration_s - 1.5 * longest - 0.05, fmt, cfg.frames, max_bursts)
+    for name in names:
+        chain, sink, relay, sink_schedule, (lo, hi) = _chain(net, name, fs, (fmt, layout, det, schedule))
         tx = Transmitter(fmt, schedule, seed=cfg.seed)
-        rx = Receiver(fmt, schedule, sink.carrier_hz, mode="blind", delay_range_s=(lo, hi), detector=det,
+        rx = Receiver(fmt, sink_schedule, sink.carrier_hz, mode="blind", delay_range_s=(lo, hi), detector=det,
                       layout=layout)
         frames = []
         try:
@@ -126,13 +152,21 @@ def run_network(net, *, max_bursts: int | None = None, progress=None) -> dict:
             frames += rx.flush()
         finally:
             chain.close()
-        telemetry = _relay_records(relay, fs) if relay is not None else list(sink.bursts)
-        cols, counters = join(schedule, fmt, frames, telemetry, tx.bits, qam=cfg.waveform.qam,
+        regen = relay is not None and not hasattr(relay, "total_delay_s")
+        telemetry = _relay_records(relay, fs) if relay is not None and not regen else list(sink.bursts)
+        cols, counters = join(sink_schedule, fmt, frames, telemetry, tx.bits, qam=cfg.waveform.qam,
                               carrier_hz=sink.carrier_hz)
         counters.update(rx_windows=rx.windows, rx_windows_locked=rx.windows_locked, rx_lost_lock=rx.lost_lock,
                         delay_window_s=[lo, hi])
+        extra = 0.0
+        if regen:
+            counters.update(relay.counters())
+            # the sink's schedule is the source's shifted by the re-send delay: frame times and latency
+            # count from the source's transmission
+            extra = relay.delay / fs
+            cols["t_s"] = cols["t_s"] - extra
         out[name] = {"cols": cols, "counters": counters, "sink": sink.sink, "relay": relay.name if relay else None,
-                     "bits_per_frame": fmt.modem.bits_per_frame}
+                     "bits_per_frame": fmt.modem.bits_per_frame, "extra_latency_s": extra}
     return out
 
 
@@ -153,11 +187,12 @@ def user_table(net, results: dict) -> list[dict]:
             rows.append({
                 "t_start_s": t_a, "t_end_s": t_b, "structure": structure, "user": res["sink"], "link": name,
                 "relay": res["relay"], "frames": n, "decoded": int(dec.sum()),
-                "esn0_db": float(np.nanmean(c["snr_db"][sel])) if n else math.nan,
+                "esn0_db": float(np.nanmean(c["snr_db"][sel])) if np.isfinite(c["snr_db"][sel]).any() else math.nan,
                 "ber": errs / bits if bits else math.nan,
                 "bler": 1.0 - dec.sum() / n if n else math.nan,
                 "throughput_bps": float(dec.sum()) * res["bits_per_frame"] / (t_b - t_a),
-                "latency_ms": float(np.nanmean(c["delay_true_s"][dec])) * 1e3 if dec.any() else math.nan,
+                "latency_ms": (float(np.nanmean(c["delay_true_s"][dec])) + res.get("extra_latency_s", 0.0)) * 1e3
+                if dec.any() else math.nan,
             })
     return rows
 
