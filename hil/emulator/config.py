@@ -20,7 +20,7 @@ __all__ = ["EndpointConfig", "TrajectoryConfig", "PathConfig", "LinkConfig", "Cu
 
 INPUT_PATTERNS = ("pull", "sub", "req")     # the emulator's socket type for samples coming in
 OUTPUT_PATTERNS = ("push", "pub", "rep")    # ... and for samples going out
-TRAJECTORIES = ("constant", "linear", "circular", "orbit", "gap")
+TRAJECTORIES = ("constant", "linear", "circular", "orbit", "gap", "network")
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,9 @@ class TrajectoryConfig:
                                                            doc="orbit: delay-track knot spacing"))
     eop: str | None = field(default=None, metadata=spec(
         min_len=1, doc="orbit: IERS finals2000A file (UT1-UTC, polar motion); null: UT1 = UTC, no pole"))
+    network: str | None = field(default=None, metadata=spec(
+        min_len=1, doc="network: a network scenario file (hil.network, docs/network.md)"))
+    link: str | None = field(default=None, metadata=spec(min_len=1, doc="network: the link's name in that file"))
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,30 @@ def _one_trajectory(tc, link_cfg, source, path):
         return _orbit_trajectory(tc, link_cfg, source, path)
     if tc.kind == "gap":
         return None
-    raise ConfigError.bad_value(f"{path}.kind", tc.kind, "constant, linear, circular, orbit, gap")
+    if tc.kind == "network":
+        return _network_trajectory(tc, link_cfg, source, path)
+    raise ConfigError.bad_value(f"{path}.kind", tc.kind, "constant, linear, circular, orbit, gap, network")
+
+
+def _network_trajectory(tc, link_cfg, source, path):
+    """A node-pair link of a hil.network scenario (delay, two-ended Doppler, path loss; docs/network.md)."""
+    from hil.network import build_network, load_network_config
+
+    if not tc.network or not tc.link:
+        raise ConfigError.bad_value(f"{path}", "network", "network: FILE.yaml and link: NAME", source=source)
+    f = tc.network
+    if not os.path.isabs(f) and source:
+        cand = os.path.join(os.path.dirname(os.fspath(source)), f)
+        f = cand if os.path.exists(cand) else f
+    net = build_network(load_network_config(f))
+    if tc.link not in net.trajectories:
+        raise ConfigError.bad_value(f"{path}.link", tc.link, "a link of " + tc.network + " ("
+                                    + ", ".join(net.trajectories) + ")", source=source)
+    tr = net.trajectories[tc.link]
+    if link_cfg.carrier_hz != tr.carrier_hz:
+        raise ConfigError.bad_value(f"links.{link_cfg.name}.carrier_hz", link_cfg.carrier_hz,
+                                    f"{tr.carrier_hz:g} Hz (the network link's carrier)", source=source)
+    return tr
 
 
 def _orbit_satellite(tc, source, path):
