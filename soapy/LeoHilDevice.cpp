@@ -21,12 +21,14 @@
 //                leaves a gap inside a burst (the stream ran dry before END_BURST); TIMEOUT when nothing
 //                happened.
 // The emulator's clock is the transmitter's sample count: RX delivers what the link made of the TX
-// samples (a receive-only session needs some transmitter feeding the emulator's input).
+// samples; with fill=1 (default) an idle transmitter sends zeros as a read needs them (see fill_idle).
 //
 // Device arguments: tx=, rx= (ZeroMQ addresses; default tcp://127.0.0.1:5720 / :5721, the shipped
 // scenarios/emulator/soapy_loopback.yaml), control= (the emulator's status REP socket, default
 // tcp://127.0.0.1:5722: discovery and the sample rate), rate= (when there is no control socket),
-// hwm= (ZeroMQ high-water mark, messages), mtu= (samples per TX message and per RX read).
+// hwm= (ZeroMQ high-water mark, messages), mtu= (samples per TX message and per RX read), fill=0|1
+// (default 1: while the transmitter is idle a read sends the zeros the emulator needs, so RX runs like a
+// radio's receiver and hears the channel's noise; 0: RX delivers only what was transmitted).
 // Environment: LEOHIL_TX, LEOHIL_RX, LEOHIL_CONTROL replace the defaults.
 //
 // Built by scripts/build_soapy_module (a plain g++ line against Debian's libsoapysdr-dev and libzmq).
@@ -223,6 +225,7 @@ public:
         _control = arg_or_env(args, "control", "LEOHIL_CONTROL", "tcp://127.0.0.1:5722");
         if (args.count("hwm")) _hwm = std::max(1, std::atoi(args.at("hwm").c_str()));
         if (args.count("mtu")) _mtu = std::max<size_t>(16, std::strtoul(args.at("mtu").c_str(), nullptr, 10));
+        if (args.count("fill")) _fill = args.at("fill") != "0";
         const std::string st = query_status(_ctx, _control, 1500);
         if (!st.empty()) {
             _emu_rate = parse_number(st, "sample_rate_hz");
@@ -243,6 +246,11 @@ public:
     }
 
     ~LeoHilDevice() override {
+        if (_filler.sock) {
+            int zero = 0;
+            zmq_setsockopt(_filler.sock, ZMQ_LINGER, &zero, sizeof zero);
+            zmq_close(_filler.sock);
+        }
         zmq_ctx_term(_ctx);
     }
 
@@ -410,9 +418,17 @@ public:
         } else {
             TxStream *s = as_tx(stream);
             if (s->active) return 0;
-            s->sock = open_socket(ZMQ_PUSH, _tx_addr);
+            if (_filler.sock) {   // the idle filler's socket and sequence carry on: one stream for the emulator
+                std::swap(s->sock, _filler.sock);
+                s->seq = _filler.seq;
+                s->next_index = _filler.next_index;
+                s->started = _filler.started;
+            } else {
+                s->sock = open_socket(ZMQ_PUSH, _tx_addr);
+            }
             if (!s->sock) return SOAPY_SDR_STREAM_ERROR;
             s->active = true;
+            _active_tx = s;
         }
         return 0;
     }
@@ -429,7 +445,17 @@ public:
             *sock = nullptr;
         }
         if (is_rx(stream)) as_rx(stream)->active = false;
-        else as_tx(stream)->active = false;
+        else {
+            TxStream *t = as_tx(stream);
+            t->active = false;
+            if (_active_tx == t) {   // the filler continues this transmitter's timeline
+                _active_tx = nullptr;
+                _filler.seq = t->seq;
+                _filler.next_index = t->next_index;
+                _filler.started = t->started;
+                _filler.in_burst = false;
+            }
+        }
         return 0;
     }
 
@@ -451,6 +477,7 @@ public:
                 sleep_until(deadline);
                 return SOAPY_SDR_TIMEOUT;
             }
+            if (_fill) fill_idle(s->have_expect ? s->expect_index : 0, numElems);
             long left_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                 deadline - std::chrono::steady_clock::now()).count();
             zmq_pollitem_t item{s->sock, 0, ZMQ_POLLIN, 0};
@@ -571,6 +598,36 @@ public:
     }
 
 private:
+    // A real radio's receiver runs whether or not anything is transmitted; the emulator's clock is the
+    // transmitter's sample count. So while the transmitter is idle (no stream, or between bursts), a read
+    // sends the zeros the emulator needs to produce the samples asked for (plus the channel's delay:
+    // fill_lead_s), as the DAC plays zeros - the receiver then hears the channel's noise. fill=0 turns
+    // this off (RX then delivers only what was transmitted).
+    void fill_idle(uint64_t rx_index, size_t numElems) {
+        TxStream *t = _active_tx ? _active_tx : &_filler;
+        if (t->in_burst) return;                        // the application is streaming: wait for it
+        if (!t->sock) {
+            t->sock = open_socket(ZMQ_PUSH, _tx_addr);
+            if (!t->sock) return;
+        }
+        const uint64_t want = rx_index + numElems + static_cast<uint64_t>(_fill_lead_s * _rate);
+        while (t->next_index < want) {
+            const size_t n = static_cast<size_t>(std::min<uint64_t>(_mtu, want - t->next_index));
+            Header h;
+            h.seq = t->seq;
+            h.sample_index = t->next_index;
+            h.n_samples = static_cast<uint32_t>(n);
+            h.sample_rate_hz = _rate;
+            h.center_freq_hz = _tx_freq;
+            t->msg.assign(HEADER_LEN + 8 * n, 0);   // zero samples
+            encode_header(t->msg.data(), h);
+            if (zmq_send(t->sock, t->msg.data(), t->msg.size(), ZMQ_DONTWAIT) < 0) return;  // back-pressure
+            t->seq++;
+            t->started = true;
+            t->next_index += n;
+        }
+    }
+
     static StreamBase *base(Stream *s) { return reinterpret_cast<StreamBase *>(s); }
     static bool is_rx(Stream *s) { return base(s)->rx; }
     static RxStream *as_rx(Stream *s) { return static_cast<RxStream *>(base(s)); }
@@ -630,6 +687,10 @@ private:
     uint64_t _now_index = 0, _rx_overflows = 0, _rx_bad = 0;
     Header _last_rx;
     mutable std::mutex _mutex;
+    bool _fill = true;
+    double _fill_lead_s = 0.025;   // > the emulator's default max_delay_s (20 ms) of channel delay
+    TxStream _filler;              // the transmitter while no TX stream is active
+    TxStream *_active_tx = nullptr;
 };
 
 // ------------------------------------------------------------------------------- registration

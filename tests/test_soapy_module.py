@@ -109,8 +109,8 @@ def test_find_lists_nothing_when_no_emulator_answers(module_dir):
 
 
 # ---------------------------------------------------------------------------------------------- streams
-def _open(S, emulator):
-    d = S.Device(emulator.args)
+def _open(S, emulator, extra=""):
+    d = S.Device(emulator.args + extra)
     rx = d.setupStream(S.SOAPY_SDR_RX, S.SOAPY_SDR_CF32, [0])
     tx = d.setupStream(S.SOAPY_SDR_TX, S.SOAPY_SDR_CF32, [0])
     d.activateStream(rx)
@@ -185,7 +185,7 @@ def test_stream_measures_the_pass_doppler_within_1_hz(soapy, emulator):
 
 def test_timed_burst_lands_at_its_time_and_late_or_gapped_writes_are_reported(soapy, emulator):
     S = soapy
-    d, rx, tx = _open(S, emulator)
+    d, rx, tx = _open(S, emulator, ",fill=0")   # RX delivers only what was sent: the burst and its tail
     try:
         fs = d.getSampleRate(S.SOAPY_SDR_TX, 0)
         x = np.full(2000, 0.5, np.complex64)
@@ -276,7 +276,7 @@ def test_rx_return_codes_against_a_scripted_peer(soapy):
     port = peer.bind_to_random_port("tcp://127.0.0.1")
     fs = 1e6
     d = S.Device({"driver": "leohil", "rx": f"tcp://127.0.0.1:{port}", "tx": f"tcp://127.0.0.1:{port}",
-                  "control": "", "rate": str(fs)})  # no control socket: the rate comes from the args
+                  "control": "", "rate": str(fs), "fill": "0"})  # no control socket: the rate from the args
     rx = d.setupStream(S.SOAPY_SDR_RX, S.SOAPY_SDR_CF32, [0])
     d.activateStream(rx)
     buf = np.empty(4096, np.complex64)
@@ -316,3 +316,46 @@ def test_rx_return_codes_against_a_scripted_peer(soapy):
         d.deactivateStream(rx)
         d.closeStream(rx)
         peer.close()
+
+
+def test_idle_transmitter_fills_so_rx_runs_like_a_receiver(soapy, emulator):
+    """With nothing transmitted a read still returns samples (the DAC plays zeros; the receiver hears
+    the channel's noise at the file's noise_dbfs), with contiguous timestamps from 0."""
+    S = soapy
+    d = S.Device(emulator.args)
+    rx = d.setupStream(S.SOAPY_SDR_RX, S.SOAPY_SDR_CF32, [0])   # receive only: no TX stream at all
+    d.activateStream(rx)
+    try:
+        y, meta = _read_all(S, d, rx, 100_000, timeout_us=2_000_000)
+        fs = d.getSampleRate(S.SOAPY_SDR_RX, 0)
+        idx = [round(t * fs / 1e9) for _, _, t in meta]
+        assert len(y) == 100_000 and idx[0] == 0
+        assert all(b == a + k for (k, _, _), a, b in zip(meta, idx, idx[1:]))
+        noise_db = 10 * np.log10(np.mean(np.abs(y[10_000:]) ** 2))
+        assert abs(noise_db - emulator.config.links[0].noise_dbfs) < 0.2, noise_db
+    finally:
+        d.deactivateStream(rx)
+        d.closeStream(rx)
+
+
+# ---------------------------------------------------------------------------------------------- shared suite
+from tests.radio_suite import RadioSuite  # noqa: E402
+
+
+class TestSoapyLeoHilSuite(RadioSuite):
+    """The Radio suite every backend runs, on SoapyRadio + the real module + the emulator (one pass:
+    not a bit-exact loopback; no fault injection; timed TX and late detection are real)."""
+
+    loopback = False
+    can_inject = False
+    natural_underflow = False
+    timed_tx = True
+
+    @pytest.fixture(autouse=True)
+    def _setup(self, soapy, emulator):
+        self.S, self.emu = soapy, emulator
+
+    def make_radio(self, **options):
+        from hil.backends.soapy import SoapyRadio
+
+        return SoapyRadio("soapy_leohil", self.emu.args, module=self.S, **options)
