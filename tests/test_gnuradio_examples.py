@@ -24,7 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOWGRAPH = os.path.join(ROOT, "scenarios", "gnuradio", "leo_pass_doppler.py")
 GRC = os.path.join(ROOT, "scenarios", "gnuradio", "leo_pass_doppler.grc")
 FILES = {"pushpull": os.path.join(ROOT, "scenarios", "emulator", "gnuradio_pushpull.yaml"),
-         "reqrep": os.path.join(ROOT, "scenarios", "emulator", "gnuradio_reqrep.yaml")}
+         "reqrep": os.path.join(ROOT, "scenarios", "emulator", "gnuradio_reqrep.yaml"),
+         "soapy": os.path.join(ROOT, "scenarios", "emulator", "soapy_loopback.yaml")}
 GR_PY = os.environ.get("HIL_GNURADIO_PYTHON", "/usr/bin/python3")
 
 
@@ -71,22 +72,45 @@ def test_endpoint_roles_match_gnuradio_310_blocks():
             assert e.address.rsplit(":", 1)[1] in text
 
 
+@pytest.fixture(scope="module")
+def soapy_module(tmp_path_factory):
+    """The SoapySDR module built with the documented command (for --wire soapy), or a skip with the reason."""
+    r = subprocess.run([GR_PY, "-c", "from gnuradio import soapy"], capture_output=True, text=True, timeout=60)
+    if r.returncode:
+        pytest.skip(f"gr-soapy not importable from {GR_PY}: {r.stderr.strip()[-160:]}")
+    if shutil.which("g++") is None or subprocess.run(["pkg-config", "--exists", "SoapySDR", "libzmq"]).returncode:
+        pytest.skip("cannot build the SoapySDR module (apt-get install g++ pkg-config libsoapysdr-dev libzmq3-dev)")
+    out = tmp_path_factory.mktemp("soapy_module")
+    r = subprocess.run([os.path.join(ROOT, "scripts", "build_soapy_module")], env={**os.environ, "OUT": str(out)},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return str(out)
+
+
 @needs_gr
-@pytest.mark.parametrize("wire", ["pushpull", "reqrep"])
-def test_flowgraph_measures_the_pass_doppler_within_1_hz(wire, tmp_path):
+@pytest.mark.parametrize("wire", ["pushpull", "reqrep", "soapy"])
+def test_flowgraph_measures_the_pass_doppler_within_1_hz(wire, tmp_path, request):
+    env = dict(os.environ)
     cfg = load_emulator_config(FILES[wire])
     ports = {e.name: _free_port() for e in cfg.endpoints}
     cfg = dataclasses.replace(cfg, endpoints=[dataclasses.replace(e, address=f"tcp://127.0.0.1:{ports[e.name]}")
                                               for e in cfg.endpoints])
+    names = [e.name for e in cfg.endpoints]          # the TX-side endpoint first, then the RX side
+    extra = []
+    if wire == "soapy":
+        env["SOAPY_SDR_PLUGIN_PATH"] = request.getfixturevalue("soapy_module")
+        cfg = dataclasses.replace(cfg, control=f"tcp://127.0.0.1:{_free_port()}")
+        extra = ["--soapy-args", f"tx=tcp://127.0.0.1:{ports[names[0]]},rx=tcp://127.0.0.1:{ports[names[1]]},"
+                                 f"control={cfg.control}"]
     link = cfg.links[0]
     fs, duration, block = cfg.sample_rate_hz, 6.0, 0.1
     csv = tmp_path / "doppler.csv"
     with EmulatorServer(cfg) as emu:
-        r = subprocess.run([GR_PY, FLOWGRAPH, "--wire", wire, "--tx-address", f"tcp://127.0.0.1:{ports['gr_tx']}",
-                            "--rx-address", f"tcp://127.0.0.1:{ports['gr_rx']}", "--samp-rate", str(fs),
+        r = subprocess.run([GR_PY, FLOWGRAPH, "--wire", wire, "--tx-address", f"tcp://127.0.0.1:{ports[names[0]]}",
+                            "--rx-address", f"tcp://127.0.0.1:{ports[names[1]]}", "--samp-rate", str(fs),
                             "--duration", str(duration), "--block", str(block), "--carrier", str(link.carrier_hz),
-                            "--epoch", str(cfg.epoch_s), "--csv", str(csv), "--quiet"],
-                           capture_output=True, text=True, timeout=120)
+                            "--epoch", str(cfg.epoch_s), "--csv", str(csv), "--quiet", *extra],
+                           capture_output=True, text=True, timeout=120, env=env)
         st = emu.status()["links"][link.name]
     assert r.returncode == 0, r.stdout + r.stderr
     d = np.loadtxt(csv, delimiter=",", skiprows=1)

@@ -5,8 +5,13 @@ Doppler of a satellite pass.
     hil emulate emulator/gnuradio_pushpull &          # or emulator/gnuradio_reqrep (then --wire reqrep)
     /usr/bin/python3 scenarios/gnuradio/leo_pass_doppler.py --duration 120
 
-TX: signal source (complex tone at --tone Hz) -> head -> ZMQ PUSH sink (binds) [or REP sink, binds].
-RX: ZMQ PULL source (connects) [or REQ source, connects] -> head -> Doppler probe.
+    hil emulate emulator/soapy_loopback &             # framed wire, through the SoapySDR module
+    SOAPY_SDR_PLUGIN_PATH=$PWD/build/soapy /usr/bin/python3 scenarios/gnuradio/leo_pass_doppler.py --wire soapy
+
+TX: signal source (complex tone at --tone Hz) -> head -> ZMQ PUSH sink (binds) [or REP sink, binds;
+    or gr-soapy's sink on driver=leohil].
+RX: ZMQ PULL source (connects) [or REQ source, connects; or gr-soapy's source on driver=leohil,fill=0]
+    -> head -> Doppler probe.
 
 The probe estimates the received tone's frequency every --block seconds of stream time (the mean
 phase step between consecutive samples, i.e. the mean frequency over the block) and prints the Doppler
@@ -28,6 +33,11 @@ import time
 
 import numpy as np
 from gnuradio import analog, blocks, gr, zeromq
+
+try:
+    from gnuradio import soapy
+except ImportError:  # gr-soapy is optional here (only --wire soapy needs it)
+    soapy = None
 
 
 class DopplerProbe(gr.sync_block):
@@ -68,7 +78,7 @@ class DopplerProbe(gr.sync_block):
 class LeoPassDoppler(gr.top_block):
     def __init__(self, wire="pushpull", tx_address="tcp://127.0.0.1:5700", rx_address="tcp://127.0.0.1:5701",
                  samp_rate=250e3, tone_hz=20e3, amplitude=1.0, duration_s=120.0, block_s=0.1, carrier_hz=2.2e9,
-                 epoch_s=-60.0, quiet=False):
+                 epoch_s=-60.0, quiet=False, soapy_args=""):
         gr.top_block.__init__(self, "LEO pass Doppler through the leo-hil emulator")
         n_tx = int(round(duration_s * samp_rate))
         # The emulator delays by up to a few ms and works in segments: receive a little less than sent.
@@ -83,8 +93,19 @@ class LeoPassDoppler(gr.top_block):
         elif wire == "reqrep":
             self.tx = zeromq.rep_sink(gr.sizeof_gr_complex, 1, tx_address, 100, False, -1)       # binds
             self.rx = zeromq.req_source(gr.sizeof_gr_complex, 1, rx_address, 100, False, -1)     # connects
+        elif wire == "soapy":
+            if soapy is None:
+                raise ValueError("--wire soapy needs gr-soapy (apt-get install gnuradio)")
+            # One Soapy device per block (as GRC makes them): the sink transmits, the source receives
+            # only what was transmitted (fill=0: its own idle transmitter stays silent).
+            self.tx = soapy.sink("driver=leohil", "fc32", 1, soapy_args, "", [""], [""])
+            self.rx = soapy.source("driver=leohil", "fc32", 1, soapy_args + ",fill=0", "", [""], [""])
+            for blk in (self.tx, self.rx):
+                blk.set_sample_rate(0, samp_rate)
+                blk.set_frequency(0, carrier_hz)
+                blk.set_gain(0, 0.0)
         else:
-            raise ValueError(f"--wire: got {wire!r}; allowed: pushpull, reqrep")
+            raise ValueError(f"--wire: got {wire!r}; allowed: pushpull, reqrep, soapy")
         self.probe = DopplerProbe(samp_rate, block, tone_hz, carrier_hz, epoch_s, quiet=quiet)
         self.connect(self.src, self.tx_head, self.tx)
         self.connect(self.rx, self.rx_head, self.probe)
@@ -96,8 +117,11 @@ _KEEP = []
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--wire", choices=("pushpull", "reqrep"), default="pushpull",
-                    help="emulator/gnuradio_pushpull.yaml (default) or emulator/gnuradio_reqrep.yaml")
+    ap.add_argument("--wire", choices=("pushpull", "reqrep", "soapy"), default="pushpull",
+                    help="emulator/gnuradio_pushpull.yaml (default), emulator/gnuradio_reqrep.yaml, or "
+                         "emulator/soapy_loopback.yaml through the SoapySDR module (gr-soapy)")
+    ap.add_argument("--soapy-args", default="",
+                    help="device args for --wire soapy (default: tx/rx from the addresses; control :5722)")
     ap.add_argument("--tx-address", default=None, help="default tcp://127.0.0.1:5700 (pushpull) / :5710 (reqrep)")
     ap.add_argument("--rx-address", default=None, help="default tcp://127.0.0.1:5701 (pushpull) / :5711 (reqrep)")
     ap.add_argument("--samp-rate", type=float, default=250e3, help="Hz; must match the emulator file (250e3)")
@@ -110,10 +134,13 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=10.0, help="give up after this many seconds without samples")
     ap.add_argument("--quiet", action="store_true", help="print only the summary")
     a = ap.parse_args(argv)
-    ports = (5700, 5701) if a.wire == "pushpull" else (5710, 5711)
+    ports = {"pushpull": (5700, 5701), "reqrep": (5710, 5711), "soapy": (5720, 5721)}[a.wire]
     tx = a.tx_address or f"tcp://127.0.0.1:{ports[0]}"
     rx = a.rx_address or f"tcp://127.0.0.1:{ports[1]}"
-    tb = LeoPassDoppler(a.wire, tx, rx, a.samp_rate, a.tone, 1.0, a.duration, a.block, a.carrier, a.epoch, a.quiet)
+    if a.wire == "soapy" and not a.soapy_args:
+        a.soapy_args = f"tx={tx},rx={rx}"
+    tb = LeoPassDoppler(a.wire, tx, rx, a.samp_rate, a.tone, 1.0, a.duration, a.block, a.carrier, a.epoch, a.quiet,
+                        a.soapy_args)
     print(f"{a.wire}: TX {tx}, RX {rx}, {a.samp_rate:g} S/s, tone {a.tone:g} Hz, {a.duration:g} s of pass time",
           flush=True)
     # Run until the probe has every expected sample, then stop. (Waiting for the flowgraph to finish by
