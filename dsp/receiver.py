@@ -91,7 +91,8 @@ class Receiver:
     def __init__(self, fmt: FrameFormat, schedule: TxSchedule, carrier_hz: float, *, mode: str = "ephemeris",
                  ephemeris=None, delay_range_s=(1e-3, 15e-3), detector: str = "onetap", layout=None,
                  loop_bandwidth_hz: float | None = None, max_misses: int = 2, latency_samples: int = 0,
-                 margin: int = 96, blind_max_gap_s: float = 20.0, detector_options: dict | None = None):
+                 margin: int = 96, blind_max_gap_s: float = 20.0, blind_carry_gap_s: float = 0.5,
+                 detector_options: dict | None = None):
         if schedule.period != fmt.period:
             raise ConfigError.bad_value("schedule.period", schedule.period, f"{fmt.period} (the frame format's)")
         self.fmt, self.schedule = fmt, schedule
@@ -121,6 +122,7 @@ class Receiver:
         self.latency = int(check_range("latency_samples", latency_samples, lo=0))
         self.margin = int(check_range("margin", margin, lo=8))
         self.blind_max_gap_s = float(blind_max_gap_s)
+        self.blind_carry_gap_s = float(blind_carry_gap_s)
         self.loop_bandwidth_hz = loop_bandwidth_hz
         self.max_misses = int(max_misses)
         self._p = fmt.preamble.samples.astype(np.complex128)
@@ -142,6 +144,7 @@ class Receiver:
         self._seen_upto = 0          # one past the highest sample index received
         self._b = 0                  # next expected burst
         self._window = None
+        self._force_acq = False
         self._carry = None           # (start, corrected samples, measured preambles) past the last window
         self._emitted = collections.deque(maxlen=256)  # positions of the frames already returned
         self._last = None            # (preamble position, tx index) of the last decoded frame
@@ -228,13 +231,21 @@ class Receiver:
             d_pred = (pos_l - tx_l) - (tr.frequency / fc) * dn - 0.5 * (tr.rate / fc) * dn * dn / fs
             lo, hi = d_pred - m, d_pred + m
             next_pre = kb + d_pred
+            if gap > self.blind_carry_gap_s:
+                # A Doppler rate learnt within a short burst is too noisy to carry the frequency over a long
+                # gap: acquire again (coherent search around the carried frequency) where the delay,
+                # extrapolated, puts the burst - its first frame is demodulated with the acquisition's offset.
+                lo -= 2 * np_
+                next_pre = None
+                self._force_acq = True
         elif self.mode == "ephemeris":
             d_pred = float(np.asarray(self.ephemeris.delay(sch.time_of(kb)))) * fs + lat
             lo, hi = d_pred - m - 2 * np_, d_pred + m
         else:
             lo = self.delay_range_s[0] * fs + lat - m - 2 * np_
             hi = self.delay_range_s[1] * fs + lat + m
-        reacquire = tr is not None and not tracking_now and not tr.acquiring
+        reacquire = tr is not None and (self._force_acq or not tracking_now) and not tr.acquiring
+        self._force_acq = False
         lo = max(lo, np_)
         w0 = kb + int(math.floor(lo))
         w1 = kb + int(math.ceil(hi)) + sch.burst_length + 4
