@@ -19,6 +19,7 @@ import pytest
 from hil.emulator.config import load_emulator_config
 from hil.emulator.link import build_trajectory
 from hil.emulator.server import EmulatorServer
+from tests.soapy_module_build import module_dir as build_module_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLOWGRAPH = os.path.join(ROOT, "scenarios", "gnuradio", "leo_pass_doppler.py")
@@ -78,13 +79,7 @@ def soapy_module(tmp_path_factory):
     r = subprocess.run([GR_PY, "-c", "from gnuradio import soapy"], capture_output=True, text=True, timeout=60)
     if r.returncode:
         pytest.skip(f"gr-soapy not importable from {GR_PY}: {r.stderr.strip()[-160:]}")
-    if shutil.which("g++") is None or subprocess.run(["pkg-config", "--exists", "SoapySDR", "libzmq"]).returncode:
-        pytest.skip("cannot build the SoapySDR module (apt-get install g++ pkg-config libsoapysdr-dev libzmq3-dev)")
-    out = tmp_path_factory.mktemp("soapy_module")
-    r = subprocess.run([os.path.join(ROOT, "scripts", "build_soapy_module")], env={**os.environ, "OUT": str(out)},
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    return str(out)
+    return build_module_dir(tmp_path_factory)
 
 
 @needs_gr

@@ -19,6 +19,7 @@ import pytest
 from hil.emulator.config import load_emulator_config
 from hil.emulator.link import build_trajectory
 from hil.emulator.server import EmulatorServer
+from tests.soapy_module_build import module_dir as build_module_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENARIO = os.path.join(ROOT, "scenarios", "emulator", "soapy_loopback.yaml")
@@ -40,18 +41,8 @@ needs_util = pytest.mark.skipif(shutil.which("SoapySDRUtil") is None,
 
 @pytest.fixture(scope="module")
 def module_dir(tmp_path_factory):
-    """Build the module with the documented command into a fresh folder (skip if it cannot be built)."""
-    if shutil.which("g++") is None or shutil.which("pkg-config") is None:
-        pytest.skip("g++ / pkg-config not installed")
-    for pc in ("SoapySDR", "libzmq"):
-        if subprocess.run(["pkg-config", "--exists", pc]).returncode != 0:
-            pytest.skip(f"pkg-config finds no {pc} (apt-get install libsoapysdr-dev libzmq3-dev)")
-    out = tmp_path_factory.mktemp("soapy_module")
-    r = subprocess.run([os.path.join(ROOT, "scripts", "build_soapy_module")], env={**os.environ, "OUT": str(out)},
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert (out / "libleohilSupport.so").exists()
-    return str(out)
+    """The module (build/soapy/ if up to date, else built with scripts/build_soapy_module; skip if it cannot)."""
+    return build_module_dir(tmp_path_factory)
 
 
 @pytest.fixture
