@@ -66,6 +66,30 @@ def test_block_equals_ber_sweep_point(channel, detector, frames):
     assert 0 < got["frame_errors"] <= got["frames"] and got["bit_errors"] > 0
 
 
+def test_awgn_points_contain_the_closed_form():
+    """Blocks of an AWGN point summed over seed blocks: the 99.9 % intervals of BER and BLER contain
+    Q(sqrt(Es/N0)) and 1 - (1 - BER)^bits_per_frame (Gray 4-QAM, independent bits). (At 95 %, four checks
+    would fail by chance about one seed in five.)"""
+    import pyarrow as pa
+
+    from dsp.ber import qpsk_awgn_ber
+    from hil.campaign.report import aggregate
+    from hil.campaign.store import COLUMNS
+    from hil.campaign.tasks import execute_task
+
+    camp = parse_campaign({"name": "q", "seed": 11, "ber": [{"waveform": "ofdm", "M": 8, "N": 8, "channel": "awgn",
+                                                            "snr_db": [4, 8], "blocks": 3, "frames_per_block": 300}]})
+    rows = [{**execute_task(t.to_dict()), **t.coords} for t in camp.tasks]
+    table = pa.Table.from_pylist([{c: r.get(c) for c, _ in COLUMNS} for r in rows])
+    pts = aggregate(table, conf=0.999)
+    assert [p["frames"] for p in pts] == [900, 900] and all(p["blocks"] == 3 for p in pts)
+    for p in pts:
+        ber = float(qpsk_awgn_ber(p["snr_db"]))
+        bler = 1 - (1 - ber) ** (p["bits"] / p["frames"])
+        assert p["ber_lo"] <= ber <= p["ber_hi"] and p["bler_lo"] <= bler <= p["bler_hi"]
+        assert p["ber_hi"] - p["ber_lo"] < 0.3 * ber  # and the intervals are tight enough to mean something
+
+
 def test_binomial_ci_against_scipy_and_closed_form():
     from scipy.stats import binomtest
 

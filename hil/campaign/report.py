@@ -132,6 +132,13 @@ def plot_ber_groups(points: list[dict], outdir: str, *, conf: float = 0.95) -> l
                     ax.semilogy(x[~ok], hi[~ok], "v", color=color, ms=6)
                 ax.set_yscale("log")
         p0 = ps[0]
+        if p0["channel"] == "awgn" and p0["qam"] == 4:  # the closed form the AWGN points must sit on
+            from dsp.ber import qpsk_awgn_ber
+
+            xs = np.linspace(min(q["snr_db"] for q in ps), max(q["snr_db"] for q in ps), 100)
+            axes[0].semilogy(xs, qpsk_awgn_ber(xs), "k--", lw=1, label="4-QAM AWGN (exact)")
+            bpf = ps[0]["bits"] / ps[0]["frames"]  # independent bit errors: BLER = 1 - (1 - BER)^bits
+            axes[1].semilogy(xs, 1 - (1 - qpsk_awgn_ber(xs)) ** bpf, "k--", lw=1, label="1 - (1 - BER)^bits")
         nu = "" if p0["doppler"] is None else f", max Doppler {p0['doppler']:g} cyc/bin"
         for ax, what in zip(axes, ("BER", "BLER")):
             ax.set_xlabel("Es/N0 (dB)")
@@ -139,6 +146,8 @@ def plot_ber_groups(points: list[dict], outdir: str, *, conf: float = 0.95) -> l
             ax.grid(True, which="both", alpha=0.3)
             ax.set_title(f"{what}, {p0['channel']}{nu}, {p0['M']}x{p0['N']}, {p0['qam']}-QAM", fontsize=9)
         axes[0].legend(fontsize=8)
+        if axes[1].get_legend_handles_labels()[0]:
+            axes[1].legend(fontsize=8)
         fig.text(0.01, 0.01, f"bars: {conf:.0%} Clopper-Pearson; v: no error seen (upper bound)", fontsize=7)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         path = os.path.join(outdir, f"{name}.png")

@@ -19,7 +19,9 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -78,11 +80,21 @@ def embedded_cluster(workers: int, *, processes: bool = True, silence: bool = Tr
     from distributed import LocalCluster
 
     env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **THREAD_ENV}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
-        where = {"host": "127.0.0.1"} if processes else {}  # threads: in-process transport, no host
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, dashboard_address=None,
-                            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                            silence_logs=logging.CRITICAL if silence else logging.WARNING, **where)
+    # Ctrl-C goes to the whole foreground process group: the worker processes would die with tracebacks
+    # while the client is still saving results. Spawned while SIGINT is ignored, they inherit SIG_IGN
+    # (Python keeps an ignored SIGINT ignored), and the client shuts them down itself.
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main and processes else None
+    try:
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+            where = {"host": "127.0.0.1"} if processes else {}  # threads: in-process transport, no host
+            return LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                                dashboard_address=None,
+                                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                                silence_logs=logging.CRITICAL if silence else logging.WARNING, **where)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
 
 
 def _connect(scheduler, workers, timeout_s):

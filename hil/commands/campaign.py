@@ -63,8 +63,8 @@ def run(args) -> int:
     camp = load_campaign(path)
     out = args.out or os.path.join("reports", "campaign", camp.name)
     if args.list:
-        from hil.campaign.store import read_results
         from hil.campaign.runner import row_labels
+        from hil.campaign.store import read_results
 
         t = read_results(out) if os.path.isdir(out) else None
         done = set() if t is None else set(t.column("task_id").to_pylist())
@@ -85,6 +85,10 @@ def run(args) -> int:
 
     # Dask logs every worker start/stop at INFO; show that only with `hil -v`
     logging.getLogger("distributed").setLevel(max(logging.getLogger().getEffectiveLevel(), logging.INFO))
+    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+        # a Ctrl-C inside a Dask client call makes tornado log a Dask-internal NameError traceback; the
+        # interrupt itself is reported by hil (and every result so far is on disk)
+        logging.getLogger("tornado.application").setLevel(logging.CRITICAL)
 
     if args.scheduler is not None:
         check_scheduler_address(args.scheduler)
