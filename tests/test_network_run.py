@@ -133,3 +133,29 @@ def test_regenerative_relay_config_errors():
     d["events"] = d["events"][:1]
     with pytest.raises(ConfigError, match=r"relays\[0\]\.processing_delay_s: got 0.01; allowed: > the uplink"):
         parse(NetworkConfig, d)
+
+
+def test_mock_zmq_runs_plain_links_in_the_emulator_process(tmp_path):
+    import yaml
+
+    d = copy.deepcopy(NET)
+    d["events"] = [dict(t_s=0.0, action="structure", structure="hand-foot", serving=["bs-ship", "uav-ship"])]
+    d["relays"] = []
+    f = tmp_path / "net.yaml"
+    f.write_text(yaml.safe_dump({"network": d}))
+    net = build_network(parse(NetworkConfig, d))
+    res = run_network(net, backend="mock-zmq", network_file=str(f))
+    for name, gain in (("bs-ship", 130.0), ("uav-ship", 110.0)):
+        r = res[name]
+        k, c = r["counters"], r["cols"]
+        assert r["where"] == "hil emulate process (mock-zmq)"
+        assert k["bursts_ended"] == k["bursts_expected"] == 8 and k["wire_frames_lost"] == 0
+        assert k["bursts_without_telemetry"] == 0
+        ok = c["synced"] > 0
+        assert ok.sum() >= 8
+        # the process's truth records are the same link model
+        tr = net.trajectories[name]
+        t = c["t_s"][ok] + c["delay_true_s"][ok]
+        assert np.max(np.abs(c["snr_db"][ok] - (gain - np.asarray(tr.path_loss_db(t)) + 10 + 10 * math.log10(2)))) \
+            < 0.05
+        assert np.max(np.abs(c["delay_true_s"][ok] - np.asarray(tr.delay(t)))) < 1e-6

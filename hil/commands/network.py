@@ -12,10 +12,11 @@ pointing, relay on/off).
 
   hil network check FILE           validate (one line naming the field on an error)
   hil network links FILE [--step S] print each link's geometry over the scenario
-  hil network run FILE -o DIR      run every serving link's traffic (transmitter -> the emulator's Links /
-                                   relays -> receiver, in this process) and write report.json, users.md,
-                                   timeline.png (per user and structure interval: Es/N0, BER, BLER,
-                                   throughput, latency)
+  hil network run FILE -o DIR [--backend mock|mock-zmq]
+                                   run every serving link's traffic (transmitter -> the emulator's Links /
+                                   relays -> receiver; mock-zmq: plain links inside a `hil emulate` process)
+                                   and write report.json, users.md, timeline.png (per user and structure
+                                   interval: Es/N0, BER, BLER, throughput, latency)
 """
 
 
@@ -24,6 +25,9 @@ def register(parser):
     parser.add_argument("scenario", metavar="FILE.yaml", help="network scenario file")
     parser.add_argument("-o", "--out", default=None, metavar="DIR", help="run: output folder (required)")
     parser.add_argument("--step", type=float, default=10.0, metavar="S", help="links: time step, s (default 10)")
+    parser.add_argument("--backend", choices=("mock", "mock-zmq"), default="mock",
+                        help="run: mock = every link in this process; mock-zmq = the plain links inside a "
+                             "`hil emulate` child process over framed ipc:// sockets (relay chains stay in process)")
     parser.add_argument("--max-bursts", type=int, default=None, metavar="N",
                         help="run: at most N bursts per serving link (spread over the scenario)")
     return parser
@@ -66,7 +70,7 @@ def run(args) -> int:
         return 0
     from hil.network.run import run_network, user_table, write_report
 
-    results = run_network(net, max_bursts=mb)
+    results = run_network(net, max_bursts=mb, backend=args.backend, network_file=args.scenario)
     rows = user_table(net, results)
     for p in write_report(net, results, rows, args.out):
         print(f"wrote {p}")

@@ -103,11 +103,131 @@ def _relay_records(relay, fs):
     return out
 
 
-def run_network(net, *, max_bursts: int | None = None, progress=None) -> dict:
+class _EmulatorProcess:
+    """``hil emulate`` as a child process holding the plain serving links (trajectory kind ``network``),
+    one framed ipc:// input and output per link (the output carries no truth in its headers)."""
+
+    def __init__(self, net, names, network_file, workdir):
+        import json
+        import os
+        import subprocess
+        import sys
+
+        import yaml
+
+        cfg = net.cfg
+        by = {lk.name: lk for lk in cfg.links}
+        self.workdir = workdir
+        self.bursts_path = os.path.join(workdir, "telemetry_bursts.jsonl")
+        eps, links = [], []
+        for i, name in enumerate(names):
+            lk = by[name]
+            eps += [{"name": f"tx{i}", "address": f"ipc://{workdir}/tx{i}.sock", "pattern": "pull", "bind": True,
+                     "wire": "framed"},
+                    {"name": f"rx{i}", "address": f"ipc://{workdir}/rx{i}.sock", "pattern": "push", "bind": True,
+                     "wire": "framed", "header_truth": False}]
+            links.append({"name": name, "source": f"tx{i}", "sink": f"rx{i}", "carrier_hz": lk.carrier_hz,
+                          "gain_db": lk.gain_db, "noise_dbfs": lk.noise_dbfs, "max_delay_s": lk.max_delay_s,
+                          "threads": 0, "trajectory": [{"kind": "network", "network": os.path.abspath(network_file),
+                                                        "link": name}]})
+        emu = {"name": f"network-{cfg.name}", "seed": cfg.seed, "sample_rate_hz": cfg.sample_rate_hz,
+               "epoch_s": 0.0, "endpoints": eps, "links": links, "telemetry_bursts": self.bursts_path}
+        self.config_path = os.path.join(workdir, "emulator.yaml")
+        with open(self.config_path, "w") as fh:
+            yaml.safe_dump({"emulator": emu}, fh, sort_keys=False)
+        self.log = open(os.path.join(workdir, "emulator.log"), "w")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OPENBLAS_NUM_THREADS="1")
+        self.proc = subprocess.Popen([sys.executable, "-m", "hil", "emulate", self.config_path, "--status-every", "0"],
+                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
+        self.addresses = None
+        for line in self.proc.stdout:
+            if line.startswith("READY "):
+                self.addresses = json.loads(line[6:])
+                break
+        if self.addresses is None:
+            self.stop()
+            with open(os.path.join(workdir, "emulator.log")) as fh:
+                tail = fh.read()[-1500:].strip()
+            from hil.errors import HILError
+
+            raise HILError(f"hil emulate did not become ready (exit {self.proc.returncode}): {tail}")
+
+    def stop(self):
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a hung emulator
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def telemetry(self, link_name):
+        import json
+        import os
+
+        if not os.path.exists(self.bursts_path):
+            return []
+        with open(self.bursts_path) as fh:
+            recs = [json.loads(ln) for ln in fh if ln.strip()]
+        return [r for r in recs if r.get("link") == link_name]
+
+
+def _through_process(emu, i, tx, rx, schedule, fc, eob, timeout_s=60.0):
+    """Send every burst to the emulator process's input ``tx{i}`` (a thread) and feed what comes out of
+    ``rx{i}`` to the receiver until the last END_OF_BURST; returns (frames, counters)."""
+    import threading
+
+    from hil.emulator import wire
+    from hil.loop.run import FramedReceiver, FramedSender
+
+    sender = FramedSender(emu.addresses[f"tx{i}"], schedule.sample_rate_hz, fc)
+    receiver = FramedReceiver(emu.addresses[f"rx{i}"])
+    errors = []
+
+    def send():
+        try:
+            for b, k, x in tx.bursts():
+                sender.send_burst(k, x, end_of_burst=eob[b])
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
+            errors.append(exc)
+        finally:
+            sender.close(hold_s=0.2)
+
+    th = threading.Thread(target=send, name="network-tx", daemon=True)
+    th.start()
+    frames, ends, want = [], 0, sum(eob)
+    try:
+        while ends < want:
+            got = receiver.recv(timeout_s)
+            if got is None:
+                break
+            n0, y, flags = got
+            frames += rx.process(n0, y)
+            ends += bool(flags & wire.FLAG_END_OF_BURST)
+        frames += rx.flush()
+    finally:
+        th.join(timeout_s)
+        counters = {"wire_frames_lost": receiver.frames_lost, "wire_bad": receiver.bad,
+                    "bursts_ended": ends, "bursts_expected": want}
+        receiver.close()
+    if errors:
+        raise errors[0]
+    return frames, counters
+
+
+def run_network(net, *, max_bursts: int | None = None, progress=None, backend: str = "mock",
+                network_file: str | None = None, workdir: str | None = None) -> dict:
     """Run every serving chain; returns ``{chain name: {"cols": per-frame columns, "counters": ...,
-    "sink": user node, "relay": relay name or None}}``."""
-    from dsp.framing import Transmitter
-    from dsp.receiver import Receiver
+    "sink": user node, "relay": relay name or None, "where": ...}}``.
+
+    ``backend``: ``mock`` - every chain in this process (the emulator's Link objects); ``mock-zmq`` - the
+    plain links (no relay) inside a ``hil emulate`` child process over framed ipc:// sockets (trajectory
+    kind ``network`` reading ``network_file``; transmitter and receiver stay in this process), the relay
+    chains in this process (the emulator server has no relay yet)."""
     from hil.loop.metrics import join
     from hil.loop.plan import make_format, make_schedule
 
@@ -130,44 +250,91 @@ def run_network(net, *, max_bursts: int | None = None, progress=None) -> dict:
                               + _span(tr, cfg.duration_s)[1]
                               + (rc.processing_delay_s if rc.kind == "regenerative" else 0.0))
     schedule = make_schedule(fs, 0.0, cfg.duration_s - 1.5 * longest - 0.05, fmt, cfg.frames, max_bursts)
-    for name in names:
-        chain, sink, relay, sink_schedule, (lo, hi) = _chain(net, name, fs, (fmt, layout, det, schedule))
-        tx = Transmitter(fmt, schedule, seed=cfg.seed)
-        rx = Receiver(fmt, sink_schedule, sink.carrier_hz, mode="blind", delay_range_s=(lo, hi), detector=det,
-                      layout=layout)
-        frames = []
-        try:
-            starts = schedule.burst_starts
-            L = schedule.burst_length
-            for b, k, x in tx.bursts():
-                eob = b + 1 == len(starts) or starts[b + 1] - (starts[b] + L) >= 0.1 * fs
-                for a in range(0, x.size, 16384):
-                    last = eob and a + 16384 >= x.size
-                    for n0, y, _ in chain.accept(k + a, x[a:a + 16384], end_of_burst=last):
-                        frames += rx.process(n0, y)
-                if progress is not None:
-                    progress(name, b, len(starts))
-            for n0, y, _ in chain.finish():
-                frames += rx.process(n0, y)
-            frames += rx.flush()
-        finally:
-            chain.close()
-        regen = relay is not None and not hasattr(relay, "total_delay_s")
-        telemetry = _relay_records(relay, fs) if relay is not None and not regen else list(sink.bursts)
-        cols, counters = join(sink_schedule, fmt, frames, telemetry, tx.bits, qam=cfg.waveform.qam,
-                              carrier_hz=sink.carrier_hz)
-        counters.update(rx_windows=rx.windows, rx_windows_locked=rx.windows_locked, rx_lost_lock=rx.lost_lock,
-                        delay_window_s=[lo, hi])
-        extra = 0.0
-        if regen:
-            counters.update(relay.counters())
-            # the sink's schedule is the source's shifted by the re-send delay: frame times and latency
-            # count from the source's transmission
-            extra = relay.delay / fs
-            cols["t_s"] = cols["t_s"] - extra
-        out[name] = {"cols": cols, "counters": counters, "sink": sink.sink, "relay": relay.name if relay else None,
-                     "bits_per_frame": fmt.modem.bits_per_frame, "extra_latency_s": extra}
+    if backend not in ("mock", "mock-zmq"):
+        raise ConfigError.bad_value("backend", backend, "mock or mock-zmq")
+    relayed = {rc.downlink for rc in cfg.relays}
+    emu = None
+    if backend == "mock-zmq":
+        import tempfile
+
+        if network_file is None:
+            raise ConfigError.bad_value("network_file", None, "the scenario file (the emulator process reads it)")
+        plain = [n for n in names if n not in relayed]
+        if plain:
+            emu = _EmulatorProcess(net, plain, network_file, workdir or tempfile.mkdtemp(prefix="hilnet", dir="/tmp"))
+    starts = schedule.burst_starts
+    L = schedule.burst_length
+    eob = [b + 1 == len(starts) or starts[b + 1] - (starts[b] + L) >= 0.1 * fs for b in range(len(starts))]
+    try:
+        for name in names:
+            out[name] = _one_chain(net, name, fs, fmt, layout, det, schedule, eob, emu,
+                                   plain.index(name) if emu is not None and name in plain else None, progress)
+    finally:
+        if emu is not None:
+            emu.stop()
+    if emu is not None:
+        for name in plain:
+            r = out[name]
+            telemetry = emu.telemetry(name)
+            r["cols"], counters = join(r["schedule"], fmt, r.pop("frames"), telemetry, r.pop("bits_of"),
+                                       qam=cfg.waveform.qam, carrier_hz=r.pop("fc"))
+            r["counters"] = {**counters, **r["counters"]}
+    for r in out.values():
+        r.pop("schedule", None)
     return out
+
+
+def _one_chain(net, name, fs, fmt, layout, det, schedule, eob, emu, emu_index, progress):
+    from dsp.framing import Transmitter
+    from dsp.receiver import Receiver
+    from hil.loop.metrics import join
+
+    cfg = net.cfg
+    tx = Transmitter(fmt, schedule, seed=cfg.seed)
+    if emu_index is not None:
+        tr = net.trajectories[name]
+        lo, hi = _span(tr, cfg.duration_s)
+        rx = Receiver(fmt, schedule, tr.carrier_hz, mode="blind", delay_range_s=(0.5 * lo, 1.5 * hi), detector=det,
+                      layout=layout)
+        frames, wc = _through_process(emu, emu_index, tx, rx, schedule, tr.carrier_hz, eob)
+        wc.update(rx_windows=rx.windows, rx_windows_locked=rx.windows_locked, rx_lost_lock=rx.lost_lock,
+                  delay_window_s=[0.5 * lo, 1.5 * hi])
+        return {"frames": frames, "bits_of": tx.bits, "fc": tr.carrier_hz, "schedule": schedule, "counters": wc,
+                "sink": tr.rx.name, "relay": None, "bits_per_frame": fmt.modem.bits_per_frame,
+                "extra_latency_s": 0.0, "where": "hil emulate process (mock-zmq)"}
+    chain, sink, relay, sink_schedule, (lo, hi) = _chain(net, name, fs, (fmt, layout, det, schedule))
+    rx = Receiver(fmt, sink_schedule, sink.carrier_hz, mode="blind", delay_range_s=(lo, hi), detector=det,
+                  layout=layout)
+    frames = []
+    try:
+        starts = schedule.burst_starts
+        for b, k, x in tx.bursts():
+            for a in range(0, x.size, 16384):
+                last = eob[b] and a + 16384 >= x.size
+                for n0, y, _ in chain.accept(k + a, x[a:a + 16384], end_of_burst=last):
+                    frames += rx.process(n0, y)
+            if progress is not None:
+                progress(name, b, len(starts))
+        for n0, y, _ in chain.finish():
+            frames += rx.process(n0, y)
+        frames += rx.flush()
+    finally:
+        chain.close()
+    regen = relay is not None and not hasattr(relay, "total_delay_s")
+    telemetry = _relay_records(relay, fs) if relay is not None and not regen else list(sink.bursts)
+    cols, counters = join(sink_schedule, fmt, frames, telemetry, tx.bits, qam=cfg.waveform.qam,
+                          carrier_hz=sink.carrier_hz)
+    counters.update(rx_windows=rx.windows, rx_windows_locked=rx.windows_locked, rx_lost_lock=rx.lost_lock,
+                    delay_window_s=[lo, hi])
+    extra = 0.0
+    if regen:
+        counters.update(relay.counters())
+        # the sink's schedule is the source's shifted by the re-send delay: frame times and latency
+        # count from the source's transmission
+        extra = relay.delay / fs
+        cols["t_s"] = cols["t_s"] - extra
+    return {"cols": cols, "counters": counters, "sink": sink.sink, "relay": relay.name if relay else None,
+            "bits_per_frame": fmt.modem.bits_per_frame, "extra_latency_s": extra, "where": "in process"}
 
 
 def user_table(net, results: dict) -> list[dict]:
@@ -216,7 +383,7 @@ def write_report(net, results: dict, rows: list[dict], outdir: str) -> list[str]
     rep = {"scenario": net.cfg.name, "description": net.cfg.description, "duration_s": net.cfg.duration_s,
            "timeline": [{"t_s": t, "structure": s, "serving": sv, "note": n} for t, s, sv, n in net.timeline],
            "users": [{k: clean(v) for k, v in r.items()} for r in rows],
-           "chains": {k: {"sink": v["sink"], "relay": v["relay"],
+           "chains": {k: {"sink": v["sink"], "relay": v["relay"], "where": v.get("where"),
                           "counters": {a: clean(b) for a, b in v["counters"].items()}} for k, v in results.items()},
            "models": {k: tr.model for k, tr in net.trajectories.items()},
            "outside_model_range": net.out_of_range()}
