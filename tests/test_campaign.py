@@ -102,6 +102,13 @@ def test_binomial_ci_against_scipy_and_closed_form():
         for k, n, lo_, hi_ in zip(ks, ns, lo, hi):
             ci = binomtest(int(k), int(n)).proportion_ci(0.95, method=ref)
             assert lo_ == pytest.approx(ci.low, abs=1e-12) and hi_ == pytest.approx(ci.high, abs=1e-12)
+    from scipy import stats
+
+    from hil.campaign.report import block_ci
+
+    v = [0.011, 0.014, 0.009, 0.013]
+    ref = stats.t.interval(0.95, len(v) - 1, loc=np.mean(v), scale=stats.sem(v))
+    assert block_ci(v) == pytest.approx(ref, rel=1e-12) and block_ci([0.1]) == (None, None)
     lo, hi = binomial_ci(0, 1000)  # no error seen: upper bound 1 - (alpha/2)^(1/n)
     assert lo == 0 and hi == pytest.approx(1 - 0.025 ** (1 / 1000), rel=1e-12)
     with pytest.raises(ConfigError, match="ci method"):

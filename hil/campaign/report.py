@@ -6,7 +6,7 @@ Confidence intervals are exact binomial (Clopper-Pearson) by default, or Wilson,
   binomial model holds;
 * BER counts bit errors over bits. Bits of one frame are *not* independent on a fading channel (a deep
   fade takes many bits at once), so on fading channels the BER interval is too narrow - read the BLER
-  interval, or the spread over seed blocks, for those.
+  interval, or :func:`block_ci`, the Student-t interval of the mean over the (independent) seed blocks.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections import defaultdict
 
 import numpy as np
 
-__all__ = ["binomial_ci", "aggregate", "write_campaign_report", "plot_ber_groups", "summary_markdown"]
+__all__ = ["binomial_ci", "block_ci", "aggregate", "write_campaign_report", "plot_ber_groups", "summary_markdown"]
 
 CI_METHODS = ("clopper-pearson", "wilson")
 
@@ -53,6 +53,19 @@ def binomial_ci(k, n, *, conf: float = 0.95, method: str = "clopper-pearson"):
     return np.clip(mid - half, 0, 1), np.clip(mid + half, 0, 1)
 
 
+def block_ci(values, *, conf: float = 0.95):
+    """Student-t interval of the mean of per-block values (the blocks are independent draws: own seeds),
+    ``mean -+ t(1 - a/2, b - 1) s / sqrt(b)``, clipped at 0; (None, None) with fewer than two blocks. For BER
+    on a fading channel this does not assume independent bits - only independent blocks."""
+    from scipy import stats
+
+    v = np.asarray(values, float)
+    if v.size < 2:
+        return None, None
+    half = stats.t.ppf(1 - (1 - conf) / 2, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return max(0.0, float(v.mean() - half)), float(v.mean() + half)
+
+
 LABELS_BER = ("waveform", "detector", "channel", "M", "N", "qam", "cp_len", "taps", "doppler", "snr_db")
 LABELS_RUN = ("scenario", "variant", "waveform", "mode", "max_bursts")
 SUMS = ("frames", "bits", "bit_errors", "frame_errors", "decoded", "false_locks", "decoded_bits",
@@ -76,6 +89,8 @@ def aggregate(table, *, conf: float = 0.95, method: str = "clopper-pearson") -> 
         if r0["kind"] == "run":
             snr = [r["snr_db_mean"] for r in rs if r.get("snr_db_mean") is not None]
             p["snr_db_mean"] = float(np.mean(snr)) if snr else None
+        p["ber_blocks_lo"], p["ber_blocks_hi"] = block_ci([r["bit_errors"] / r["bits"] for r in rs if r.get("bits")],
+                                                          conf=conf)
         out.append(p)
     for p in out:
         for what, k, n in (("ber", "bit_errors", "bits"), ("bler", "frame_errors", "frames"),
@@ -117,14 +132,18 @@ def plot_ber_groups(points: list[dict], outdir: str, *, conf: float = 0.95) -> l
         for p in ps:
             cp = "" if p["cp_len"] is None else f", cp {p['cp_len']}"
             lines[f"{p['waveform']} ({p['detector']}{cp})"].append(p)
+        # on a fading channel the bits of a frame fail together: the binomial BER interval is too narrow,
+        # the spread over independent seed blocks is the honest one (when every point has >= 2 blocks)
+        blockwise = ps[0]["channel"] != "awgn" and all(q["ber_blocks_lo"] is not None for q in ps)
         for i, (label, lp) in enumerate(sorted(lines.items())):
             lp = sorted(lp, key=lambda q: q["snr_db"])
             color = f"C{i % 10}"
             for ax, what in zip(axes, ("ber", "bler")):
                 x = np.array([q["snr_db"] for q in lp])
                 y = np.array([q[what] for q in lp], float)
-                lo = np.array([q[f"{what}_lo"] for q in lp], float)
-                hi = np.array([q[f"{what}_hi"] for q in lp], float)
+                key = "ber_blocks" if what == "ber" and blockwise else what
+                lo = np.array([q[f"{key}_lo"] for q in lp], float)
+                hi = np.array([q[f"{key}_hi"] for q in lp], float)
                 ok = y > 0
                 ax.errorbar(x[ok], y[ok], yerr=[y[ok] - lo[ok], hi[ok] - y[ok]], fmt="o-", color=color, ms=4,
                             capsize=3, label=label)
@@ -148,7 +167,9 @@ def plot_ber_groups(points: list[dict], outdir: str, *, conf: float = 0.95) -> l
         axes[0].legend(fontsize=8)
         if axes[1].get_legend_handles_labels()[0]:
             axes[1].legend(fontsize=8)
-        fig.text(0.01, 0.01, f"bars: {conf:.0%} Clopper-Pearson; v: no error seen (upper bound)", fontsize=7)
+        how = (f"BER bars: {conf:.0%} Student-t over seed blocks (fading: bits of a frame are not independent); "
+               "BLER bars" if blockwise else "bars")
+        fig.text(0.01, 0.01, f"{how}: {conf:.0%} Clopper-Pearson; v: no error seen (upper bound)", fontsize=7)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         path = os.path.join(outdir, f"{name}.png")
         fig.savefig(path, dpi=110)
@@ -170,7 +191,7 @@ def summary_markdown(points, campaign, *, failures=(), conf=0.95, plots=(), timi
     lines += [f"- tasks: {len(campaign.tasks)} ({nb} BER points, {nr} run points); failed: {len(failures)}",
               f"- campaign seed {campaign.seed}; spec SHA-256 {campaign.spec_sha256[:16]}...",
               f"- intervals: {conf:.0%} Clopper-Pearson (BER treats bits as independent: too narrow on fading "
-              "channels - see BLER)"]
+              "channels - see BLER, or the Student-t interval over seed blocks, 'CI (blocks)')"]
     if timing:
         lines.append(f"- task time: median {timing['median_s']:.2f} s, max {timing['max_s']:.2f} s; CPU "
                      f"{timing['cpu_s']:.1f} s in all")
@@ -178,15 +199,16 @@ def summary_markdown(points, campaign, *, failures=(), conf=0.95, plots=(), timi
     if nb:
         lines += ["## BER points", "",
                   "| waveform | detector | channel | max Doppler | M x N | QAM | Es/N0 dB | frames | "
-                  "bit errors / bits | BER | BER CI | BLER | BLER CI |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "bit errors / bits | BER | BER CI | BER CI (blocks) | BLER | BLER CI |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for p in points:
             if p["kind"] != "ber":
                 continue
             lines.append(f"| {p['waveform']} | {p['detector']} | {p['channel']} | "
                          f"{'-' if p['doppler'] is None else format(p['doppler'], 'g')} | {p['M']}x{p['N']} | "
                          f"{p['qam']} | {p['snr_db']:g} | {p['frames']} | {p['bit_errors']} / {p['bits']} | "
-                         f"{_e(p['ber'])} | {_e(p['ber_lo'])}..{_e(p['ber_hi'])} | {_e(p['bler'], '.3f')} | "
+                         f"{_e(p['ber'])} | {_e(p['ber_lo'])}..{_e(p['ber_hi'])} | "
+                         f"{_e(p['ber_blocks_lo'])}..{_e(p['ber_blocks_hi'])} | {_e(p['bler'], '.3f')} | "
                          f"{_e(p['bler_lo'], '.3f')}..{_e(p['bler_hi'], '.3f')} |")
         lines.append("")
     if nr:
