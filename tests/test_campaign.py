@@ -386,6 +386,8 @@ def test_cli_bad_scheduler_and_list(tmp_path, capsys):
     p.write_text(yaml.safe_dump(_spec(name="cli")))
     assert main(["campaign", str(p), "--scheduler", "http://127.0.0.1:1", "-o", str(tmp_path / "o")]) == 2
     assert "--scheduler: got 'http://127.0.0.1:1'" in capsys.readouterr().err
+    assert main(["campaign", "nosuch", "--list"]) == 2
+    assert "CAMPAIGN.yaml: got 'nosuch'" in capsys.readouterr().err
     assert main(["campaign", str(p), "--list", "-o", str(tmp_path / "o")]) == 0
     assert "8 tasks, 0 done" in capsys.readouterr().out
     t0 = time.monotonic()

@@ -136,6 +136,8 @@ def run_campaign(campaign: Campaign, outdir: str, *, scheduler: str | None = Non
                    "spec_sha256": campaign.spec_sha256, "tasks": len(campaign.tasks), "versions": versions()},
                   fh, indent=1, sort_keys=True)
     done = store.done_ids()
+    if done:
+        _check_versions(outdir, meta["hil.version"])
     todo = [t for t in campaign.tasks if t.task_id not in done]
     res = CampaignResult(outdir, len(campaign.tasks), len(campaign.tasks) - len(todo), 0)
     if todo:
@@ -154,6 +156,21 @@ def run_campaign(campaign: Campaign, outdir: str, *, scheduler: str | None = Non
 
         write_campaign_report(outdir, res.table, campaign, failures=res.failures)
     return res
+
+
+def _check_versions(outdir: str, current: str) -> None:
+    """Task ids do not include the software version (a bug fix elsewhere should not void a campaign), so
+    resuming across versions mixes rows of two versions: say so (the rows' files record each version)."""
+    import glob
+
+    from hil.campaign.store import metadata_of
+
+    files = glob.glob(os.path.join(outdir, "results.parquet")) + glob.glob(os.path.join(outdir, "parts", "*.parquet"))
+    seen = {metadata_of(f).get("hil.version") for f in files} - {current}
+    if seen:
+        logging.getLogger(__name__).warning(
+            "%s holds results of hil %s; this is hil %s: resumed rows and new rows come from different versions "
+            "(use a new --out to recompute everything)", outdir, ", ".join(sorted(map(str, seen))), current)
 
 
 def _execute(todo, store, res, *, scheduler, workers, retries, progress, client, timeout_s, name, initial,

@@ -52,7 +52,14 @@ def run(args) -> int:
 
     path = args.campaign
     if not os.path.isfile(path):
-        path = resolve_scenario(path if "/" in path else f"campaigns/{path}", "CAMPAIGN.yaml")
+        try:
+            path = resolve_scenario(path if "/" in path else f"campaigns/{path}", "CAMPAIGN.yaml")
+        except ConfigError:
+            from hil.paths import shipped_scenarios
+
+            shipped = [s for s in shipped_scenarios() if s.startswith("campaigns/")]
+            raise ConfigError.bad_value("CAMPAIGN.yaml", args.campaign, "an existing campaign file" + (
+                f" or a shipped one: {', '.join(shipped)}" if shipped else "")) from None
     input_file("CAMPAIGN.yaml", path)
     integer("--retries", args.retries, 0, 100)
     integer("--workers", args.workers, 1, 1024)
