@@ -340,7 +340,7 @@ class Receiver:
                     continue
                 if self._last is None or fr.position > self._last[0]:
                     self._last = (fr.position, tx)
-        frames += self._fill_in(b, w0, y, frames)
+        frames += self._fill_in(b, w0, y, frames, next_pre)
         frames = [f for f in frames if not any(abs(f.position - p) < 2.0 for p in self._emitted)]
         frames.sort(key=lambda f: f.position)
         self._emitted.extend(f.position for f in frames)
@@ -348,26 +348,36 @@ class Receiver:
             self.windows_locked += 1
         return frames
 
-    def _fill_in(self, b, w0, y, frames) -> list[RxFrame]:
+    def _fill_in(self, b, w0, y, frames, next_pre=None) -> list[RxFrame]:
         """Frames of burst ``b`` whose preamble measurement was not valid (a fade, a weak preamble): tried at
         the position the schedule gives from a decoded frame of the same burst (frame spacing = the
-        period, plus the time compression the receiver measures: its own Doppler estimate)."""
+        period, plus the time compression the receiver measures: its own Doppler estimate). With no
+        decoded frame in the burst but a tracked prediction of where it starts (``next_pre``), every frame
+        is tried there (+-1 sample): the header's CRC decides, so a wrong guess is only a missed frame."""
         K, P = self.schedule.per_burst, self.fmt.period
         anchors = [f for f in frames if f.header_ok and f.burst_id == b and f.frame_no is not None
                    and 0 <= f.frame_no - b * K < K]
-        if not anchors:
+        offsets = (0.0,)
+        if anchors:
+            a = max(anchors, key=lambda f: f.snr_db)
+            pos_a, ja, f_a = a.position, a.frame_no - b * K, a.doppler_hz
+        elif next_pre is not None and self.tracker is not None and not self.tracker.acquiring:
+            pos_a, ja, f_a = float(next_pre), 0, float(self.tracker.frequency)
+            offsets = (0.0, -1.0, 1.0)
+        else:
             return []
-        a = max(anchors, key=lambda f: f.snr_db)
-        ja = a.frame_no - b * K
-        scale = 1.0 - (a.doppler_hz / self.fc if math.isfinite(a.doppler_hz) else 0.0)  # rx spacing = P (1 + dtau/dt)
+        scale = 1.0 - (f_a / self.fc if math.isfinite(f_a) else 0.0)  # rx spacing = P (1 + dtau/dt)
         out = []
         for j in range(K):
-            pos = a.position + (j - ja) * P * scale
+            pos = pos_a + (j - ja) * P * scale
             if any(abs(f.position - pos) < 4.0 for f in frames):
                 continue
-            fr = self._frame(b, w0, y, (pos, a.doppler_hz, 0.0, 0.0))
-            if fr is not None:
-                out.append(fr)
+            for off in offsets:
+                fr = self._frame(b, w0, y, (pos + off, f_a, 0.0, 0.0))
+                if fr is not None and (fr.header_ok or off == offsets[-1]):
+                    if fr.header_ok or anchors:
+                        out.append(fr)
+                    break
         return out
 
     # ------------------------------------------------------------------ one frame
