@@ -117,8 +117,14 @@ class Receiver:
             from dsp.detection import make_detector
 
             self._det = make_detector(detector, modem, **(detector_options or {}))
-        elif detector == "pilot-onetap" and not hasattr(modem, "estimate_one_tap"):
-            raise ConfigError.bad_value("detector", detector, "a waveform with a pilot lattice (ofdm)")
+        elif detector == "pilot-onetap":
+            if not hasattr(modem, "estimate_one_tap"):
+                raise ConfigError.bad_value("detector", detector, "a waveform with a pilot lattice (ofdm)")
+            from dsp.pilot_rx import OfdmDftEstimator
+
+            # DFT-based estimate: a short impulse response fitted to all pilots of a symbol (averages their
+            # noise; exact for delays shorter than the fit)
+            self._ofdm_est = OfdmDftEstimator(modem, taps=int((detector_options or {}).get("taps", 4)))
         self.latency = int(check_range("latency_samples", latency_samples, lo=0))
         self.margin = int(check_range("margin", margin, lo=8))
         self.blind_max_gap_s = float(blind_max_gap_s)
@@ -450,7 +456,7 @@ class Receiver:
         if name == "onetap":
             est = y_grid
         elif name == "pilot-onetap":
-            H = modem.estimate_one_tap(y_grid)
+            H = self._ofdm_est.estimate(y_grid)
             est = modem.equalize_one_tap(y_grid, H, noise_var)
         else:
             if self.layout is not None:
