@@ -17,17 +17,26 @@ pointing, relay on/off).
                                    relays -> receiver; mock-zmq: plain links inside a `hil emulate` process)
                                    and write report.json, users.md, timeline.png (per user and structure
                                    interval: Es/N0, BER, BLER, throughput, latency)
+  hil network relay FILE --relay NAME --input ADDR --output ADDR
+                                   a regenerative relay as a process on the framed wire: decode what the
+                                   uplink emulator delivers, re-send decoded frames to the downlink
+                                   emulator; prints its counters (frames decoded / sent / dropped)
 """
 
 
 def register(parser):
-    parser.add_argument("action", choices=("check", "links", "run"), help="what to do")
+    parser.add_argument("action", choices=("check", "links", "run", "relay"), help="what to do")
     parser.add_argument("scenario", metavar="FILE.yaml", help="network scenario file")
     parser.add_argument("-o", "--out", default=None, metavar="DIR", help="run: output folder (required)")
     parser.add_argument("--step", type=float, default=10.0, metavar="S", help="links: time step, s (default 10)")
     parser.add_argument("--backend", choices=("mock", "mock-zmq"), default="mock",
                         help="run: mock = every link in this process; mock-zmq = the plain links inside a "
                              "`hil emulate` child process over framed ipc:// sockets (relay chains stay in process)")
+    parser.add_argument("--relay", default=None, metavar="NAME", help="relay: the regenerative relay to run")
+    parser.add_argument("--input", default=None, metavar="ADDR",
+                        help="relay: the uplink emulator's framed output to connect to (ipc:// or loopback tcp://)")
+    parser.add_argument("--output", default=None, metavar="ADDR",
+                        help="relay: the downlink emulator's framed input to connect to")
     parser.add_argument("--max-bursts", type=int, default=None, metavar="N",
                         help="run: at most N bursts per serving link (spread over the scenario)")
     return parser
@@ -47,8 +56,25 @@ def run(args) -> int:
         if args.out is None:
             raise ConfigError.bad_value("--out", None, "an output folder for hil network run")
         _checks.output_dir("--out", args.out)
+    if args.action == "relay":
+        from hil.loop.run import check_address
+
+        if not args.relay:
+            raise ConfigError.bad_value("--relay", None, "the name of a regenerative relay of the scenario")
+        for opt, v in (("--input", args.input), ("--output", args.output)):
+            if not v:
+                raise ConfigError.bad_value(opt, None, "an ipc:// or loopback tcp:// address")
+            check_address(opt, v)
     cfg = load_network_config(args.scenario)
     net = build_network(cfg)
+    if args.action == "relay":
+        import json
+
+        from hil.network.run import relay_process
+
+        print("RELAY " + json.dumps(relay_process(net, args.relay, args.input, args.output, max_bursts=mb)),
+              flush=True)
+        return 0
     if args.action == "check":
         print(f"{args.scenario}: ok - {len(cfg.nodes)} nodes, {len(cfg.links)} links, {len(cfg.relays)} relays, "
               f"{len(cfg.events)} events")

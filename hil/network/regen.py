@@ -30,7 +30,7 @@ __all__ = ["RegenerativeRelay"]
 
 class RegenerativeRelay:
     def __init__(self, name: str, uplink, downlink, fmt, schedule, receiver, *, delay_samples: int):
-        if uplink is downlink:
+        if uplink is not None and uplink is downlink:
             raise ConfigError.bad_value(f"relays.{name}.downlink", downlink.name, "a link other than the uplink")
         if int(delay_samples) < schedule.burst_length:
             raise ConfigError.bad_value(f"relays.{name}.processing_delay_s", delay_samples / schedule.sample_rate_hz,
@@ -39,8 +39,8 @@ class RegenerativeRelay:
         self.uplink, self.downlink = uplink, downlink
         self.fmt, self.schedule, self.rx = fmt, schedule, receiver
         self.delay = int(delay_samples)
-        self.sample_rate = uplink.sample_rate
-        self.epoch = uplink.epoch
+        self.sample_rate = schedule.sample_rate_hz
+        self.epoch = getattr(uplink, "epoch", 0.0)
         self._pending: dict[int, dict[int, object]] = {}  # window -> frame_no -> RxFrame
         self._done_below = 0  # windows below this were re-sent
         self.frames_received = 0
@@ -119,5 +119,5 @@ class RegenerativeRelay:
                 "relay_delay_s": self.delay / self.sample_rate}
 
     def __repr__(self):
-        return (f"RegenerativeRelay({self.name!r}, {self.uplink.name} -> decode / re-send +"
-                f"{self.delay / self.sample_rate:g} s -> {self.downlink.name})")
+        return (f"RegenerativeRelay({self.name!r}, {getattr(self.uplink, 'name', 'wire')} -> decode / re-send +"
+                f"{self.delay / self.sample_rate:g} s -> {getattr(self.downlink, 'name', 'wire')})")

@@ -32,7 +32,7 @@ import numpy as np
 from hil.errors import ConfigError
 from hil.orbit.constants import C_MPS
 
-__all__ = ["chains_of", "run_network", "user_table", "write_report"]
+__all__ = ["chains_of", "traffic", "run_network", "user_table", "write_report", "relay_process"]
 
 
 def chains_of(net) -> list[str]:
@@ -219,6 +219,30 @@ def _through_process(emu, i, tx, rx, schedule, fc, eob, timeout_s=60.0):
     return frames, counters
 
 
+def traffic(net, max_bursts: int | None = None):
+    """The test traffic of a network: (FrameFormat, pilot layout, detector, source TxSchedule, END_OF_BURST
+    flag per burst). One schedule for every chain, leaving room for the longest chain (its delays and a
+    regenerative relay's re-send delay) before the scenario ends."""
+    from hil.loop.plan import make_format, make_schedule
+
+    cfg = net.cfg
+    fs = cfg.sample_rate_hz
+    fmt, layout, det = make_format(cfg.waveform, cfg.frames)
+    longest = 0.0
+    for name in chains_of(net):
+        tr = net.trajectories[name]
+        longest = max(longest, _span(tr, cfg.duration_s)[1])
+        for rc in cfg.relays:
+            if rc.downlink == name:
+                longest = max(longest, _span(net.trajectories[rc.uplink], cfg.duration_s)[1]
+                              + _span(tr, cfg.duration_s)[1]
+                              + (rc.processing_delay_s if rc.kind == "regenerative" else 0.0))
+    schedule = make_schedule(fs, 0.0, cfg.duration_s - 1.5 * longest - 0.05, fmt, cfg.frames, max_bursts)
+    st, L = schedule.burst_starts, schedule.burst_length
+    eob = [b + 1 == len(st) or st[b + 1] - (st[b] + L) >= 0.1 * fs for b in range(len(st))]
+    return fmt, layout, det, schedule, eob
+
+
 def run_network(net, *, max_bursts: int | None = None, progress=None, backend: str = "mock",
                 network_file: str | None = None, workdir: str | None = None) -> dict:
     """Run every serving chain; returns ``{chain name: {"cols": per-frame columns, "counters": ...,
@@ -229,7 +253,6 @@ def run_network(net, *, max_bursts: int | None = None, progress=None, backend: s
     kind ``network`` reading ``network_file``; transmitter and receiver stay in this process), the relay
     chains in this process (the emulator server has no relay yet)."""
     from hil.loop.metrics import join
-    from hil.loop.plan import make_format, make_schedule
 
     cfg = net.cfg
     names = chains_of(net)
@@ -237,19 +260,8 @@ def run_network(net, *, max_bursts: int | None = None, progress=None, backend: s
         raise ConfigError.bad_value("events", "no serving links", "at least one structure event with serving: "
                                     "[link, ...] (the links that carry users' traffic)")
     fs = cfg.sample_rate_hz
-    fmt, layout, det = make_format(cfg.waveform, cfg.frames)
+    fmt, layout, det, schedule, eob = traffic(net, max_bursts)
     out = {}
-    # one source schedule for every chain: room for the longest chain (its delay, a relay's re-send delay)
-    longest = 0.0
-    for name in names:
-        tr = net.trajectories[name]
-        longest = max(longest, _span(tr, cfg.duration_s)[1])
-        for rc in cfg.relays:
-            if rc.downlink == name:
-                longest = max(longest, _span(net.trajectories[rc.uplink], cfg.duration_s)[1]
-                              + _span(tr, cfg.duration_s)[1]
-                              + (rc.processing_delay_s if rc.kind == "regenerative" else 0.0))
-    schedule = make_schedule(fs, 0.0, cfg.duration_s - 1.5 * longest - 0.05, fmt, cfg.frames, max_bursts)
     if backend not in ("mock", "mock-zmq"):
         raise ConfigError.bad_value("backend", backend, "mock or mock-zmq")
     relayed = {rc.downlink for rc in cfg.relays}
@@ -262,9 +274,6 @@ def run_network(net, *, max_bursts: int | None = None, progress=None, backend: s
         plain = [n for n in names if n not in relayed]
         if plain:
             emu = _EmulatorProcess(net, plain, network_file, workdir or tempfile.mkdtemp(prefix="hilnet", dir="/tmp"))
-    starts = schedule.burst_starts
-    L = schedule.burst_length
-    eob = [b + 1 == len(starts) or starts[b + 1] - (starts[b] + L) >= 0.1 * fs for b in range(len(starts))]
     try:
         for name in names:
             out[name] = _one_chain(net, name, fs, fmt, layout, det, schedule, eob, emu,
@@ -435,3 +444,70 @@ def write_report(net, results: dict, rows: list[dict], outdir: str) -> list[str]
     plt.close(fig)
     paths.append(p)
     return paths
+
+
+class _WireOut:
+    """A framed-wire output with the downlink side of the Link interface (for RegenerativeRelay)."""
+
+    def __init__(self, sender):
+        self.sender = sender
+
+    def accept(self, k, x, end_of_burst=False, **_):
+        self.sender.send_burst(int(k), x, end_of_burst=end_of_burst)
+        return []
+
+    def finish(self, flush=True):
+        return []
+
+    def close(self):
+        self.sender.close(hold_s=0.5)
+
+
+def relay_process(net, relay_name: str, in_address: str, out_address: str, *, max_bursts: int | None = None,
+                  idle_s: float = 30.0) -> dict:
+    """A regenerative relay as a process on the framed wire (``hil network relay``): receive the uplink
+    emulator's output from ``in_address`` (PULL, connects), decode with the loop's receiver, re-send
+    each decoded frame at its scheduled start + ``processing_delay_s`` to ``out_address`` (PUSH, connects:
+    the downlink emulator's input). Ends after the last burst's END_OF_BURST (or ``idle_s`` of silence);
+    returns the counters."""
+    from dsp.receiver import Receiver
+    from hil.emulator import wire
+    from hil.loop.run import FramedReceiver, FramedSender
+
+    from .regen import RegenerativeRelay
+
+    cfg = net.cfg
+    rc = next((r for r in cfg.relays if r.name == relay_name), None)
+    if rc is None or rc.kind != "regenerative":
+        raise ConfigError.bad_value("--relay", relay_name, "a regenerative relay of the scenario ("
+                                    + ", ".join(r.name for r in cfg.relays if r.kind == "regenerative") + ")")
+    fmt, layout, det, schedule, eob = traffic(net, max_bursts)
+    fs = cfg.sample_rate_hz
+    up = net.trajectories[rc.uplink]
+    lo, hi = _span(up, cfg.duration_s)
+    rx = Receiver(fmt, schedule, up.carrier_hz, mode="blind", delay_range_s=(0.5 * lo, 1.5 * hi), detector=det,
+                  layout=layout)
+    inp = FramedReceiver(in_address)
+    out = _WireOut(FramedSender(out_address, fs, net.trajectories[rc.downlink].carrier_hz))
+    rel = RegenerativeRelay(rc.name, None, out, fmt, schedule, rx, delay_samples=int(round(rc.processing_delay_s * fs)))
+    ends, want = 0, sum(eob)
+    try:
+        while ends < want:
+            got = inp.recv(idle_s)
+            if got is None:
+                break
+            n0, y, flags = got
+            frames = rx.process(n0, y)
+            rel._take(frames)
+            if frames:
+                rel._send(upto=max(f.window for f in frames))
+            ends += bool(flags & wire.FLAG_END_OF_BURST)
+        rel._take(rx.flush())
+        rel._send()
+    finally:
+        inp.close()
+        out.close()
+    c = rel.counters()
+    c.update(relay_frames_dropped=schedule.n_frames - rel.frames_sent, bursts_ended=ends, bursts_expected=want,
+             wire_frames_lost=inp.frames_lost, relay_rx_windows=rx.windows)
+    return c
