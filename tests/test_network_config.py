@@ -136,3 +136,42 @@ def test_scenario_files_load_and_build(path):
         g = tr.geometry(t)
         assert np.all(np.isfinite(g["range_m"])) and np.all(np.isfinite(g["net_loss_db"])), name
     assert net.timeline, "each scenario names its structure(s)"
+
+
+CLI_BAD = [
+    (["network", "check", "/nonexistent/net.yaml"], "scenario"),
+    (["network", "links", "SCEN", "--step", "-1"], "--step"),
+    (["network", "run", "SCEN"], "--out"),
+    (["network", "run", "SCEN", "-o", "/tmp/x", "--max-bursts", "0"], "--max-bursts"),
+    (["network", "relay", "SCEN", "--input", "ipc:///tmp/a", "--output", "ipc:///tmp/b"], "--relay"),
+    (["network", "relay", "SCEN", "--relay", "vessel-bs", "--input", "tcp://10.0.0.1:5", "--output", "ipc:///b"],
+     "--input"),
+    (["network", "relay", "SCEN", "--relay", "nope", "--input", "ipc:///tmp/a", "--output", "ipc:///tmp/b"],
+     "--relay"),
+]
+
+
+@pytest.mark.parametrize("argv, fld", CLI_BAD, ids=[" ".join(a[:2]) + " " + f for a, f in CLI_BAD])
+def test_cli_bad_input_is_one_line(argv, fld, capsys):
+    from hil.cli import main
+
+    scen = os.path.join(ROOT, "scenarios", "network", "arm_hand_regenerative.yaml")
+    rc = main([scen if a == "SCEN" else a for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.count("\n") == 0 and err.startswith("hil: error:") and fld in err, err
+
+
+def test_cli_check_and_links(capsys):
+    from hil.cli import main
+
+    scen = os.path.join(ROOT, "scenarios", "network", "eye_foot.yaml")
+    assert main(["network", "check", scen]) == 0
+    assert "ok - 4 nodes, 4 links, 0 relays, 3 events" in capsys.readouterr().out
+    assert main(["network", "links", scen, "--step", "30"]) == 0
+    out = capsys.readouterr().out
+    # the pencil beam moves at 30 s: bs-ship3 loses 30 dB (main lobe -> side-lobe floor), bs-ship4 gains it
+    net = build_network(load_network_config(scen))
+    for name, sign in (("bs-ship3", +1), ("bs-ship4", -1)):
+        g = net.trajectories[name].geometry(np.array([29.0, 31.0]))
+        assert sign * (g["net_loss_db"][1] - g["net_loss_db"][0]) > 25.0
+        assert f"{name} (bs_shore ->" in out
