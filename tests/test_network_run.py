@@ -159,3 +159,33 @@ def test_mock_zmq_runs_plain_links_in_the_emulator_process(tmp_path):
         assert np.max(np.abs(c["snr_db"][ok] - (gain - np.asarray(tr.path_loss_db(t)) + 10 + 10 * math.log10(2)))) \
             < 0.05
         assert np.max(np.abs(c["delay_true_s"][ok] - np.asarray(tr.delay(t)))) < 1e-6
+
+
+def test_mock_zmq_relay_chains_through_two_emulator_processes(tmp_path):
+    import yaml
+
+    d = copy.deepcopy(NET)
+    d["events"] = d["events"][1:]  # relay_on at 4 s, arm-hand serving uav-ship
+    f = tmp_path / "net.yaml"
+    f.write_text(yaml.safe_dump({"network": d}))
+    net = build_network(parse(NetworkConfig, d))
+    r = run_network(net, backend="mock-zmq", network_file=str(f))["uav-ship"]
+    k, c = r["counters"], r["cols"]
+    assert r["where"].startswith("two hil emulate processes + bent pipe")
+    assert k["bursts_forwarded"] == 8 and k["wire_frames_lost"] == 0 and k["bursts_without_telemetry"] == 0
+    ok = c["synced"] > 0
+    assert not ok[c["t_s"] < 3.99].any() and ok[c["t_s"] >= 4.0].sum() >= 6  # the bent pipe is off until 4 s
+    up, dn = net.trajectories["bs-uav"], net.trajectories["uav-ship"]
+    ta = c["t_s"][ok] + c["delay_true_s"][ok]
+    td = np.asarray(dn.delay(ta))
+    assert np.max(np.abs(c["delay_true_s"][ok] - (td + np.asarray(up.delay(ta - td))))) < 1e-6
+    # regenerative: the relay thread on the framed wire between the two processes
+    d["relays"] = [dict(name="uav-df", node="uav", uplink="bs-uav", downlink="uav-ship", kind="regenerative")]
+    d["events"] = [dict(t_s=0.0, action="structure", structure="arm-hand", serving=["uav-ship"])]
+    f.write_text(yaml.safe_dump({"network": d}))
+    net = build_network(parse(NetworkConfig, d))
+    r = run_network(net, backend="mock-zmq", network_file=str(f))["uav-ship"]
+    k = r["counters"]
+    assert r["where"].startswith("two hil emulate processes + regenerative relay")
+    assert k["relay_frames_sent"] + k["relay_frames_dropped"] == k["frames_sent"] == 16
+    assert k["decoded"] <= k["relay_frames_sent"] and k["relay_frames_sent"] >= 12 and k["decoded"] >= 10

@@ -78,11 +78,12 @@ def _chain(net, name: str, fs: float, traffic):
     return links[name], links[name], None, schedule, (0.5 * lo, 1.5 * hi)
 
 
-def _relay_records(relay, fs):
-    """Per-burst truth of a relay chain at the sink: composed delay/Doppler, gains and noise (dB)."""
+def _relay_records(relay, fs, records=None):
+    """Per-burst truth of a relay chain at the sink: composed delay/Doppler, gains and noise (dB), from the
+    downlink's burst records (``records``: those of a downlink emulator process; default the Link's)."""
     out = []
     up, dn = relay.uplink, relay.downlink
-    for rec in dn.bursts:
+    for rec in (dn.bursts if records is None else records):
         r = dict(rec)
         for suffix, idx in (("start", rec["sample_index"]), ("end", rec["sample_index"] + rec["n_samples"] - 1)):
             t = dn.epoch + idx / fs
@@ -243,15 +244,132 @@ def traffic(net, max_bursts: int | None = None):
     return fmt, layout, det, schedule, eob
 
 
+def _relay_chain_processes(net, rc, network_file, traffic_, max_bursts, timeout_s=60.0):
+    """mock-zmq for a relay chain: the uplink and the downlink each in a ``hil emulate`` process; between
+    them a bent pipe (gain, LO error, on/off on the framed stream) or the regenerative relay
+    (:func:`relay_process`), on a thread of this process. Returns the chain's result dict."""
+    import tempfile
+    import threading
+
+    from dsp.framing import Transmitter
+    from dsp.receiver import Receiver
+    from hil.emulator import wire
+    from hil.loop.metrics import join
+    from hil.loop.run import FramedReceiver, FramedSender
+
+    fmt, layout, det, schedule, eob = traffic_
+    cfg = net.cfg
+    fs = cfg.sample_rate_hz
+    links, relays = net.build_links(sample_rate_hz=fs)  # the same links in process: truth composition only
+    tr_dn = net.trajectories[rc.downlink]
+    procs = []
+    result = {}
+    try:
+        up_e = _EmulatorProcess(net, [rc.uplink], network_file, tempfile.mkdtemp(prefix="hilnet", dir="/tmp"))
+        procs.append(up_e)
+        dn_e = _EmulatorProcess(net, [rc.downlink], network_file, tempfile.mkdtemp(prefix="hilnet", dir="/tmp"))
+        procs.append(dn_e)
+        tx = Transmitter(fmt, schedule, seed=cfg.seed)
+        if rc.kind == "regenerative":
+            from dsp.framing import TxSchedule
+
+            delay = int(round(rc.processing_delay_s * fs))
+            sink_schedule = TxSchedule(fs, schedule.t0_s, schedule.period, schedule.per_burst,
+                                       tuple(k + delay for k in schedule.burst_starts))
+
+            def middle():
+                result["relay"] = relay_process(net, rc.name, up_e.addresses["rx0"], dn_e.addresses["tx0"],
+                                                max_bursts=max_bursts, idle_s=timeout_s)
+        else:
+            rel = relays[rc.name]
+            sink_schedule = schedule
+
+            def middle():
+                inp = FramedReceiver(up_e.addresses["rx0"])
+                out = FramedSender(dn_e.addresses["tx0"], fs, tr_dn.carrier_hz)
+                amp = np.float32(10 ** (rel.gain_db / 20))
+                ends = 0
+                try:
+                    while ends < sum(eob):
+                        got = inp.recv(timeout_s)
+                        if got is None:
+                            break
+                        n0, y, flags = got
+                        t = rel.epoch + (n0 + np.arange(y.size)) / fs
+                        z = y * amp
+                        if rel.translation_offset_hz:
+                            z *= np.exp(2j * np.pi * np.mod(rel.translation_offset_hz * t, 1.0)).astype(np.complex64)
+                        z[~rel.on_at(t)] = 0
+                        end = bool(flags & wire.FLAG_END_OF_BURST)
+                        out.send_burst(n0, z.astype(np.complex64), end_of_burst=end)
+                        ends += end
+                finally:
+                    inp.close()
+                    out.close(hold_s=0.5)
+                result["relay"] = {"relay": rc.name, "bursts_forwarded": ends}
+
+        lo, hi = _span(tr_dn, cfg.duration_s)
+        if rc.kind != "regenerative":
+            lo, hi = lo + _span(net.trajectories[rc.uplink], cfg.duration_s)[0], \
+                hi + _span(net.trajectories[rc.uplink], cfg.duration_s)[1]
+        rx = Receiver(fmt, sink_schedule, tr_dn.carrier_hz, mode="blind", delay_range_s=(0.5 * lo, 1.5 * hi),
+                      detector=det, layout=layout)
+        sender = FramedSender(up_e.addresses["tx0"], fs, net.trajectories[rc.uplink].carrier_hz)
+        receiver = FramedReceiver(dn_e.addresses["rx0"])
+
+        def source():
+            for b, k, x in tx.bursts():
+                sender.send_burst(k, x, end_of_burst=eob[b])
+            sender.close(hold_s=0.5)
+
+        threads = [threading.Thread(target=f, daemon=True) for f in (middle, source)]
+        for th in threads:
+            th.start()
+        frames = []
+        try:
+            while True:
+                got = receiver.recv(1.0 if threads[0].is_alive() else 3.0)
+                if got is None:
+                    if not threads[0].is_alive():
+                        break
+                    continue
+                frames += rx.process(got[0], got[1])
+            frames += rx.flush()
+        finally:
+            for th in threads:
+                th.join(timeout_s)
+            wire_lost = receiver.frames_lost
+            receiver.close()
+    finally:
+        for pr in procs:
+            pr.stop()
+    telemetry = dn_e.telemetry(rc.downlink)
+    if rc.kind != "regenerative":
+        telemetry = _relay_records(relays[rc.name], fs, telemetry)
+    cols, counters = join(sink_schedule, fmt, frames, telemetry, tx.bits, qam=cfg.waveform.qam,
+                          carrier_hz=tr_dn.carrier_hz)
+    counters.update(result.get("relay", {}), wire_frames_lost=wire_lost, rx_windows=rx.windows,
+                    rx_windows_locked=rx.windows_locked, rx_lost_lock=rx.lost_lock)
+    extra = 0.0
+    if rc.kind == "regenerative":
+        extra = rc.processing_delay_s
+        cols["t_s"] = cols["t_s"] - (sink_schedule.burst_starts[0] - schedule.burst_starts[0]) / fs
+    return {"cols": cols, "counters": counters, "sink": tr_dn.rx.name, "relay": rc.name,
+            "bits_per_frame": fmt.modem.bits_per_frame, "extra_latency_s": extra,
+            "where": "two hil emulate processes + " + ("regenerative relay" if rc.kind == "regenerative"
+                                                       else "bent pipe") + " on the framed wire (mock-zmq)"}
+
+
 def run_network(net, *, max_bursts: int | None = None, progress=None, backend: str = "mock",
                 network_file: str | None = None, workdir: str | None = None) -> dict:
     """Run every serving chain; returns ``{chain name: {"cols": per-frame columns, "counters": ...,
     "sink": user node, "relay": relay name or None, "where": ...}}``.
 
     ``backend``: ``mock`` - every chain in this process (the emulator's Link objects); ``mock-zmq`` - the
-    plain links (no relay) inside a ``hil emulate`` child process over framed ipc:// sockets (trajectory
-    kind ``network`` reading ``network_file``; transmitter and receiver stay in this process), the relay
-    chains in this process (the emulator server has no relay yet)."""
+    plain links inside a ``hil emulate`` child process over framed ipc:// sockets (trajectory kind
+    ``network`` reading ``network_file``), each relay chain's two hops in two more ``hil emulate``
+    processes with the relay between them on the framed wire (a bent pipe, or the regenerative relay of
+    :func:`relay_process`, on a thread here); transmitter and receivers stay in this process."""
     from hil.loop.metrics import join
 
     cfg = net.cfg
@@ -274,8 +392,13 @@ def run_network(net, *, max_bursts: int | None = None, progress=None, backend: s
         plain = [n for n in names if n not in relayed]
         if plain:
             emu = _EmulatorProcess(net, plain, network_file, workdir or tempfile.mkdtemp(prefix="hilnet", dir="/tmp"))
+    by_down = {rc.downlink: rc for rc in cfg.relays}
     try:
         for name in names:
+            if backend == "mock-zmq" and name in by_down:
+                out[name] = _relay_chain_processes(net, by_down[name], network_file,
+                                                   (fmt, layout, det, schedule, eob), max_bursts)
+                continue
             out[name] = _one_chain(net, name, fs, fmt, layout, det, schedule, eob, emu,
                                    plain.index(name) if emu is not None and name in plain else None, progress)
     finally:
