@@ -238,6 +238,9 @@ def _plots(outdir, runs):
     plt.close(fig)
     made.append(("BER and SNR", "ber_snr.png"))
 
+    if any(r.col("decoded_bit_errors") is not None for r in runs):
+        made.append(_plot_vs_esn0(outdir, runs, plt))
+
     snaps = [r for r in runs if r.constellation is not None and len(r.constellation)]
     if snaps:
         fig, axes = plt.subplots(1, len(snaps), figsize=(3.6 * len(snaps), 3.8), squeeze=False)
@@ -270,6 +273,55 @@ def _plots(outdir, runs):
         plt.close(fig)
         made.append(("Waveform comparison", "comparison.png"))
     return made
+
+
+def _plot_vs_esn0(outdir, runs, plt):
+    """Where each waveform wins: BER of decoded frames and the share of frames decoded per Es/N0 bin (the
+    emulator's telemetry), with the ideal-CSI AWGN reference; and the same against elevation."""
+    fig, ax = plt.subplots(2, 2, figsize=(11, 7.5))
+    for key, col in ((0, "snr_db"), (1, "elevation_deg")):
+        edges = None
+        for r in runs:
+            x, e, b, dec = r.col(col), r.col("decoded_bit_errors"), r.col("bits"), r.col("synced")
+            if x is None or e is None:
+                continue
+            ok = np.isfinite(x)
+            if edges is None:
+                lo, hi = np.floor(np.min(x[ok])), np.ceil(np.max(x[ok]))
+                step = 1.0 if col == "snr_db" else 5.0
+                edges = np.arange(lo, hi + step, step)
+            k = np.digitize(x, edges)
+            cen, ber, rate = [], [], []
+            for i in range(1, len(edges)):
+                sel = (k == i) & ok
+                if not sel.any():
+                    continue
+                d = sel & (dec > 0)
+                bits = float(np.sum(b[d]))
+                cen.append(0.5 * (edges[i - 1] + edges[i]))
+                ber.append(np.nansum(e[d]) / bits if bits else np.nan)
+                rate.append(float(np.mean(dec[sel] > 0)))
+            ax[0, key].semilogy(cen, np.maximum(ber, 1e-7), "o-", label=r.name)
+            ax[1, key].plot(cen, rate, "o-", label=r.name)
+        if key == 0 and edges is not None:
+            from hil.loop.metrics import expected_ber
+
+            qam = 4
+            g = np.linspace(edges[0], edges[-1], 100)
+            ax[0, 0].semilogy(g, np.maximum(expected_ber(g, qam), 1e-7), "k--", lw=1, label="ideal CSI, AWGN (4-QAM)")
+        ax[0, key].set_ylim(1e-7, 1)
+        ax[0, key].set_ylabel("BER of decoded frames (floor 1e-7)")
+        ax[1, key].set_ylabel("frames decoded")
+        ax[1, key].set_ylim(0, 1.05)
+        ax[1, key].set_xlabel("Es/N0 (dB, emulator telemetry)" if key == 0 else "elevation (deg)")
+        ax[0, key].legend(fontsize=8)
+        ax[0, key].grid(alpha=0.3, which="both")
+        ax[1, key].grid(alpha=0.3)
+    fig.suptitle("Where each waveform wins: BER and decoded frames vs Es/N0 and elevation")
+    fig.tight_layout()
+    fig.savefig(os.path.join(outdir, "ber_vs_esn0.png"), dpi=100)
+    plt.close(fig)
+    return ("BER and decoded frames vs Es/N0 and elevation", "ber_vs_esn0.png")
 
 
 def write_report(outdir: str, runs: list[WaveformRun], *, title: str, meta: dict | None = None,
