@@ -56,7 +56,8 @@ def culmination_run(tmp_path_factory):
 
 def test_report_files_and_bounds(culmination_run):
     _, res, out = culmination_run
-    for f in ("summary.json", "summary.md", "report.html", "geometry.png", "doppler.png", "ber_snr.png", "ber_vs_esn0.png",
+    for f in ("summary.json", "summary.md", "report.html", "geometry.png", "doppler.png", "ber_snr.png",
+              "ber_vs_esn0.png",
               "constellation.png", "frames_otfs.csv"):
         assert os.path.getsize(os.path.join(out, f)) > 0, f
     with open(os.path.join(out, "summary.json")) as fh:
