@@ -54,6 +54,30 @@ def _warm():
     return os.getpid()
 
 
+def autogroup_probe(seconds: float = 4.0) -> dict:
+    """CPU obtained in ``seconds`` by 1 and 2 busy-loop processes, in this session and in sessions of their
+    own: what the kernel gives a second process here, independent of Dask and of the campaign."""
+    import subprocess
+
+    out = {}
+    loop = f"import time\nt = time.time()\nwhile time.time() - t < {seconds + 1}: pass"
+    tck = os.sysconf("SC_CLK_TCK")
+    for n, own in ((1, False), (2, False), (1, True), (2, True)):
+        ps = [subprocess.Popen([sys.executable, "-c", loop], start_new_session=own) for _ in range(n)]
+        time.sleep(seconds)
+        cpu = []
+        for p in ps:
+            f = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
+            cpu.append((int(f[11]) + int(f[12])) / tck)  # utime + stime
+        for p in ps:
+            p.kill()
+            p.wait()
+        out[("own-session" if own else "session", n)] = sum(cpu) / seconds
+        print(f"probe: {n} busy process(es) in {'own sessions' if own else 'this session'}: "
+              f"{sum(cpu) / seconds:.2f} cores in all ({', '.join(f'{c / seconds:.2f}' for c in cpu)})", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=2)
@@ -62,6 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", nargs="+", default=["session", "own-session"], choices=["session", "own-session"],
                     help="session: workers in the bench's session (as LocalCluster starts them); own-session: each "
                          "worker moved into its own session first (see the module docstring)")
+    ap.add_argument("--probe", action="store_true",
+                    help="first measure the CPU 1 and 2 plain busy loops get, in this session and in their own")
     args = ap.parse_args(argv)
 
     from distributed import Client
@@ -77,6 +103,7 @@ def main(argv=None) -> int:
     if os.path.exists(auto):
         print(f"kernel autogroup scheduling: {open(auto).read().strip()} (1: CPU is shared fairly between sessions "
               "first, then between the processes of a session)")
+    probe = autogroup_probe() if args.probe else None
     print(f"{'mode':>11} {'rep':>3} {'workers':>7} {'start s':>8} {'wall s':>8} {'task CPU s':>10} {'CPU/worker':>10} "
           f"{'busy min':>8} {'load before':>11} {'load after':>10}")
     walls: dict = {(m, w): [] for m in args.modes for w in (1, 2)}
@@ -116,6 +143,10 @@ def main(argv=None) -> int:
         print(f"{mode}: speed-up 2 workers vs 1 per repeat: " + ", ".join(f"{r:.2f}x" for r in ratios) +
               f"; overall (sum of walls) {total:.2f}x; median {statistics.median(ratios):.2f}x; "
               f"goal >= 1.8x {'met' if total >= 1.8 else 'NOT met'}")
+        if probe:
+            ceiling = probe[(mode, 2)] / probe[(mode, 1)]
+            print(f"{mode}: two busy loops got {ceiling:.2f}x the CPU of one (the ceiling for any 2-process "
+                  f"program here at that moment); campaign speed-up / ceiling = {total / ceiling:.0%}")
     print(f"results identical across all {len(args.modes) * 2 * args.repeats} runs: {identical}")
     return 0 if identical else 1
 
