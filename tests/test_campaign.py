@@ -237,10 +237,21 @@ def dask_procs(tmp_path_factory):
                 p.wait(timeout=10)
 
 
-def test_scheduler_and_embedded_cluster_give_identical_results(dask_procs, tmp_path):
-    camp = parse_campaign(_spec(name="same"))
-    remote = run_campaign(camp, str(tmp_path / "remote"), scheduler=dask_procs["address"], progress=False)
-    assert remote.failures == [] and remote.executed == len(camp.tasks) and remote.workers == 2
+def test_scheduler_and_embedded_cluster_give_identical_results(dask_procs, tmp_path, capsys):
+    import yaml
+
+    from hil.campaign.spec import load_campaign
+    from hil.campaign.store import read_results
+    from hil.cli import main
+
+    path = tmp_path / "same.yaml"
+    path.write_text(yaml.safe_dump(_spec(name="same")))
+    camp = load_campaign(str(path))
+    # through the command line, as a user would: hil campaign FILE --scheduler tcp://127.0.0.1:PORT
+    assert main(["campaign", str(path), "--scheduler", dask_procs["address"], "-o", str(tmp_path / "remote"),
+                 "--no-progress"]) == 0
+    assert f"{len(camp.tasks)} tasks, 0 already done, {len(camp.tasks)} run now" in capsys.readouterr().out
+    remote = type("R", (), {"table": read_results(str(tmp_path / "remote"))})
     with embedded_cluster(2) as cluster, distributed.Client(cluster) as client:
         envs = client.run(lambda: {k: os.environ.get(k) for k in THREAD_ENV})
         assert len(envs) == 2 and all(e == THREAD_ENV for e in envs.values())  # no BLAS oversubscription
@@ -317,7 +328,9 @@ def test_resume_after_interrupt_recomputes_nothing_finished(thread_client, tmp_p
     first = read_results(out)
     done = set(first.column("task_id").to_pylist())
     assert done == set(seen) and len(done) == 10  # every result that reached the client is on disk
-    time.sleep(0.3)  # tasks that were in flight at the interrupt may still finish (and leave markers)
+    t_end = time.monotonic() + 30  # tasks in flight at the interrupt finish or are cancelled first
+    while (thread_client.processing() and any(thread_client.processing().values())) and time.monotonic() < t_end:
+        time.sleep(0.05)
     t_resume = time.time_ns()
     res = run_campaign(camp, out, client=thread_client, progress=False)
     assert res.skipped == 10 and res.executed == len(camp.tasks) - 10 and res.failures == []
