@@ -196,7 +196,8 @@ def make_plan(sc, wf_index: int, mode: str, *, base_dir: str | None = None, max_
             "frequency_drift_hz_s": ch.oscillator_drift_ppm_per_s * 1e-6 * fc}
     if ch.ntn_tdl:
         link.update(ntn_tdl=ch.ntn_tdl, delay_spread_s=ch.delay_spread_s, fading_doppler_hz=ch.fading_doppler_hz)
-    emulator = {"name": f"loop-{wf.kind}", "seed": int(sc.seed) * 1000 + wf_index, "sample_rate_hz": fs,
+    # every waveform sees the same channel draw (fading, noise): a fair comparison
+    emulator = {"name": f"loop-{wf.kind}", "seed": int(sc.seed), "sample_rate_hz": fs,
                 "epoch_s": pm.t_start, "links": [link], "pace": sc.frames.pace == "realtime"}
     tc = sc.tracking
     own = [[float(t), n] for t, n in pm.info["pieces_names"]]
