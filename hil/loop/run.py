@@ -517,13 +517,11 @@ def run_inprocess(plan: LoopPlan, *, progress=None) -> RunOutput:
 
 
 def check_address(field: str, address: str) -> str:
-    """A peer address for ``hil tx`` / ``hil rx``: ipc://, inproc:// or tcp:// on a loopback host."""
-    import re
+    """A peer address for ``hil tx`` / ``hil rx`` (they connect): one ipc://, inproc:// or loopback tcp://
+    endpoint (:func:`hil.emulator.address.parse_address`, the emulator's own rules)."""
+    from hil.emulator.address import parse_address
 
-    m = re.fullmatch(r"(ipc|inproc)://[^;\s]+|tcp://(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\]):\d{1,5}",
-                     str(address))
-    if not m:
-        raise ConfigError.bad_value(field, address, "ipc://PATH, inproc://NAME or tcp://127.0.0.1:PORT (loopback)")
+    parse_address(address, field, bind=False)
     return address
 
 
