@@ -189,3 +189,20 @@ def test_mock_zmq_relay_chains_through_two_emulator_processes(tmp_path):
     assert r["where"].startswith("two hil emulate processes + regenerative relay")
     assert k["relay_frames_sent"] + k["relay_frames_dropped"] == k["frames_sent"] == 16
     assert k["decoded"] <= k["relay_frames_sent"] and k["relay_frames_sent"] >= 12 and k["decoded"] >= 10
+
+
+def test_ephemeris_receiver_predicts_from_announced_positions():
+    d = copy.deepcopy(NET)
+    d["receiver"] = dict(mode="ephemeris", position_error_m=30.0)
+    net = build_network(parse(NetworkConfig, d))
+    t = np.linspace(0.0, 8.0, 9)
+    for name in ("bs-ship", "uav-ship"):
+        truth, pred = net.trajectories[name], net.predicted(name)
+        err = np.abs(np.asarray(pred.delay(t)) - np.asarray(truth.delay(t))) * C_MPS
+        assert np.all(err <= 2 * 30.0 + 1e-6) and np.any(err > 1.0)  # wrong by the announced error, no more
+    res = run_network(net)
+    k = res["bs-ship"]["counters"]
+    assert k["decoded"] >= k["frames_sent"] - 1 and k["decoded_bit_errors"] == 0
+    c = res["uav-ship"]["cols"]  # the bent pipe relays from 4 s on
+    on = c["t_s"] >= 4.0
+    assert (c["synced"][on] > 0).sum() >= on.sum() - 1 and np.nansum(c["decoded_bit_errors"][on]) == 0

@@ -46,8 +46,9 @@ from .link import LOS_MODES, PairTrajectory
 from .motion import CircularOrbitMotion, FixedMotion, LoiterMotion, SatelliteMotion, WaypointMotion
 from .nodes import NODE_KINDS, Node, Nodes
 
-__all__ = ["AntennaConfig", "LoiterConfig", "OrbitConfig", "NodeConfig", "NetLinkConfig", "RelayConfig",
-           "EventConfig", "NetworkConfig", "Network", "build_network", "load_network_config", "STRUCTURES",
+__all__ = ["ReceiverConfig", "AntennaConfig", "LoiterConfig", "OrbitConfig", "NodeConfig", "NetLinkConfig",
+           "RelayConfig", "EventConfig", "NetworkConfig", "Network", "build_network", "load_network_config",
+           "STRUCTURES",
            "ACTIONS"]
 
 #: the four basic structures of the structured satellite-UAV-terrestrial network (Feng et al., 2024)
@@ -216,6 +217,19 @@ class EventConfig:
 
 
 @dataclass(frozen=True)
+class ReceiverConfig:
+    """The users' (and regenerative relays') receivers: ``blind`` (schedule + a delay window), or
+    ``ephemeris`` - pre-compensation from the link as predicted from the nodes' announced positions,
+    which are wrong by ``position_error_m`` (a fixed offset in a direction drawn from ``seed`` per node)
+    and, for satellites, ``satellite_along_track_m`` along the orbit."""
+
+    mode: str = field(default="blind", metadata=spec(choices=("blind", "ephemeris")))
+    position_error_m: float = field(default=20.0, metadata=spec(ge=0, le=1e6, unit="m"))
+    satellite_along_track_m: float = field(default=2000.0, metadata=spec(ge=-1e6, le=1e6, unit="m"))
+    seed: int = field(default=0, metadata=spec(ge=0, le=(1 << 63) - 1))
+
+
+@dataclass(frozen=True)
 class NetworkConfig:
     name: str = field(default="network", metadata=spec(min_len=1))
     description: str = ""
@@ -230,6 +244,7 @@ class NetworkConfig:
     # test traffic on every serving link (hil network run): the loop's waveform and frame bursts
     waveform: WaveformConfig = field(default_factory=lambda: WaveformConfig("ofdm"))
     frames: FramesConfig = field(default_factory=lambda: FramesConfig(interval_s=2.0))
+    receiver: ReceiverConfig = field(default_factory=ReceiverConfig)
 
     def validate(self):
         from hil.orbit import as_epoch
@@ -456,6 +471,30 @@ class Network:
                 los_interval_s=lk.los_interval_s, seed=_pair_seed(cfg.seed, lk.tx, lk.rx), mask_deg=lk.mask_deg,
                 locate=self.nodes.locate, extra_loss_db=lk.extra_loss_db, fixed_delay_s=lk.fixed_delay_s,
                 name=lk.name, t0=0.0, t1=cfg.duration_s, **ants)
+
+    def predicted(self, link_name: str):
+        """The link as a receiver predicts it from the nodes' announced positions (``receiver`` section):
+        a :class:`PairTrajectory` of :class:`~hil.network.motion.OffsetMotion` nodes - never the truth."""
+        import zlib
+
+        from .motion import OffsetMotion
+
+        rc = self.cfg.receiver
+        tr = self.trajectories[link_name]
+        ends = []
+        for node in (tr.tx, tr.rx):
+            rng = np.random.default_rng([rc.seed, zlib.crc32(node.name.encode())])
+            u = rng.standard_normal(3)
+            off = rc.position_error_m * u / np.linalg.norm(u)
+            shift = 0.0
+            if node.is_satellite:
+                speed = float(np.linalg.norm(node.state(0.0)[1][0]))
+                shift = rc.satellite_along_track_m / speed if speed > 0 else 0.0
+                off = np.zeros(3)
+            ends.append(Node(node.name, node.kind, OffsetMotion(node.motion, off, shift), node.antenna))
+        return PairTrajectory(ends[0], ends[1], tr.carrier_hz, model="free_space" if tr.model != "satellite"
+                              else "satellite", los="los", fixed_delay_s=tr.fixed_delay_s, name=tr.name,
+                              locate=self.nodes.locate)
 
     def structure_at(self, t):
         """The structure in force at ``t`` (s) (None before the first structure event)."""

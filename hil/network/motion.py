@@ -26,7 +26,7 @@ from hil.orbit import geodetic_to_ecef
 from hil.orbit.constants import MU_M3PS2, WGS84_A_M
 
 __all__ = ["Motion", "FixedMotion", "WaypointMotion", "LoiterMotion", "SatelliteMotion", "CircularOrbitMotion",
-           "OMEGA_EARTH", "enu_axes"]
+           "OffsetMotion", "OMEGA_EARTH", "enu_axes"]
 
 #: Earth rotation rate (rad/s, IERS conventional value) used by :class:`CircularOrbitMotion`
 OMEGA_EARTH = 7.292115e-5
@@ -262,3 +262,24 @@ class CircularOrbitMotion(Motion):
     def __repr__(self):
         return (f"CircularOrbitMotion({self.altitude_m / 1e3:g} km, i={self.inclination_deg:g} deg, "
                 f"raan={self.raan_deg:g} deg, u0={self.phase_deg:g} deg)")
+
+
+class OffsetMotion(Motion):
+    """What another node believes about ``motion``: its state at ``t + time_shift_s`` (an along-track
+    error of a satellite's ephemeris: shift = error / speed) displaced by the constant ECEF vector
+    ``offset_m`` (a position report's error). Used for receivers' own predictions, never for the truth."""
+
+    kind = "offset"
+
+    def __init__(self, motion: Motion, offset_m=(0.0, 0.0, 0.0), time_shift_s: float = 0.0):
+        self.motion = motion
+        self.offset = np.asarray(offset_m, dtype=np.float64).reshape(3)
+        self.time_shift_s = float(check_range("time_shift_s", time_shift_s, lo=-3600.0, hi=3600.0, unit="s"))
+
+    def state(self, t):
+        r, v = self.motion.state(_t1(t) + self.time_shift_s)
+        return r + self.offset, v
+
+    def __repr__(self):
+        return (f"OffsetMotion({self.motion!r}, |offset| {np.linalg.norm(self.offset):g} m, "
+                f"shift {self.time_shift_s:g} s)")

@@ -36,7 +36,28 @@ import numpy as np
 
 from hil.errors import ConfigError, check_range
 
-__all__ = ["TransparentRelay"]
+__all__ = ["TransparentRelay", "ComposedPrediction"]
+
+
+class ComposedPrediction:
+    """A receiver's prediction of a bent-pipe chain from its two hops' predicted trajectories (objects with
+    delay(t), delay_rate(t)): the closed forms of :class:`TransparentRelay` - delay(t) (s) and
+    doppler(t) (Hz re f_d)."""
+
+    def __init__(self, up, down, f_up_hz: float, f_down_hz: float, translation_offset_hz: float = 0.0):
+        self.up, self.down = up, down
+        self.f_up, self.f_down, self.delta = float(f_up_hz), float(f_down_hz), float(translation_offset_hz)
+
+    def delay(self, t):
+        t = np.asarray(t, dtype=float)
+        td = np.asarray(self.down.delay(t))
+        return td + np.asarray(self.up.delay(t - td))
+
+    def doppler(self, t):
+        t = np.asarray(t, dtype=float)
+        td, rd = np.asarray(self.down.delay(t)), np.asarray(self.down.delay_rate(t))
+        ru = np.asarray(self.up.delay_rate(t - td))
+        return (-self.f_up * ru + self.delta) * (1.0 - rd) - self.f_down * rd
 
 
 class TransparentRelay:

@@ -51,11 +51,29 @@ def _span(tr, duration_s):
     return float(d.min()), float(d.max())
 
 
+def _receiver(net, fmt, layout, det, schedule, fc, window, predict):
+    """A blind receiver (schedule + delay window) or, with ``receiver.mode: ephemeris``, one pre-compensating
+    with ``predict`` (the link as predicted from the nodes' announced positions - never the truth)."""
+    from dsp.receiver import Receiver
+
+    lo, hi = window
+    if net.cfg.receiver.mode == "ephemeris":
+        return Receiver(fmt, schedule, fc, mode="ephemeris", ephemeris=predict, delay_range_s=(lo, hi),
+                        detector=det, layout=layout)
+    return Receiver(fmt, schedule, fc, mode="blind", delay_range_s=(lo, hi), detector=det, layout=layout)
+
+
+def _relay_prediction(net, rc):
+    from .relay import ComposedPrediction
+
+    up, dn = net.trajectories[rc.uplink], net.trajectories[rc.downlink]
+    return ComposedPrediction(net.predicted(rc.uplink), net.predicted(rc.downlink), up.carrier_hz, dn.carrier_hz,
+                              rc.translation_offset_hz)
+
+
 def _chain(net, name: str, fs: float, traffic):
     """(accept object, sink link, relay or None, sink schedule, sink delay window) for a serving link, with
     fresh Links. ``traffic``: (fmt, layout, detector, source schedule)."""
-    from dsp.receiver import Receiver
-
     from .regen import RegenerativeRelay
 
     fmt, layout, det, schedule = traffic
@@ -68,8 +86,8 @@ def _chain(net, name: str, fs: float, traffic):
         if rc.kind == "regenerative" and rc.downlink == name:
             up, dn = links[rc.uplink], links[rc.downlink]
             lo, hi = _span(up.trajectory, net.cfg.duration_s)
-            rx = Receiver(fmt, schedule, up.carrier_hz, mode="blind", delay_range_s=(0.5 * lo, 1.5 * hi),
-                          detector=det, layout=layout)
+            rx = _receiver(net, fmt, layout, det, schedule, up.carrier_hz, (0.5 * lo, 1.5 * hi),
+                           net.predicted(rc.uplink))
             rel = RegenerativeRelay(rc.name, up, dn, fmt, schedule, rx,
                                     delay_samples=int(round(rc.processing_delay_s * fs)))
             lo, hi = _span(dn.trajectory, net.cfg.duration_s)
@@ -252,7 +270,6 @@ def _relay_chain_processes(net, rc, network_file, traffic_, max_bursts, timeout_
     import threading
 
     from dsp.framing import Transmitter
-    from dsp.receiver import Receiver
     from hil.emulator import wire
     from hil.loop.metrics import join
     from hil.loop.run import FramedReceiver, FramedSender
@@ -312,8 +329,8 @@ def _relay_chain_processes(net, rc, network_file, traffic_, max_bursts, timeout_
         if rc.kind != "regenerative":
             lo, hi = lo + _span(net.trajectories[rc.uplink], cfg.duration_s)[0], \
                 hi + _span(net.trajectories[rc.uplink], cfg.duration_s)[1]
-        rx = Receiver(fmt, sink_schedule, tr_dn.carrier_hz, mode="blind", delay_range_s=(0.5 * lo, 1.5 * hi),
-                      detector=det, layout=layout)
+        predict = net.predicted(rc.downlink) if rc.kind == "regenerative" else _relay_prediction(net, rc)
+        rx = _receiver(net, fmt, layout, det, sink_schedule, tr_dn.carrier_hz, (0.5 * lo, 1.5 * hi), predict)
         sender = FramedSender(up_e.addresses["tx0"], fs, net.trajectories[rc.uplink].carrier_hz)
         receiver = FramedReceiver(dn_e.addresses["rx0"])
 
@@ -418,7 +435,6 @@ def run_network(net, *, max_bursts: int | None = None, progress=None, backend: s
 
 def _one_chain(net, name, fs, fmt, layout, det, schedule, eob, emu, emu_index, progress):
     from dsp.framing import Transmitter
-    from dsp.receiver import Receiver
     from hil.loop.metrics import join
 
     cfg = net.cfg
@@ -426,8 +442,7 @@ def _one_chain(net, name, fs, fmt, layout, det, schedule, eob, emu, emu_index, p
     if emu_index is not None:
         tr = net.trajectories[name]
         lo, hi = _span(tr, cfg.duration_s)
-        rx = Receiver(fmt, schedule, tr.carrier_hz, mode="blind", delay_range_s=(0.5 * lo, 1.5 * hi), detector=det,
-                      layout=layout)
+        rx = _receiver(net, fmt, layout, det, schedule, tr.carrier_hz, (0.5 * lo, 1.5 * hi), net.predicted(name))
         frames, wc = _through_process(emu, emu_index, tx, rx, schedule, tr.carrier_hz, eob)
         wc.update(rx_windows=rx.windows, rx_windows_locked=rx.windows_locked, rx_lost_lock=rx.lost_lock,
                   delay_window_s=[0.5 * lo, 1.5 * hi])
@@ -435,8 +450,9 @@ def _one_chain(net, name, fs, fmt, layout, det, schedule, eob, emu, emu_index, p
                 "sink": tr.rx.name, "relay": None, "bits_per_frame": fmt.modem.bits_per_frame,
                 "extra_latency_s": 0.0, "where": "hil emulate process (mock-zmq)"}
     chain, sink, relay, sink_schedule, (lo, hi) = _chain(net, name, fs, (fmt, layout, det, schedule))
-    rx = Receiver(fmt, sink_schedule, sink.carrier_hz, mode="blind", delay_range_s=(lo, hi), detector=det,
-                  layout=layout)
+    rc = next((r for r in cfg.relays if r.downlink == name), None)
+    predict = net.predicted(name) if rc is None or rc.kind == "regenerative" else _relay_prediction(net, rc)
+    rx = _receiver(net, fmt, layout, det, sink_schedule, sink.carrier_hz, (lo, hi), predict)
     frames = []
     try:
         starts = schedule.burst_starts
@@ -593,7 +609,6 @@ def relay_process(net, relay_name: str, in_address: str, out_address: str, *, ma
     each decoded frame at its scheduled start + ``processing_delay_s`` to ``out_address`` (PUSH, connects:
     the downlink emulator's input). Ends after the last burst's END_OF_BURST (or ``idle_s`` of silence);
     returns the counters."""
-    from dsp.receiver import Receiver
     from hil.emulator import wire
     from hil.loop.run import FramedReceiver, FramedSender
 
@@ -608,8 +623,7 @@ def relay_process(net, relay_name: str, in_address: str, out_address: str, *, ma
     fs = cfg.sample_rate_hz
     up = net.trajectories[rc.uplink]
     lo, hi = _span(up, cfg.duration_s)
-    rx = Receiver(fmt, schedule, up.carrier_hz, mode="blind", delay_range_s=(0.5 * lo, 1.5 * hi), detector=det,
-                  layout=layout)
+    rx = _receiver(net, fmt, layout, det, schedule, up.carrier_hz, (0.5 * lo, 1.5 * hi), net.predicted(rc.uplink))
     inp = FramedReceiver(in_address)
     out = _WireOut(FramedSender(out_address, fs, net.trajectories[rc.downlink].carrier_hz))
     rel = RegenerativeRelay(rc.name, None, out, fmt, schedule, rx, delay_samples=int(round(rc.processing_delay_s * fs)))
