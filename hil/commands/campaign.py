@@ -10,13 +10,14 @@ x seed block) and/or `hil run` scenario variants (a scenario file with overrides
 results do not depend on the number of workers or the order tasks run in.
 
 Runs on an embedded LocalCluster (--workers processes, default the usable cores, one thread each, BLAS
-threads 1) or on an existing scheduler (--scheduler tcp://HOST:8786; start `dask-scheduler` and
-`dask-worker tcp://HOST:8786 --nthreads 1` on the lab machines, with leo-hil installed on each).
+threads 1) or on an existing scheduler (--scheduler tcp://HOST:8786; start `dask scheduler` and
+`dask worker tcp://HOST:8786 --nthreads 1` on the lab machines, with leo-hil installed on each).
 
 Writes OUT/: results.parquet (one row per task, the spec and versions in its metadata), summary.md and
-summary.json (per point: totals over blocks, BER/BLER with 95% Clopper-Pearson intervals), one BER/BLER
-plot per channel, failures.json if a task failed after --retries retries. Running again resumes: only
-tasks missing from OUT are computed. Exit status 1 if any task failed.
+summary.json (per point: totals over blocks, BER/BLER with 95% Clopper-Pearson intervals and BER's
+Student-t interval over seed blocks), one BER/BLER plot per channel, failures.json if a task failed
+after --retries retries. Running again resumes: only tasks missing from OUT are computed. Exit status 1
+if any task failed.
 
 examples:
   hil campaign scenarios/campaigns/ber_grid.yaml -o reports/ber_grid
