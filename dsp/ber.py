@@ -133,7 +133,8 @@ def make_receiver(name: str, modem: Modem, **options) -> Callable:
     det = make_detector(name, modem, **options)
 
     def detector(y, channel, noise_var):
-        paths = modem.dd_paths(channel) if channel is not None else np.zeros((0, 3), np.complex128)
+        # AWGN (no channel object): one unit path at zero delay and Doppler, not an empty channel
+        paths = modem.dd_paths(channel) if channel is not None else np.array([[1.0, 0.0, 0.0]], np.complex128)
         return det.detect(y, paths, noise_var)
     detector.detector = det
     return detector

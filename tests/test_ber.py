@@ -158,3 +158,16 @@ def test_pilot_estimated_one_tap_is_close_to_perfect_csi():
     assert ideal.ber < est.ber < ideal_lower.ber  # worse than perfect CSI, but by less than 4 dB
     with pytest.raises(ConfigError, match="receiver"):
         make_receiver("one-tap-pilot", OtfsModem(8, 4))
+
+
+@pytest.mark.parametrize("detector", ["mp", "mrc"])
+def test_delay_doppler_detectors_on_awgn_match_the_closed_form(detector):
+    """With no channel object (AWGN) the detectors get one unit path, not an empty channel."""
+    from dsp.ber import ber_sweep, make_receiver, qpsk_awgn_ber
+    from dsp.waveforms import make_modem
+
+    m = make_modem("otfs", 16, 16, 4)
+    p = ber_sweep(m, [8.0], channel=None, receiver=make_receiver(detector, m), min_errors=200, max_bits=400_000,
+                  progress=False, seed=2)[0]
+    ref = qpsk_awgn_ber(8.0)
+    assert abs(p.ber - ref) < 4 * np.sqrt(ref / p.bits), (p.ber, ref)
