@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import calibration
+from calibration.apply import load_for
 from calibration.store import (
     CalibrationRecord,
     CalibrationWarning,
@@ -18,7 +19,6 @@ from calibration.store import (
     load,
     save,
 )
-from calibration.apply import load_for
 from hil.errors import ConfigError
 
 

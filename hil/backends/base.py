@@ -182,8 +182,8 @@ class Radio(abc.ABC):
     calibration : bool | str | os.PathLike | calibration.Calibration
         True (default): apply the stored calibration of (profile, :attr:`serial`) if there is one (none:
         a WARNING, the radio runs uncorrected); ``"required"``: the same, but ``start()`` raises ConfigError
-        when there is none (for a scenario that needs calibrated radios); False: never; a directory: look it up in that store instead of ``$HIL_CALIBRATION_DIR`` (a store
-        that does not exist yet holds nothing); a ``.json`` file: that calibration (ConfigError if it is
+        when there is none (for a scenario that needs calibrated radios); False: never; a directory: look
+        it up in that store instead of ``$HIL_CALIBRATION_DIR`` (a store that does not exist yet holds nothing); a ``.json`` file: that calibration (ConfigError if it is
         missing); a Calibration object: that one. Also settable later as
         :attr:`use_calibration` (it takes effect at the next ``start()``).
     """
@@ -414,8 +414,8 @@ class Radio(abc.ABC):
             hasattr(value, "rx_corrector") and hasattr(value, "tx_corrector") and hasattr(value, "record"))
         if not ok or (isinstance(value, str) and not value):
             raise ConfigError.bad_value("calibration", value, "True (the stored calibration of profile + serial), "
-                                        "'required' (the same, and start() fails without one), False, a store directory, a calibration .json file or a "
-                                        "calibration.Calibration")
+                                        "'required' (the same, and start() fails without one), False, a store "
+                                        "directory, a calibration .json file or a calibration.Calibration")
         self._use_cal = value
 
     @property
