@@ -112,8 +112,12 @@ def _relay_records(relay, fs, records=None):
             r[f"doppler_hz_{suffix}"] = float(relay.total_doppler_hz(t))
             r[f"range_m_{suffix}"] = r[f"delay_s_{suffix}"] * C_MPS
             r[f"path_loss_db_{suffix}"] = gu["path_loss_db"] + gd["path_loss_db"]
+            on = bool(relay.on_at(t - td)[0])
             r[f"gain_db_{suffix}"] = gu["gain_db"] + relay.gain_db + gd["gain_db"]
-            r[f"visible_{suffix}"] = gu["visible"] and gd["visible"] and bool(relay.on_at(t - td)[0])
+            r[f"visible_{suffix}"] = gu["visible"] and gd["visible"] and on
+        if not (r["visible_start"] or r["visible_end"]):
+            # the relay was off (or a hop hidden) over the whole record: no signal, no Es/N0
+            r["gain_db_start"] = r["gain_db_end"] = None
             r[f"serving_{suffix}"] = relay.name
         # the relay's receiver noise (the uplink's) goes through the relay gain and the downlink
         g_after = 10 ** ((relay.gain_db + dn.geometry_at(rec["sample_index"])["gain_db"]) / 10)
