@@ -183,7 +183,8 @@ class Radio(abc.ABC):
         True (default): apply the stored calibration of (profile, :attr:`serial`) if there is one (none:
         a WARNING, the radio runs uncorrected); ``"required"``: the same, but ``start()`` raises ConfigError
         when there is none (for a scenario that needs calibrated radios); False: never; a directory: look
-        it up in that store instead of ``$HIL_CALIBRATION_DIR`` (a store that does not exist yet holds nothing); a ``.json`` file: that calibration (ConfigError if it is
+        it up in that store instead of ``$HIL_CALIBRATION_DIR`` (a store that does not exist yet holds
+        nothing); a ``.json`` file: that calibration (ConfigError if it is
         missing); a Calibration object: that one. Also settable later as
         :attr:`use_calibration` (it takes effect at the next ``start()``).
     """
