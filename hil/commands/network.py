@@ -2,7 +2,8 @@
 events) - check it, print its links, or run its users' traffic through the loop's blocks in process."""
 
 NAME = "network"
-HELP = "network scenarios: check, list links (delay, Doppler, loss over time) or run users' traffic (per-user report)"
+HELP = ("network scenarios: check, list links (delay, Doppler, loss over time), run users' traffic (per-user report), "
+        "or run a regenerative relay process")
 ORDER = 60
 DESCRIPTION = """\
 A network scenario (scenarios/network/*.yaml, docs/network.md): satellites, UAVs, ships/vehicles and
