@@ -1,5 +1,6 @@
-"""``hil network``: a network scenario (moving nodes, node-pair links, transparent relays, structure
-events) - check it, print its links, or run its users' traffic through the loop's blocks in process."""
+"""``hil network``: a network scenario (moving nodes, node-pair links, transparent and regenerative relays,
+structure events) - check it, print its links, run its users' traffic through the loop's blocks (in
+process or through ``hil emulate`` processes), or run a regenerative relay as a process."""
 
 NAME = "network"
 HELP = ("network scenarios: check, list links (delay, Doppler, loss over time), run users' traffic (per-user report), "
