@@ -176,3 +176,18 @@ def test_demo_scenario_is_the_shipped_one():
     assert sc.backend.kind == "mock-zmq" and {w.kind for w in sc.waveforms} == {"otfs", "afdm", "ofdm"}
     assert sc.channel.ntn_tdl == "NTN-TDL-D"  # the demo exercises multipath
     assert sc.waveforms[0] == WaveformConfig("otfs", 64, 16, 4)
+
+
+def test_hil_run_and_check_take_a_network_scenario(tmp_path, capsys):
+    """`hil run` on a network scenario runs its serving links through `hil emulate` processes."""
+    pytest.importorskip("zmq")
+    from hil.cli import main
+
+    path = os.path.join(ROOT, "scenarios", "network", "hand_foot.yaml")
+    assert main(["check", path]) == 0
+    assert "network scenario" in capsys.readouterr().out
+    out = tmp_path / "hf"
+    assert main(["run", path, "-o", str(out), "--max-bursts", "2"]) == 0
+    text = (out / "users.md").read_text()
+    assert "ship1" in text and "sat1-ship1" in text
+    assert main(["run", path, "--mode", "blind"]) == 2  # the receiver section sets the mode

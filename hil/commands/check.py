@@ -7,7 +7,8 @@ ORDER = 80
 
 def register(parser):
     parser.add_argument("files", nargs="+", metavar="FILE.yaml",
-                        help="experiment scenarios (hil run) or emulator files (hil emulate)")
+                        help="experiment scenarios (hil run), network scenarios (hil network / hil run) or "
+                             "emulator files (hil emulate)")
 
 
 def _check(path: str) -> str:
@@ -16,6 +17,12 @@ def _check(path: str) -> str:
     from hil.scenario import load_scenario
 
     data = load_yaml(path)
+    if isinstance(data, dict) and "network" in data:
+        from hil.network import load_network_config
+
+        cfg = load_network_config(path)
+        return (f"network scenario ({len(cfg.nodes)} nodes, {len(cfg.links)} links, {len(cfg.relays)} relays, "
+                f"{len(cfg.events)} events)")
     if isinstance(data, dict) and ("links" in data or "endpoints" in data):
         cfg = load_emulator_config(path)
         return f"emulator file {cfg.name!r} ({len(cfg.endpoints)} endpoints, {len(cfg.links)} links)"

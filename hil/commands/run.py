@@ -11,8 +11,12 @@ backend's radio, received with sync + Doppler tracking (ephemeris-aided, blind, 
 demodulated. Writes a report directory: summary.json, summary.md, report.html, PNG plots and one
 CSV of per-frame numbers per waveform and tracking mode, and prints a summary table.
 
+A network scenario (a file with a `network:` section, docs/network.md) runs every serving link through
+`hil emulate` processes (as `hil network run --backend mock-zmq`) and writes its per-user report.
+
 Examples:
   hil run scenarios/s_band_pass.yaml
+  hil run network/hand_foot -o reports/hand-foot
   hil run scenarios/waveform_comparison.yaml -o reports/cmp --compare blind none
   hil run scenarios/ka_band_pass.yaml --max-bursts 40
 """
@@ -66,7 +70,34 @@ def execute(scenario_path, out, *, modes=None, max_bursts=None, html=True, progr
     return 0
 
 
+def _network_file(path) -> bool:
+    from hil.config import load_yaml
+
+    data = load_yaml(path)
+    return isinstance(data, dict) and "network" in data
+
+
 def run(args) -> int:
+    from hil.paths import resolve_scenario
+
+    path = resolve_scenario(args.scenario)
+    if _network_file(path):
+        # a network scenario (docs/network.md): every serving link through `hil emulate` processes
+        import argparse
+        import os
+
+        from hil.commands import network
+        from hil.config import load_yaml
+
+        if args.mode or args.compare:
+            from hil.errors import ConfigError
+
+            raise ConfigError.bad_value("--mode/--compare", args.mode or args.compare,
+                                        "nothing for a network scenario (its receiver section sets the mode)")
+        name = str(load_yaml(path)["network"].get("name", "network"))
+        out = args.out or os.path.join("reports", name)
+        return network.run(argparse.Namespace(action="run", scenario=path, out=out, step=10.0, backend="mock-zmq",
+                                              relay=None, input=None, output=None, max_bursts=args.max_bursts))
     modes = None
     if args.mode or args.compare:
         from hil.paths import resolve_scenario
