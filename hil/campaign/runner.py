@@ -189,9 +189,12 @@ def _execute(todo, store, res, *, scheduler, workers, retries, progress, client,
     try:
         res.workers = len(client.nthreads())
         t0 = time.perf_counter()
+        # one key per task *and run*: a key cancelled by an interrupted run may still be being forgotten by
+        # the scheduler when a resumed run on the same cluster submits it again (it would come back cancelled)
+        run_token = os.urandom(4).hex()
         for t in todo:
-            f = client.submit(execute_task, t.to_dict(), key=f"hil-campaign-{t.task_id}", retries=retries,
-                              pure=False)
+            f = client.submit(execute_task, t.to_dict(), key=f"hil-campaign-{t.task_id}-{run_token}",
+                              retries=retries, pure=False)
             by_key[f.key] = t
             futures.append(f)
         for f in as_completed(futures):
