@@ -130,7 +130,11 @@ def test_common_random_numbers_share_the_channel_draws(setups):
 def test_shipped_compare_files_validate(name):
     cfg = load_compare_config(os.path.join(ROOT, "scenarios", "compare", name))
     _, l_max = channel_factory(cfg.ntn_profile, cfg.delay_spread_cells, 0.0)
-    make_setups(cfg, max(cfg.doppler), l_max)   # the channel fits every waveform's prefix
+    setups = make_setups(cfg, max(cfg.doppler), l_max)   # raises if the channel does not fit a prefix
+    assert sorted(setups) == sorted(["otfs", "oddm", "afdm", "gfdm", "ofdm"])  # Table I's five waveforms
+    from hil.compare import M_GRID
+
+    assert 0 <= l_max < M_GRID  # a delay spread inside every waveform's prefix (M cells)
 
 
 def test_config_file_and_errors(tmp_path):
