@@ -277,16 +277,17 @@ def _read_jsonl(path):
     return out
 
 
-def _spawn(args, log_path):
-    fh = open(log_path, "w")
+def spawn(args, log_path, module: str = "hil"):
+    """``python -m MODULE ARGS`` as a block of the loop: stdout piped (for READY), stderr to ``log_path``."""
+    fh = open(log_path, "w")  # noqa: SIM115 - closed by stop_process
     env = dict(os.environ, PYTHONUNBUFFERED="1", OPENBLAS_NUM_THREADS="1", PYTHONFAULTHANDLER="1")
-    p = subprocess.Popen([sys.executable, "-m", "hil", *args], stdout=subprocess.PIPE, stderr=fh, env=env,
+    p = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=fh, env=env,
                          text=True)
     p._log = fh  # closed with the process
     return p
 
 
-def _await_ready(p, timeout: float):
+def await_ready(p, timeout: float):
     """The emulator's ``READY {json}`` line (None if it exits or stays silent for ``timeout`` s). A thread
     keeps reading its stdout (so it never blocks on a full pipe); the lines are kept in ``p._lines``."""
     import queue
@@ -314,7 +315,8 @@ def _await_ready(p, timeout: float):
             return line
 
 
-def _stop(p, timeout=10.0):
+def stop_process(p, timeout=10.0):
+    """SIGTERM (the blocks print their counters and exit), then kill after ``timeout`` s."""
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)
         try:
@@ -340,21 +342,21 @@ def run_processes(plan: LoopPlan, workdir: str, *, timeout_s: float = 600.0, emu
     with open(emu_path, "w", encoding="utf-8") as fh:
         yaml.safe_dump({"emulator": emulator_config(plan, workdir, bursts_path)}, fh, sort_keys=False)
     rx_path = os.path.join(workdir, "rx_frames.jsonl")
-    emu = _spawn(["emulate", emu_path], os.path.join(workdir, "emulator.log"))
+    emu = spawn(["emulate", emu_path], os.path.join(workdir, "emulator.log"))
     procs = [emu]
     try:
-        ready = _await_ready(emu, 30.0)
+        ready = await_ready(emu, 30.0)
         if ready is None:
-            _stop(emu)
+            stop_process(emu)
             with open(os.path.join(workdir, "emulator.log")) as fh:
                 tail = fh.read()[-2000:]
             raise HILError(f"the emulator process did not become ready (exit {emu.returncode}): {tail.strip()}")
         addrs = json.loads(ready.split(" ", 1)[1])
-        rx = _spawn(["rx", "--plan", plan_path, "--connect", addrs["rx"], "--out", rx_path],
+        rx = spawn(["rx", "--plan", plan_path, "--connect", addrs["rx"], "--out", rx_path],
                     os.path.join(workdir, "rx.log"))
         procs.append(rx)
         tx_json = os.path.join(workdir, "tx_counters.json")
-        tx = _spawn(["tx", "--plan", plan_path, "--connect", addrs["tx"], "--out", tx_json],
+        tx = spawn(["tx", "--plan", plan_path, "--connect", addrs["tx"], "--out", tx_json],
                     os.path.join(workdir, "tx.log"))
         procs.append(tx)
         deadline = time.monotonic() + timeout_s
@@ -375,12 +377,12 @@ def run_processes(plan: LoopPlan, workdir: str, *, timeout_s: float = 600.0, emu
                 raise HILError(f"hil {' and hil '.join(running)} did not finish within {timeout_s:g} s "
                                f"(see {workdir})")
             time.sleep(0.02)
-        _stop(emu)
+        stop_process(emu)
         time.sleep(0.05)
         emu_out = "".join(getattr(emu, "_lines", []))
     finally:
         for p in procs:
-            _stop(p)
+            stop_process(p)
     rows = _read_jsonl(rx_path)
     counters = {}
     frames = []

@@ -327,54 +327,12 @@ def _run_inprocess(plans, carousel):
     return frames
 
 
-def _spawn(args, log_path, module="hil"):
-    fh = open(log_path, "w")  # noqa: SIM115 - closed by _stop
-    env = dict(os.environ, PYTHONUNBUFFERED="1", OPENBLAS_NUM_THREADS="1")
-    p = subprocess.Popen([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, stderr=fh, env=env, text=True)
-    p._log = fh
-    return p
-
-
-def _ready(p, timeout):
-    """The emulator's ``READY {json}`` line (None if it exits or stays silent)."""
-    import queue
-    import threading
-
-    q: queue.Queue = queue.Queue()
-
-    def pump():
-        for line in p.stdout:
-            q.put(line)
-        q.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            line = q.get(timeout=max(0.0, deadline - time.monotonic()))
-        except Exception:
-            return None
-        if line is None or line.startswith("READY "):
-            return line
-
-
-def _stop(p, timeout=10.0):
-    if p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    p._log.close()
-
-
 def _run_processes(plans, carousel_spec, workdir, timeout_s):
     """mock-zmq: one ``hil emulate`` + one ``hil rx`` per receiver, one transmitter process feeding all
     emulators (``python -m hil.payload.broadcast``)."""
     import yaml
 
-    from hil.loop.run import emulator_config
+    from hil.loop.run import await_ready, emulator_config, spawn, stop_process
 
     procs = []
     tx_addrs = []
@@ -390,15 +348,15 @@ def _run_processes(plans, carousel_spec, workdir, timeout_s):
             with open(emu_path, "w", encoding="utf-8") as fh:
                 yaml.safe_dump({"emulator": emulator_config(p, d, os.path.join(d, "telemetry_bursts.jsonl"))}, fh,
                                sort_keys=False)
-            emu = _spawn(["emulate", emu_path], os.path.join(d, "emulator.log"))
+            emu = spawn(["emulate", emu_path], os.path.join(d, "emulator.log"))
             procs.append(emu)
-            line = _ready(emu, 120.0)  # generous: a loaded 2-core machine starts a process slowly
+            line = await_ready(emu, 120.0)  # generous: a loaded 2-core machine starts a process slowly
             if line is None:
                 raise HILError(f"the emulator for receiver {p.name} did not become ready (see {d}/emulator.log)")
             addrs = json.loads(line.split(" ", 1)[1])
             rx_path = os.path.join(d, "rx_frames.jsonl")
             rx_paths.append(rx_path)
-            procs.append(_spawn(["rx", "--plan", plan_path, "--connect", addrs["rx"], "--out", rx_path],
+            procs.append(spawn(["rx", "--plan", plan_path, "--connect", addrs["rx"], "--out", rx_path],
                                 os.path.join(d, "rx.log")))
             tx_addrs.append(addrs["tx"])
             if i == 0:
@@ -406,7 +364,7 @@ def _run_processes(plans, carousel_spec, workdir, timeout_s):
         spec_path = os.path.join(workdir, "carousel.json")
         with open(spec_path, "w", encoding="utf-8") as fh:
             json.dump(carousel_spec, fh)
-        tx = _spawn(["tx", "--plan", tx_plan, "--carousel", spec_path, *sum((["--connect", a] for a in tx_addrs), [])],
+        tx = spawn(["tx", "--plan", tx_plan, "--carousel", spec_path, *sum((["--connect", a] for a in tx_addrs), [])],
                     os.path.join(workdir, "tx.log"), module="hil.payload.broadcast")
         procs.append(tx)
         deadline = time.monotonic() + timeout_s
@@ -423,7 +381,7 @@ def _run_processes(plans, carousel_spec, workdir, timeout_s):
                 raise HILError(f"a broadcast process failed (exit {proc.returncode}, {log}): {tail.strip()}")
     finally:
         for p in procs:
-            _stop(p)
+            stop_process(p)
     out = []
     for path in rx_paths:
         with open(path, encoding="utf-8") as fh:
