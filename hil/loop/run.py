@@ -55,19 +55,30 @@ class RunOutput:
 
 
 # ------------------------------------------------------------------------------------------ the wire
-class FramedSender:
-    """Timed bursts on the framed wire (PUSH, connects): each burst's messages carry its absolute start
-    sample index, consecutive sequence numbers, and END_OF_BURST on the last one. Silence is not sent."""
+class _WireEnd:
+    """One connecting socket of a loop block (its own ZeroMQ context unless one is given)."""
 
-    def __init__(self, address: str, sample_rate: float, carrier_hz: float, *, context=None, hwm: int = 64):
+    def __init__(self, address: str, pattern: str, hwm: int, context):
         import zmq
 
         self._own_ctx = context is None
         self._ctx = context or zmq.Context()
-        self.sock = self._ctx.socket(zmq.PUSH)
-        self.sock.setsockopt(zmq.SNDHWM, hwm)
-        self.sock.setsockopt(zmq.LINGER, 5000)
+        self.sock = self._ctx.socket(zmq.PUSH if pattern == "push" else zmq.PULL)
+        self.sock.setsockopt(zmq.SNDHWM if pattern == "push" else zmq.RCVHWM, hwm)
         self.sock.connect(address)
+
+    def _close(self, linger_ms: int):
+        self.sock.close(linger=linger_ms)
+        if self._own_ctx:
+            self._ctx.term()
+
+
+class FramedSender(_WireEnd):
+    """Timed bursts on the framed wire (PUSH, connects): each burst's messages carry its absolute start
+    sample index, consecutive sequence numbers, and END_OF_BURST on the last one. Silence is not sent."""
+
+    def __init__(self, address: str, sample_rate: float, carrier_hz: float, *, context=None, hwm: int = 64):
+        super().__init__(address, "push", hwm, context)
         self.fs, self.fc = float(sample_rate), float(carrier_hz)
         self.seq = 0
         self.samples = 0
@@ -91,24 +102,15 @@ class FramedSender:
         (linger 30 s), then end our own context. (A PUSH peer that disconnected right after its last
         message was seen to lose that message at the emulator's monitored PULL socket: the hold avoids it.)"""
         time.sleep(hold_s)
-        self.sock.close(linger=30000)
-        if self._own_ctx:
-            self._ctx.term()
+        self._close(30000)
 
 
-class FramedReceiver:
+class FramedReceiver(_WireEnd):
     """The received stream from the framed wire (PULL, connects): ``(sample_index, samples)`` per message;
     a sequence gap is counted as lost frames (``frames_lost``), a malformed message as ``bad``."""
 
     def __init__(self, address: str, *, context=None, hwm: int = 64):
-        import zmq
-
-        self._own_ctx = context is None
-        self._ctx = context or zmq.Context()
-        self.sock = self._ctx.socket(zmq.PULL)
-        self.sock.setsockopt(zmq.RCVHWM, hwm)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(address)
+        super().__init__(address, "pull", hwm, context)
         self.last_seq = None
         self.frames_lost = 0
         self.bad = 0
@@ -137,9 +139,7 @@ class FramedReceiver:
         return int(fr.sample_index), np.array(fr.samples, np.complex64), int(fr.flags)
 
     def close(self):
-        self.sock.close(linger=0)
-        if self._own_ctx:
-            self._ctx.term()
+        self._close(0)
 
 
 # ------------------------------------------------------------------------------------------ processes
