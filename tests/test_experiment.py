@@ -14,10 +14,10 @@ import os
 import numpy as np
 import pytest
 
-from hil.config import parse
 from hil.errors import ConfigError, DeviceError
 from hil.experiment import C_MPS, build_pass, run_scenario, run_waveform
-from hil.scenario import Scenario, WaveformConfig
+from hil.scenario import WaveformConfig
+from tests.scenario_util import build_scenario
 
 FS = 1.92e6
 FC = 2.0e9
@@ -37,13 +37,7 @@ BASE = dict(name="short", seed=1, sample_rate_hz=FS, carrier_hz=FC, duration_s=3
 
 
 def scenario(**changes):
-    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in BASE.items()}
-    for k, v in changes.items():
-        if isinstance(v, dict) and isinstance(d.get(k), dict):
-            d[k].update(v)
-        else:
-            d[k] = v
-    return parse(Scenario, d, source="test")
+    return build_scenario(BASE, **changes)
 
 
 @pytest.fixture(scope="module")

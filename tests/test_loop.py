@@ -19,10 +19,9 @@ from dsp.framing import FrameFormat, HeaderCodec, Transmitter, TxSchedule
 from dsp.receiver import Receiver
 from dsp.sync import Preamble
 from dsp.waveforms import make_modem
-from hil.config import parse
 from hil.emulator.trajectory import LinearTrajectory
 from hil.loop.metrics import expected_ber, join
-from hil.scenario import Scenario
+from tests.scenario_util import build_scenario
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FS, FC = 1.92e6, 2.0e9
@@ -39,13 +38,7 @@ BASE = dict(name="loop", seed=3, sample_rate_hz=FS, carrier_hz=FC, duration_s=4.
 
 
 def scenario(**changes):
-    d = {k: (dict(v) if isinstance(v, dict) else v) for k, v in BASE.items()}
-    for k, v in changes.items():
-        if isinstance(v, dict) and isinstance(d.get(k), dict):
-            d[k].update(v)
-        else:
-            d[k] = v
-    return parse(Scenario, d, source="test")
+    return build_scenario(BASE, **changes)
 
 
 # ------------------------------------------------------------------------------------------ header
