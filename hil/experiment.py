@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hil.errors import ConfigError, DeviceError
+from hil.orbit.constants import C_MPS
 from hil.report import WaveformRun, write_report
 from hil.scenario import Scenario
 
 __all__ = ["PassModel", "build_pass", "run_waveform", "run_scenario", "ExperimentResult", "C_MPS"]
-
-C_MPS = 299_792_458.0
 
 
 @dataclass

@@ -26,9 +26,7 @@ from dsp.framing import FrameFormat, TxSchedule
 from hil.errors import ConfigError
 
 __all__ = ["LoopPlan", "make_plan", "make_format", "make_schedule", "own_ephemeris", "make_receiver",
-           "make_transmitter", "C_MPS"]
-
-C_MPS = 299_792_458.0
+           "make_transmitter"]
 _PAD_S = 5.0
 
 
@@ -217,6 +215,8 @@ def make_plan(sc, wf_index: int, mode: str, *, base_dir: str | None = None, max_
 
 def _shell_delay(pm, which):
     """The blind search range: zenith .. horizon delay of the satellite's altitude (not this pass's truth)."""
+    from hil.orbit.constants import C_MPS
+
     h = float(pm.info.get("altitude_m", 550e3))
     re = 6_371_000.0
     if which == "lo":
