@@ -408,6 +408,7 @@ public:
 
     int activateStream(Stream *stream, const int flags, const long long, const size_t numElems) override {
         if (flags != 0 || numElems != 0) return SOAPY_SDR_NOT_SUPPORTED;  // no timed activation / finite bursts
+        std::lock_guard<std::mutex> io(_tx_io);
         std::lock_guard<std::mutex> lock(_mutex);
         if (is_rx(stream)) {
             RxStream *s = as_rx(stream);
@@ -435,6 +436,7 @@ public:
 
     int deactivateStream(Stream *stream, const int flags, const long long) override {
         if (flags != 0) return SOAPY_SDR_NOT_SUPPORTED;
+        std::lock_guard<std::mutex> io(_tx_io);
         std::lock_guard<std::mutex> lock(_mutex);
         void **sock = is_rx(stream) ? &as_rx(stream)->sock : &as_tx(stream)->sock;
         if (*sock) {
@@ -534,6 +536,7 @@ public:
     int writeStream(Stream *stream, const void *const *buffs, const size_t numElems, int &flags,
                     const long long timeNs, const long timeoutUs) override {
         if (is_rx(stream)) return SOAPY_SDR_NOT_SUPPORTED;
+        std::lock_guard<std::mutex> io(_tx_io);   // the RX thread's idle filler shares this socket
         TxStream *s = as_tx(stream);
         if (!s->active) return SOAPY_SDR_STREAM_ERROR;
         const bool timed = (flags & SOAPY_SDR_HAS_TIME) != 0;
@@ -604,6 +607,10 @@ private:
     // fill_lead_s), as the DAC plays zeros - the receiver then hears the channel's noise. fill=0 turns
     // this off (RX then delivers only what was transmitted).
     void fill_idle(uint64_t rx_index, size_t numElems) {
+        // The application's writeStream runs on another thread on the same socket and sequence: while it
+        // holds the TX lock it is transmitting, so there is nothing to fill.
+        std::unique_lock<std::mutex> io(_tx_io, std::try_to_lock);
+        if (!io.owns_lock()) return;
         TxStream *t = _active_tx ? _active_tx : &_filler;
         if (t->in_burst) return;                        // the application is streaming: wait for it
         if (!t->sock) {
@@ -687,6 +694,7 @@ private:
     uint64_t _now_index = 0, _rx_overflows = 0, _rx_bad = 0;
     Header _last_rx;
     mutable std::mutex _mutex;
+    std::mutex _tx_io;             // the TX socket, sequence and sample index; taken before _mutex
     bool _fill = true;
     double _fill_lead_s = 0.025;   // > the emulator's default max_delay_s (20 ms) of channel delay
     TxStream _filler;              // the transmitter while no TX stream is active
