@@ -295,10 +295,10 @@ class Receiver:
             step = min(P, end - a)
             out[a:a + step] = tr.process(y[a:a + step])
             a += step
-            meas = tr.measurements()
+            meas = tr.measurements(since=self._n_log)
             new = [(float(meas["preamble_index"][i]), float(meas["frequency_hz"][i]), 0.0, float(meas["error_hz"][i]))
-                   for i in range(self._n_log, meas["sample"].size) if meas["valid"][i]]
-            self._n_log = meas["sample"].size
+                   for i in range(meas["sample"].size) if meas["valid"][i]]
+            self._n_log = tr.n_measurements
             for acq in tr.acquisitions[self._n_acq:]:
                 # the acquisition frame went through the NCO before the offset was known
                 new.append((float(acq["index"]), float(acq["frequency_hz"]), float(acq["cfo_hz"]), 0.0))
@@ -326,6 +326,8 @@ class Receiver:
 
     def _run_window(self, b: int, w0: int, y: np.ndarray, next_pre, reacquire) -> list[RxFrame]:
         self.windows += 1
+        while self._emitted and self._emitted[0] < w0 - 2:  # no frame of this window starts before w0 + 1
+            self._emitted.popleft()
         if self.tracker is None:
             y, rows = self._rows(w0, y, next_pre, reacquire, b)
             rows = [(row, self._frame(b, w0, y, row, always=True)) for row in rows]

@@ -197,6 +197,7 @@ class DopplerTracker:
         self._acq_start = 0
         self._acq_buf: list[np.ndarray] = []
         self._logs: list[np.ndarray] = []
+        self._n_logged = 0  # rows in self._logs
         self.acquisitions: list[dict] = []
 
     # -- acquisition -------------------------------------------------------------------------------
@@ -259,6 +260,7 @@ class DopplerTracker:
                                             st, ist, self._acc, log)
             if nlog:
                 self._logs.append(log[:nlog].copy())
+                self._n_logged += nlog
             if ist[_lay.I_MODE] == _lay.HOLD and done:
                 self._acq_buf.append(out[pos:pos + done].copy())
             pos += done
@@ -351,12 +353,27 @@ class DopplerTracker:
         """Absolute index of the next input sample."""
         return int(self._ist[_lay.I_N])
 
-    def measurements(self) -> dict[str, np.ndarray]:
+    @property
+    def n_measurements(self) -> int:
+        """Rows logged so far (one per preamble window)."""
+        return self._n_logged
+
+    def measurements(self, since: int = 0) -> dict[str, np.ndarray]:
         """Per-frame log: ``sample`` (preamble centre, abs index), ``time_s`` (``t0 + sample/fs``),
         ``frequency_hz`` (estimate there), ``loop_hz``, ``rate_hz_s`` (loop rate), ``error_hz`` (measured
         residual, NaN when invalid), ``metric_coherent``, ``metric_noncoherent``, ``preamble_index``
-        (estimated start, fractional), ``valid``, ``locked``, ``std_hz`` (filter's frequency std)."""
-        rows = np.concatenate(self._logs) if self._logs else np.zeros((0, _lay.NLOG))
+        (estimated start, fractional), ``valid``, ``locked``, ``std_hz`` (filter's frequency std).
+
+        ``since``: only rows from that one on (a streaming caller reads what is new in O(new rows))."""
+        if not 0 <= since <= self._n_logged:
+            raise ConfigError.bad_value("since", since, f"0 .. {self._n_logged} (the rows logged so far)")
+        parts, n = [], self._n_logged
+        for blk in reversed(self._logs):  # newest first: a streaming caller only walks the new blocks
+            if n <= since:
+                break
+            parts.append(blk[max(0, since - (n - blk.shape[0])):])
+            n -= blk.shape[0]
+        rows = np.concatenate(parts[::-1]) if parts else np.zeros((0, _lay.NLOG))
         fs = self.sample_rate
         return {
             "sample": rows[:, _lay.G_CENTRE],

@@ -179,11 +179,19 @@ def test_chunk_split_invariance(short_stream, cuts, mode):
     whole = whole_trk.process(y)
     trk = make()
     edges = [0, *sorted(cuts), y.size]
-    parts = np.concatenate([trk.process(y[a:b]) for a, b in zip(edges[:-1], edges[1:])])
-    np.testing.assert_allclose(parts, whole, atol=1e-4)
+    parts, new = [], []
+    for a, b in zip(edges[:-1], edges[1:]):
+        n = trk.n_measurements
+        parts.append(trk.process(y[a:b]))
+        new.append(trk.measurements(since=n)["frequency_hz"])  # what a streaming reader sees
+    np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-4)
     m1, m2 = whole_trk.measurements(), trk.measurements()
-    assert len(m1["sample"]) == len(m2["sample"]) > 10
+    assert len(m1["sample"]) == len(m2["sample"]) == trk.n_measurements > 10
     np.testing.assert_allclose(m2["frequency_hz"], m1["frequency_hz"], atol=1e-6)
+    np.testing.assert_array_equal(np.concatenate(new), m2["frequency_hz"])
+    np.testing.assert_array_equal(trk.measurements(since=5)["sample"], m2["sample"][5:])
+    with pytest.raises(ConfigError, match="since"):
+        trk.measurements(since=trk.n_measurements + 1)
     assert [a["index"] for a in whole_trk.acquisitions] == pytest.approx([a["index"] for a in trk.acquisitions])
     assert trk.frequency == pytest.approx(whole_trk.frequency, abs=1e-6)
 
