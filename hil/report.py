@@ -115,7 +115,8 @@ def summarise(run: WaveformRun) -> dict:
         if db:
             out["ber_decoded"] = de / db
             out["ber_reference"] = ref / db  # ideal CSI, AWGN, at each decoded frame's Es/N0
-        for k in ("rx_samples_missing", "rx_frames_lost", "rx_windows", "rx_windows_locked", "rx_acquisitions"):
+        for k in ("rx_samples_missing", "rx_frames_lost", "rx_windows", "rx_windows_locked", "rx_acquisitions",
+                  "rx_overflows", "rx_overflow_samples", "tx_underflows"):
             if k in counters:
                 out[k] = counters[k]
     out["notes"] = list(run.notes)
@@ -140,11 +141,15 @@ def _markdown(title, meta, sums):
             f"| {_fmt(s.get('delay_error_rms_ns'), '.1f')} |")
     if any("frames_sent" in s for s in sums):
         lines += ["", "| waveform | sent | detected | decoded | missed | false locks | BER of decoded frames | "
-                  "ideal-CSI AWGN reference |", "|---|---|---|---|---|---|---|---|"]
+                  "ideal-CSI AWGN reference | wire frames lost | RX overflows |", "|---" * 10 + "|"]
         for s in sums:
             lines.append(f"| {s['waveform']} | {s.get('frames_sent', '-')} | {s.get('detected', '-')} | "
                          f"{s.get('decoded', '-')} | {s.get('missed', '-')} | {s.get('false_locks', '-')} | "
-                         f"{_fmt(s.get('ber_decoded'), '.3e')} | {_fmt(s.get('ber_reference'), '.3e')} |")
+                         f"{_fmt(s.get('ber_decoded'), '.3e')} | {_fmt(s.get('ber_reference'), '.3e')} | "
+                         f"{s.get('rx_frames_lost', '-')} | {s.get('rx_overflows', '-')} |")
+        lines += ["", "Wire frames lost: sequence numbers missing in the emulator's output as the receiver got it "
+                  "(each frame is up to 16384 samples); RX overflows: messages taken more than a radio buffer late "
+                  "(`frames.pace: realtime` only, '-' otherwise)."]
     notes = [f"- {s['waveform']}: {n}" for s in sums for n in s.get("notes", [])]
     if notes:
         lines += ["", "## Notes", *notes]

@@ -65,3 +65,18 @@ def test_write_report_files(tmp_path):
     names = list(data.dtype.names)
     assert names[:len(FRAME_COLUMNS)] == list(FRAME_COLUMNS) and "extra_col" in names
     np.testing.assert_allclose(data["bit_errors"], a.columns["bit_errors"])
+
+
+def test_stream_counters_reach_the_summary_table(tmp_path):
+    a, _ = _run("otfs")
+    a.counters = {"frames_sent": 50, "detected": 49, "decoded": 48, "missed": 2, "false_locks": 1,
+                  "decoded_bits": 1000, "decoded_bit_errors": 3, "reference_bit_errors": 1,
+                  "rx_frames_lost": 7, "rx_overflows": 2}
+    b, _ = _run("ofdm", seed=1)
+    b.counters = {"frames_sent": 50, "decoded": 50, "decoded_bits": 1000, "decoded_bit_errors": 0,
+                  "reference_bit_errors": 0}  # in-process: no wire, not paced
+    out = str(tmp_path / "rep")
+    write_report(out, [a, b], title="t", meta={})
+    md = open(os.path.join(out, "summary.md")).read()
+    assert "| otfs | 50 | 49 | 48 | 2 | 1 | 3.000e-03 | 1.000e-03 | 7 | 2 |" in md
+    assert "| ofdm | 50 | - | 50 | - | - | 0.000e+00 | 0.000e+00 | - | - |" in md
