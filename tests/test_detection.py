@@ -633,3 +633,48 @@ def test_dd_mp_long_rows_are_bit_identical_to_twin(R, C, G):
     assert out[0][0] == out[1][0]
     np.testing.assert_array_equal(out[0][1], out[1][1])
     np.testing.assert_array_equal(out[0][2], out[1][2])
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("make, paths", [
+    (lambda: OtfsModem(8, 6, 4, cp_len=4), [(0.8, 0, 0), (0.5j, 1, 2), (0.3, 3, -1), (0.2, 3, 2), (0.1, 1, 8)]),
+    (lambda: OtfsModem(8, 6, 4, cp="symbol", cp_len=4), [(0.8, 0, 0), (0.5j, 2, -7), (0.3 - 0.1j, 2, -1)]),
+    (lambda: AfdmModem(64, 4, alpha_max=2, l_max=3, k_v=1), [(0.8, 0, 1), (0.5j, 1, -2), (0.3, 3, 0), (0.1, 1, -2)]),
+    (lambda: AfdmModem(64, 4, alpha_max=2, l_max=3, k_v=1, c2=0.013), [(0.8, 0, 1), (0.5j, 1, -2), (0.3, 3, 2)]),
+])
+def test_dd_build_of_integer_paths_is_bit_identical_and_equals_the_general_path(make, paths):
+    """The kernel's integer-path builder (dd_build): compiled and twin give the same bits, and the expanded
+    coefficients equal those of the general NumPy construction (same diagonals, same shifts) to rounding."""
+    from dsp.detection.ddgraph import dd_channel
+    compiled, twin = kernel_pair("_ddet")
+    m = make()
+    a, b = dd_channel(m, paths, None, kernel=compiled), dd_channel(m, paths, None, kernel=twin)
+    gen = dd_channel(m, paths, None)                      # no kernel: the general path
+    for f in ("gsr", "gsc", "grp", "sc", "tw0", "tw1", "w"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    np.testing.assert_array_equal(a.A.view(np.uint64), b.A.view(np.uint64))
+    np.testing.assert_array_equal(a.gsr, gen.gsr)
+    np.testing.assert_array_equal(a.gsc, gen.gsc)
+    (cr, ci), (gr, gi) = a.expand(compiled), gen.expand(compiled)
+    scale = np.abs(gr).max()
+    np.testing.assert_allclose(cr, gr, atol=1e-6 * scale)
+    np.testing.assert_allclose(ci, gi, atol=1e-6 * scale)
+    assert a.grp.size == len(paths)
+
+
+@pytest.mark.kernel
+def test_dd_build_leaves_fractional_and_bad_paths_to_the_general_path():
+    compiled, twin = kernel_pair("_ddet")
+    for k in (compiled, twin):
+        for paths in ([(1.0, 0, 0.5)], [(1.0, 0.5, 0)], [(1.0, 9, 0)], [(np.nan, 0, 0)], [(1.0, 0, 1 + 1j)]):
+            p = np.asarray(paths, np.complex128)
+            ints = np.empty((8, 1), np.int64)
+            A = np.empty((1, 8), np.complex128)
+            rot = np.exp(2j * np.pi * np.arange(48) / 48)
+            assert k.dd_build(0, 8, 6, 4, True, 0.0, p, rot, *ints[:5], A, *ints[5:]) == (4, 0)
+        bad = np.empty((1, 7), np.complex128)                 # A with the wrong row length
+        assert k.dd_build(0, 8, 6, 4, True, 0.0, np.ones((1, 3), complex), rot, *ints[:5], bad, *ints[5:])[0] == 1
+    m = OtfsModem(8, 6, 4, cp_len=4)
+    det = make_detector("mrc", m, engine="dd")
+    det.detect(np.zeros(m.shape), [(1.0, 0, 0.5)], 0.1)       # fractional Doppler: the general dd path
+    assert det.last_engine == "dd"

@@ -22,6 +22,8 @@ cdef extern from *:
     #include <stdint.h>
     #include <string.h>
     #include <stdlib.h>
+    #include <math.h>
+    #include <complex.h>
     #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
     #define HIL_DD_CLONES __attribute__((target_clones("avx2", "default")))
     #else
@@ -100,6 +102,111 @@ cdef extern from *:
             const uint8_t *row = table + bps * (a < 0 || a >= Q ? Q : a);
             for (int64_t b = 0; b < bps; b++) out[i * bps + b] = row[b];
         }
+    }
+
+    /* ---------------------------------------------------------------- diagonals from integer paths */
+    static inline int64_t hil_dd_mod(int64_t a, int64_t m) { int64_t r = a % m; return r < 0 ? r + m : r; }
+
+    /* merge equal shifts (key sr * C + sc): groups in ascending key order, as np.unique numbers them */
+    static int64_t hil_dd_merge(int64_t D, const int64_t *sr, const int64_t *sc, int64_t C, int64_t *gsr,
+                                int64_t *gsc, int64_t *grp) {
+        int64_t G = 0;
+        for (int64_t t = 0; t < D; t++) {           /* sorted distinct keys in gsr (as keys), insertion */
+            int64_t key = sr[t] * C + sc[t], i = 0;
+            while (i < G && gsr[i] < key) i++;
+            if (i < G && gsr[i] == key) continue;
+            for (int64_t u = G; u > i; u--) gsr[u] = gsr[u - 1];
+            gsr[i] = key;
+            G++;
+        }
+        for (int64_t t = 0; t < D; t++) {
+            int64_t key = sr[t] * C + sc[t], i = 0;
+            while (gsr[i] != key) i++;
+            grp[t] = i;
+        }
+        for (int64_t i = 0; i < G; i++) { gsc[i] = gsr[i] % C; gsr[i] = gsr[i] / C; }
+        return G;
+    }
+
+    /* path rows (gain, delay, Doppler) as 6 doubles; 0 when every delay is an integer bin and every value
+       is finite with real bins (else 4: the caller takes the general path, which also reports errors) */
+    static int hil_dd_paths_ok(const double *p, int64_t P, int64_t max_delay) {
+        for (int64_t t = 0; t < P; t++) {
+            const double *q = p + 6 * t;
+            for (int i = 0; i < 6; i++) if (!isfinite(q[i])) return 4;
+            if (fabs(q[3]) > 1e-9 || fabs(q[5]) > 1e-9 || q[2] < 0.0) return 4;
+            double li = rint(q[2]);
+            if (!(fabs(q[2] - li) < 1e-9) || li > (double) max_delay) return 4;
+            if (!(fabs(q[4]) < 1e15)) return 4;
+        }
+        return 0;
+    }
+
+    /* OTFS, integer delays and Doppler: diagonal t = path t, shift (l_t, k_t mod N), row factor
+       A[t, r] = g_t rot[(k_t (r + cp)) mod period] (complex product written out: the twin does the same
+       float64 operations); one-CP frame: wrap table 1 in the first l_t rows. 4 when not integer. */
+    static int hil_dd_build_otfs(int64_t M, int64_t N, int64_t cp, int frame, int64_t P, const double *p,
+                                 const double *rot, int64_t period, int64_t *sr, int64_t *sc, int64_t *gsr,
+                                 int64_t *gsc, int64_t *grp, double *A, int64_t *tw0, int64_t *tw1, int64_t *w,
+                                 int64_t *G) {
+        if (hil_dd_paths_ok(p, P, cp < M - 1 ? cp : M - 1)) return 4;
+        for (int64_t t = 0; t < P; t++) {
+            const double *q = p + 6 * t;
+            double kr = rint(q[4]);
+            if (!(fabs(q[4] - kr) < 1e-12)) return 4;
+        }
+        for (int64_t t = 0; t < P; t++) {
+            const double *q = p + 6 * t;
+            int64_t li = (int64_t) rint(q[2]), kk = (int64_t) rint(q[4]);
+            double gr = q[0], gi = q[1];
+            sr[t] = li;
+            sc[t] = hil_dd_mod(kk, N);
+            for (int64_t r = 0; r < M; r++) {
+                int64_t j = hil_dd_mod(kk * (r + cp), period);
+                double xr = rot[2 * j], xi = rot[2 * j + 1];
+                A[2 * (t * M + r)] = gr * xr - gi * xi;
+                A[2 * (t * M + r) + 1] = gr * xi + gi * xr;
+            }
+            tw0[t] = 0;
+            tw1[t] = frame ? 1 : 0;
+            w[t] = frame ? li : 0;
+        }
+        *G = hil_dd_merge(P, sr, sc, N, gsr, gsc, grp);
+        return 0;
+    }
+
+    /* AFDM (chirp-periodic prefix), integer delay l and integer centre alpha - 2 N c1 l: shift
+       (0, centre mod N), A[t] = (g e^{j 2 pi (alpha / N) cp}) e^{j 2 pi c1 l^2}, column table = the delay's row
+       (tw0 = tw1 = l). 4 when not integer. */
+    static int hil_dd_build_afdm(int64_t N, int64_t cp, double c1, int64_t P, const double *p, int64_t *sr,
+                                 int64_t *sc, int64_t *gsr, int64_t *gsc, int64_t *grp, double *A, int64_t *tw0,
+                                 int64_t *tw1, int64_t *w, int64_t *G) {
+        if (hil_dd_paths_ok(p, P, cp < N - 1 ? cp : N - 1)) return 4;
+        const double tp = 2.0 * 3.141592653589793;
+        for (int64_t t = 0; t < P; t++) {
+            const double *q = p + 6 * t;
+            double lf = rint(q[2]);
+            double centre = q[4] - ((double) (2 * N) * c1) * lf;
+            if (!(fabs(centre - rint(centre)) < 1e-12) || !(fabs(centre) < 1e15)) return 4;
+        }
+        for (int64_t t = 0; t < P; t++) {
+            const double *q = p + 6 * t;
+            double lf = rint(q[2]);
+            int64_t li = (int64_t) lf;
+            double centre = q[4] - ((double) (2 * N) * c1) * lf;
+            double complex e1 = cexp(CMPLX(0.0, (tp * (q[4] / (double) N)) * (double) cp));
+            double complex e2 = cexp(CMPLX(0.0, (tp * c1) * (double) (li * li)));
+            double ar = q[0] * creal(e1) - q[1] * cimag(e1), ai = q[0] * cimag(e1) + q[1] * creal(e1);
+            A[2 * t] = ar * creal(e2) - ai * cimag(e2);
+            A[2 * t + 1] = ar * cimag(e2) + ai * creal(e2);
+            sr[t] = 0;
+            sc[t] = hil_dd_mod((int64_t) rint(centre), N);
+            tw0[t] = li;
+            tw1[t] = li;
+            w[t] = 0;
+        }
+        *G = hil_dd_merge(P, sr, sc, N, gsr, gsc, grp);
+        return 0;
     }
 
     /* ---------------------------------------------------------------- coefficient expansion (double)*/
@@ -586,6 +693,13 @@ cdef extern from *:
         return 0;
     }
     """
+    int _build_otfs "hil_dd_build_otfs"(int64_t M, int64_t N, int64_t cp, int frame, int64_t P, const double *p,
+                                        const double *rot, int64_t period, int64_t *sr, int64_t *sc, int64_t *gsr,
+                                        int64_t *gsc, int64_t *grp, double *A, int64_t *tw0, int64_t *tw1,
+                                        int64_t *w, int64_t *G) noexcept nogil
+    int _build_afdm "hil_dd_build_afdm"(int64_t N, int64_t cp, double c1, int64_t P, const double *p, int64_t *sr,
+                                        int64_t *sc, int64_t *gsr, int64_t *gsc, int64_t *grp, double *A,
+                                        int64_t *tw0, int64_t *tw1, int64_t *w, int64_t *G) noexcept nogil
     int _expand "hil_dd_expand"(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
                                 const double *A, const double *tab, const int64_t *tw0, const int64_t *tw1,
                                 const int64_t *w, const double *post, int has_post, int transpose,
@@ -672,6 +786,37 @@ cdef bint _shifts_ok(const int64_t[::1] sr, const int64_t[::1] sc, Py_ssize_t R,
         if sr[t] < 0 or sr[t] >= R or sc[t] < 0 or sc[t] >= C:
             return False
     return True
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def dd_build(int kind, Py_ssize_t R, Py_ssize_t C, Py_ssize_t cp, bint frame, double c1,
+             const double complex[:, ::1] paths, const double complex[::1] rot, int64_t[::1] sr, int64_t[::1] sc,
+             int64_t[::1] gsr, int64_t[::1] gsc, int64_t[::1] grp, double complex[:, ::1] A, int64_t[::1] tw0,
+             int64_t[::1] tw1, int64_t[::1] w):
+    """Diagonals of integer paths (kind 0: OTFS M x N = R x C, one CP per frame if ``frame``; kind 1: AFDM
+    1 x N); see the twin ``_ddet_py.dd_build``. Returns (status, G); status 4: not integer bins."""
+    cdef Py_ssize_t P = paths.shape[0], i
+    cdef int64_t G = 0
+    cdef int status
+    cdef int64_t[::1] arr
+    if (paths.shape[1] != 3 or R < 1 or C < 1 or cp < 0 or kind not in (0, 1) or A.shape[0] != P
+            or A.shape[1] != (R if kind == 0 else 1) or (kind == 0 and rot.shape[0] < 1)):
+        return ERR_SHAPE, 0
+    for arr in (sr, sc, gsr, gsc, grp, tw0, tw1, w):
+        if arr.shape[0] != P:
+            return ERR_SHAPE, 0
+    if P == 0:
+        return OK, 0
+    with nogil:
+        if kind == 0:
+            status = _build_otfs(R, C, cp, frame, P, <const double *> &paths[0, 0], <const double *> &rot[0],
+                                 rot.shape[0], &sr[0], &sc[0], &gsr[0], &gsc[0], &grp[0], <double *> &A[0, 0],
+                                 &tw0[0], &tw1[0], &w[0], &G)
+        else:
+            status = _build_afdm(C, cp, c1, P, <const double *> &paths[0, 0], &sr[0], &sc[0], &gsr[0], &gsc[0],
+                                 &grp[0], <double *> &A[0, 0], &tw0[0], &tw1[0], &w[0], &G)
+    return status, G
 
 
 @cython.boundscheck(False)

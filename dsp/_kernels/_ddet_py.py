@@ -69,6 +69,92 @@ def exp_neg_abs(d, out):
     return OK
 
 
+NOT_INTEGER = 4
+
+
+def _paths_ok(a, max_delay):
+    """The kernel's check: finite, real bins, integer delays in 0..max_delay (else the general path)."""
+    v = a.view(np.float64).reshape(-1, 6)
+    if not np.all(np.isfinite(v)) or np.any(np.abs(v[:, 3]) > 1e-9) or np.any(np.abs(v[:, 5]) > 1e-9):
+        return False
+    d = v[:, 2]
+    li = np.rint(d)
+    return bool(np.all(d >= 0) and np.all(np.abs(d - li) < 1e-9) and np.all(li <= max_delay)
+                and np.all(np.abs(v[:, 4]) < 1e15))
+
+
+def _merge(sr, sc, C, gsr, gsc, grp):
+    key = sr * C + sc
+    uk, inv = np.unique(key, return_inverse=True)
+    G = uk.size
+    gsr[:G] = uk // C
+    gsc[:G] = uk % C
+    grp[:] = inv.ravel()
+    return G
+
+
+def dd_build(kind, R, C, cp, frame, c1, paths, rot, sr, sc, gsr, gsc, grp, A, tw0, tw1, w):
+    """Diagonals of integer paths ``paths`` ((P, 3) complex: gain, delay bin, Doppler bin), one per path.
+
+    ``kind`` 0, OTFS (``R x C = M x N``): shift ``(l, k mod N)``, row factor
+    ``A[t, r] = g rot[(k (r + cp)) mod period]`` with ``rot = exp(j 2 pi i / period)`` (the caller's table;
+    period ``M N`` for one CP per frame, ``N (M + cp)`` per block), column tables 0 (ones) and, in the
+    first ``l`` rows of a one-CP ``frame``, 1 (the wrap phase). ``kind`` 1, AFDM (``1 x N``): shift
+    ``(0, (alpha - 2 N c1 l) mod N)``, ``A[t, 0] = (g e^{j 2 pi (alpha / N) cp}) e^{j 2 pi c1 l^2}``, column
+    table ``l`` (``tw0 = tw1 = l``). Complex products are written out in float64 as the kernel does them.
+    Shifts are merged in ascending ``sr * C + sc`` order into ``gsr/gsc[:G]``, ``grp`` the group of each
+    path. Returns ``(status, G)``; status 4 when a bin is not an integer (the caller's general path)."""
+    P = paths.shape[0]
+    if (paths.ndim != 2 or paths.shape[1] != 3 or R < 1 or C < 1 or cp < 0 or kind not in (0, 1)
+            or A.shape != (P, R if kind == 0 else 1) or (kind == 0 and rot.shape[0] < 1)
+            or any(x.shape[0] != P for x in (sr, sc, gsr, gsc, grp, tw0, tw1, w))):
+        return ERR_SHAPE, 0
+    if P == 0:
+        return OK, 0
+    lim = R - 1 if kind == 0 else C - 1
+    if not _paths_ok(paths, min(cp, lim)):
+        return NOT_INTEGER, 0
+    g = paths[:, 0]
+    li = np.rint(paths[:, 1].real)
+    k = paths[:, 2].real
+    if kind == 0:
+        kr = np.rint(k)
+        if not np.all(np.abs(k - kr) < 1e-12):
+            return NOT_INTEGER, 0
+        kk = kr.astype(np.int64)
+        sr[:] = li.astype(np.int64)
+        sc[:] = np.mod(kk, C)
+        j = np.mod(kk[:, None] * (np.arange(R, dtype=np.int64) + cp)[None, :], rot.shape[0])
+        x = rot[j]
+        gr, gi = g.real[:, None], g.imag[:, None]
+        A.real[:] = gr * x.real - gi * x.imag
+        A.imag[:] = gr * x.imag + gi * x.real
+        tw0[:] = 0
+        tw1[:] = 1 if frame else 0
+        w[:] = sr if frame else 0
+    else:
+        centre = k - (float(2 * C) * c1) * li
+        if not (np.all(np.abs(centre - np.rint(centre)) < 1e-12) and np.all(np.abs(centre) < 1e15)):
+            return NOT_INTEGER, 0
+        tp = 2.0 * 3.141592653589793
+        lv = li.astype(np.int64)
+        z1 = np.zeros(P, np.complex128)
+        z1.imag = (tp * (k / float(C))) * float(cp)
+        z2 = np.zeros(P, np.complex128)
+        z2.imag = (tp * c1) * (lv * lv).astype(np.float64)
+        e1, e2 = np.exp(z1), np.exp(z2)
+        ar = g.real * e1.real - g.imag * e1.imag
+        ai = g.real * e1.imag + g.imag * e1.real
+        A[:, 0].real = ar * e2.real - ai * e2.imag
+        A[:, 0].imag = ar * e2.imag + ai * e2.real
+        sr[:] = 0
+        sc[:] = np.mod(np.rint(centre).astype(np.int64), C)
+        tw0[:] = lv
+        tw1[:] = lv
+        w[:] = 0
+    return OK, _merge(sr, sc, C, gsr, gsc, grp)
+
+
 def dd_expand(R, C, grp, sc, A, tab, tw0, tw1, w, post, cre, cim, transpose=False):
     """Expand compact diagonals into float32 coefficients ``cre + j cim`` of shape (G, R*C).
 

@@ -122,7 +122,7 @@ class Detector:
         if self._dd_cache is not None and self._dd_cache[0] == key:
             ch, cre, cim = self._dd_cache[1]
         else:
-            ch = dd_channel(self.modem, p, self.doppler_spread, self._tables)
+            ch = dd_channel(self.modem, p, self.doppler_spread, self._tables, kernel)
             if ch is None:
                 return None
             cre, cim = ch.expand(kernel, transpose)

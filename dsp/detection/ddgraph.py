@@ -87,6 +87,39 @@ class _Tables:
             self.rot[("tab", N)] = t
         return t
 
+    def afdm_rows(self, N: int, c2: float, cp_len: int, delays) -> np.ndarray:
+        """AFDM column tables of every delay 0..cp_len, one (cp_len + 1, N) array (row l: the chirp table
+        of delay l, as :func:`_afdm` computes it), rows filled on first use (unfilled rows stay zero pages)."""
+        key = ("rows", N, c2, cp_len)
+        ent = self.afdm.get(key)
+        if ent is None:
+            ent = (np.zeros((cp_len + 1, N), np.complex128), np.zeros(cp_len + 1, bool))
+            self.afdm[key] = ent
+        tab, filled = ent
+        for lv in set(delays.tolist()):
+            if not filled[lv]:
+                tab[lv] = self.afdm_row(N, c2, lv)
+                filled[lv] = True
+        return tab
+
+    def afdm_row(self, N: int, c2: float, lv: int) -> np.ndarray:
+        key = (N, c2, lv)
+        t = self.afdm.get(key)
+        if t is None:
+            mf = np.arange(N, dtype=float)
+            t = np.exp(2j * np.pi * (np.mod(c2 * mf**2, 1.0) - np.mod(lv * mf, N) / N))
+            self.afdm[key] = t
+        return t
+
+    def afdm_post(self, N: int, c2: float) -> np.ndarray:
+        key = ("post", N, c2)
+        t = self.afdm.get(key)
+        if t is None:
+            mf = np.arange(N, dtype=float)
+            t = np.exp(-2j * np.pi * np.mod(c2 * mf**2, 1.0)) if c2 != 0.0 else np.zeros(0, np.complex128)
+            self.afdm[key] = t
+        return t
+
     def rotation(self, period: int) -> np.ndarray:
         t = self.rot.get(period)
         if t is None:
@@ -155,29 +188,62 @@ def _afdm(modem, parsed, spread, tables):
     A = (h0[pi] * _g(frac[pi] + j, N))[:, None]
     # one column table per delay: e^{j 2 pi (c2 m^2 - l m / N)}, cached per modem
     ls, tix = np.unique(li[pi], return_inverse=True)
-    mf = np.arange(N, dtype=float)
-    rows = []
-    for lv in ls.tolist():
-        key = (N, c2, lv)
-        t = tables.afdm.get(key)
-        if t is None:
-            t = np.exp(2j * np.pi * (np.mod(c2 * mf**2, 1.0) - np.mod(lv * mf, N) / N))
-            tables.afdm[key] = t
-        rows.append(t)
+    rows = [tables.afdm_row(N, c2, lv) for lv in ls.tolist()]
     tab = np.stack(rows) if rows else np.ones((1, N), np.complex128)
     tix = tix.astype(np.int64).ravel()
-    post = np.exp(-2j * np.pi * np.mod(c2 * mf**2, 1.0)) if c2 != 0.0 else np.zeros(0, np.complex128)
+    post = tables.afdm_post(N, c2)
     D = pi.size
     gsr, gsc, grp = _merge(np.zeros(D, np.int64), sc, N)
     return DdChannel(1, N, gsr, gsc, grp, sc, np.ascontiguousarray(A, np.complex128), np.ascontiguousarray(tab),
                      tix, tix.copy(), np.zeros(D, np.int64), post)
 
 
-def dd_channel(modem, paths_dd, doppler_spread: int | None = None, tables: _Tables | None = None) -> DdChannel | None:
+def _integer_channel(modem, paths_dd, tables: _Tables, kernel) -> DdChannel | None:
+    """Integer paths (the estimators' output) through the kernel's ``dd_build``: one diagonal per path,
+    no per-path NumPy; None when a bin is not an integer (or anything else the general path must judge)."""
+    p = paths_dd if isinstance(paths_dd, np.ndarray) else np.asarray(paths_dd)
+    if p.ndim != 2 or p.shape[1] != 3 or p.dtype.kind not in "fic":
+        return None
+    p = np.ascontiguousarray(p, np.complex128)
+    P = p.shape[0]
+    otfs = _kind(modem) == "otfs"
+    if otfs:
+        R, C, cp = int(modem.M), int(modem.N), int(modem.cp_len)
+        frame = getattr(modem, "cp", "frame") == "frame"
+        rot = tables.rotation(R * C if frame else C * (R + cp))
+        c1 = 0.0
+    else:
+        R, C, cp, frame, rot, c1 = 1, int(modem.N), int(modem.cp_len), False, _NO_ROT, float(modem.c1)
+    ints = np.empty((8, P), np.int64)
+    A = np.empty((P, R), np.complex128)
+    sr, sc, gsr, gsc, grp, tw0, tw1, w = ints
+    status, G = kernel.dd_build(0 if otfs else 1, R, C, cp, frame, c1, p, rot, sr, sc, gsr, gsc, grp, A, tw0, tw1, w)
+    if status == 4:
+        return None
+    if status:
+        raise HILError(f"dd_build failed (status {status}): inconsistent arrays")
+    if otfs:
+        tab, post = tables.otfs_tab(C), np.zeros(0, np.complex128)
+    else:
+        c2 = float(modem.c2)
+        tab, post = tables.afdm_rows(C, c2, cp, tw0), tables.afdm_post(C, c2)
+    return DdChannel(R, C, gsr[:G], gsc[:G], grp, sc, A, tab, tw0, tw1, w, post)
+
+
+_NO_ROT = np.zeros(0, np.complex128)
+
+
+def dd_channel(modem, paths_dd, doppler_spread: int | None = None, tables: _Tables | None = None,
+               kernel=None) -> DdChannel | None:
     """The diagonals of ``modem``'s channel for ``paths_dd``, or None when it has no diagonal form
-    (other waveforms, fractional delays: use :func:`dsp.detection.graph.channel_coo`)."""
+    (other waveforms, fractional delays: use :func:`dsp.detection.graph.channel_coo`). With ``kernel``
+    (``_ddet`` or its twin) integer paths are built by its ``dd_build`` (same diagonals, no NumPy per path)."""
     if not dd_supported(modem):
         return None
+    if kernel is not None:
+        ch = _integer_channel(modem, paths_dd, tables or _Tables(), kernel)
+        if ch is not None:
+            return ch
     parsed = as_paths(paths_dd)
     d = parsed[1]
     if not np.all(np.abs(d - np.rint(d)) < 1e-9):
