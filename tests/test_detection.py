@@ -678,3 +678,33 @@ def test_dd_build_leaves_fractional_and_bad_paths_to_the_general_path():
     det = make_detector("mrc", m, engine="dd")
     det.detect(np.zeros(m.shape), [(1.0, 0, 0.5)], 0.1)       # fractional Doppler: the general dd path
     assert det.last_engine == "dd"
+
+
+@pytest.mark.kernel
+def test_pair_bits_compiled_equals_twin_and_the_table():
+    compiled, twin = kernel_pair("_ddet")
+    rng = np.random.default_rng(3)
+    dec = rng.integers(0, 2, (50, 2)).astype(np.int8)
+    sel = rng.permutation(50)[:31].astype(np.int64)
+    table = rng.integers(0, 2, (4, 2)).astype(np.uint8)
+    ref = table[2 * dec[sel, 0] + dec[sel, 1]].ravel()
+    for k in (compiled, twin):
+        out = np.empty(62, np.uint8)
+        assert k.pair_bits(dec, sel, table, out) == 0
+        np.testing.assert_array_equal(out, ref)
+        assert k.pair_bits(dec, sel, table[:3], out) == 1
+        assert k.pair_bits(dec, np.array([50], np.int64), table, out[:2]) == 1
+
+
+@pytest.mark.parametrize("name", ["mp", "mrc"])
+def test_detect_bits_leaves_the_same_last_state_as_detect(name):
+    """detect_bits computes indices and posteriors only on demand; they equal those of detect."""
+    rng = np.random.default_rng(8)
+    m = OtfsModem(16, 8, 4, cp_len=4)
+    (_, paths, y), = _frames(m, rng, 1, 8.0)[0]
+    a, b = make_detector(name, m), make_detector(name, m)
+    a.detect(y, paths, 0.2)
+    b.detect_bits(y, paths, 0.2)
+    np.testing.assert_array_equal(a.last_indices, b.last_indices)
+    if name == "mp":
+        np.testing.assert_array_equal(a.last_prob, b.last_prob)

@@ -209,6 +209,16 @@ cdef extern from *:
         return 0;
     }
 
+    /* hard bits of the selected cells from 2-level I/Q decisions: out[i * bps + b] = table[2 dI + dQ, b] */
+    static void hil_dd_pair_bits(const int8_t *dec, const int64_t *sel, int64_t n_sel, const uint8_t *table,
+                                 int64_t bps, uint8_t *out) {
+        for (int64_t i = 0; i < n_sel; i++) {
+            const int8_t *d = dec + 2 * sel[i];
+            const uint8_t *row = table + bps * (2 * (d[0] != 0) + (d[1] != 0));
+            for (int64_t b = 0; b < bps; b++) out[i * bps + b] = row[b];
+        }
+    }
+
     /* ---------------------------------------------------------------- coefficient expansion (double)*/
     static inline void hil_dd_expand_seg(double a_re, double a_im, const double *restrict tb, const double *restrict post,
                                   double *restrict o, int64_t m) {
@@ -700,6 +710,8 @@ cdef extern from *:
     int _build_afdm "hil_dd_build_afdm"(int64_t N, int64_t cp, double c1, int64_t P, const double *p, int64_t *sr,
                                         int64_t *sc, int64_t *gsr, int64_t *gsc, int64_t *grp, double *A,
                                         int64_t *tw0, int64_t *tw1, int64_t *w, int64_t *G) noexcept nogil
+    void _pair_bits "hil_dd_pair_bits"(const int8_t *dec, const int64_t *sel, int64_t n_sel, const uint8_t *table,
+                                       int64_t bps, uint8_t *out) noexcept nogil
     int _expand "hil_dd_expand"(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
                                 const double *A, const double *tab, const int64_t *tw0, const int64_t *tw1,
                                 const int64_t *w, const double *post, int has_post, int transpose,
@@ -775,6 +787,22 @@ def gather_bits(const int64_t[::1] idx, const int64_t[::1] sel, const uint8_t[:,
     if n_sel:
         with nogil:
             _bits(&idx[0], &sel[0], n_sel, &table[0, 0], Q, bps, &out[0])
+    return OK
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def pair_bits(const int8_t[:, ::1] dec, const int64_t[::1] sel, const uint8_t[:, ::1] table, uint8_t[::1] out):
+    """Hard bits of cells ``sel`` from MP's I/Q decisions; see the twin ``_ddet_py.pair_bits``. Returns a status."""
+    cdef Py_ssize_t i, n_sel = sel.shape[0], bps = table.shape[1]
+    if table.shape[0] != 4 or dec.shape[1] != 2 or out.shape[0] != n_sel * bps:
+        return ERR_SHAPE
+    for i in range(n_sel):
+        if sel[i] < 0 or sel[i] >= dec.shape[0]:
+            return ERR_SHAPE
+    if n_sel and bps:
+        with nogil:
+            _pair_bits(&dec[0, 0], &sel[0], n_sel, &table[0, 0], bps, &out[0])
     return OK
 
 

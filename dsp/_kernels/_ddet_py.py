@@ -258,6 +258,19 @@ def gather_bits(idx, sel, table, out):
     return OK
 
 
+def pair_bits(dec, sel, table, out):
+    """Hard bits of the cells ``sel`` from two-level I/Q decisions ``dec`` ((n, 2), 0/1):
+    ``out[i * bps:(i + 1) * bps] = table[2 dec[sel[i], 0] + dec[sel[i], 1]]`` (``table``: 4 rows). Returns a status."""
+    bps = table.shape[1]
+    if table.shape[0] != 4 or dec.shape[1] != 2 or out.shape[0] != sel.shape[0] * bps:
+        return ERR_SHAPE
+    if sel.size and (sel.min() < 0 or sel.max() >= dec.shape[0]):
+        return ERR_SHAPE
+    d = dec[sel] != 0
+    out[:] = table[2 * d[:, 0] + d[:, 1]].ravel()
+    return OK
+
+
 def _shifts_ok(sr, sc, R, C):
     return sr.size == 0 or (sr.min() >= 0 and sr.max() < R and sc.min() >= 0 and sc.max() < C)
 

@@ -64,6 +64,27 @@ class Detector:
         self._want_grid = True
         self._direct_bits = None
 
+    @property
+    def last_indices(self) -> np.ndarray:
+        """Constellation index per data cell of the last detection (C order; -1: no decision)."""
+        if self._lazy_indices is not None:
+            self._last_indices = np.asarray(self._lazy_indices(), np.int64)
+            self._lazy_indices = None
+        return self._last_indices
+
+    @last_indices.setter
+    def last_indices(self, value):
+        self._last_indices = value
+        self._lazy_indices = None
+
+    def _data_cells(self, mask):
+        """Flat indices of the data cells (int64), cached while the mask array stays the same."""
+        c = getattr(self, "_dcells", None)
+        if c is None or c[0] is not mask:
+            c = (mask, np.flatnonzero(mask).astype(np.int64))
+            self._dcells = c
+        return c[1]
+
     # ------------------------------------------------------------------ helpers
     def _inputs(self, y_grid, noise_var, known):
         m = self.modem

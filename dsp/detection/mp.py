@@ -83,7 +83,8 @@ class MpDetector(Detector):
         """Posterior symbol probabilities of the data cells after the last iteration (n_data, Q)."""
         if self._last_llr is not None:
             # dd engine: product of the I and Q logistic posteriors of the final LLRs
-            t = self._last_llr.astype(np.float64)
+            llr, sel = self._last_llr
+            t = llr[sel].astype(np.float64)
             p1 = 0.5 * (1.0 + np.tanh(0.5 * t))                 # P(level x1) per dimension
             bi, bq = self._levels[4], self._levels[5]
             pi = np.where(bi[None, :] == 1, p1[:, :1], 1.0 - p1[:, :1])
@@ -139,8 +140,19 @@ class MpDetector(Detector):
         self.last_eta = float(eta)
         self.last_converged = eta >= 1.0
         sel = mask if perm is None else perm
+        if not self._want_grid:
+            # detect_bits: the bits straight from the decisions in the kernel; indices and posteriors only
+            # when asked for (last_indices / last_prob)
+            cells = self._data_cells(mask) if perm is None else perm
+            bits = np.empty(cells.size * self._pair_table().shape[1], np.uint8)
+            if self._dd_kernel.pair_bits(dec, cells, self._pair_table(), bits):
+                raise HILError("pair_bits refused its shapes")
+            self._direct_bits = bits
+            self._last_llr = (llr, sel)
+            self._lazy_indices = lambda: self._levels[6][dec[sel, 0], dec[sel, 1]]
+            return None
         d = dec[sel]
-        self._last_llr = llr[sel]
+        self._last_llr = (llr, sel)
         idx = self._levels[6][d[:, 0], d[:, 1]]
         sep = self._separable_bits()
         bits = None
@@ -149,6 +161,16 @@ class MpDetector(Detector):
             order, flip = sep
             bits = (d.view(np.uint8)[:, order] ^ flip).ravel()
         return self._output(idx, mask, kn, bits)
+
+    def _pair_table(self):
+        """Bits of the point with I/Q level bits (bI, bQ) in row 2 bI + bQ (uint8 (4, bits per symbol)); cached."""
+        t = getattr(self, "_ptab", None)
+        if t is None:
+            table = np.asarray(self.modem.qam.demap_hard(self.constellation), np.uint8).reshape(4, -1)
+            lut = self._levels[6]
+            t = np.ascontiguousarray(table[[lut[0, 0], lut[0, 1], lut[1, 0], lut[1, 1]]])
+            self._ptab = t
+        return t
 
     def _separable_bits(self):
         """(column order, xor mask) when each of the 2 bits of a point is a function of one dimension's

@@ -146,13 +146,6 @@ class MrcDetector(Detector):
             self._btab = t
         return t
 
-    def _data_cells(self, mask):
-        c = getattr(self, "_dcells", None)
-        if c is None or c[0] is not mask:
-            c = (mask, np.flatnonzero(mask).astype(np.int64))
-            self._dcells = c
-        return c[1]
-
     def __repr__(self) -> str:
         return (f"MrcDetector(max_iter={self.max_iter}, doppler_spread={self.doppler_spread}, "
                 f"engine={self.engine!r}, kernel={self._kernel.__name__})")
