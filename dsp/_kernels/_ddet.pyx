@@ -702,6 +702,47 @@ cdef extern from *:
         *sweeps_out = sweeps;
         return 0;
     }
+
+    /* one frame, integer paths, untransposed layout: diagonals, expansion, pilot cancellation, MRC, bits -
+       the functions above in sequence, without returning to Python between them. Status 4: a bin is not an
+       integer (the caller's general path); 5: an AFDM delay whose column table is not filled yet. */
+    static int hil_dd_frame_mrc(int kind, int64_t R, int64_t C, int64_t cp, int frame, double c1, int64_t P,
+                                const double *paths, const double *rot, int64_t period, const double *tab,
+                                const uint8_t *ones, const uint8_t *filled, int64_t n_tab, const double *post,
+                                const double *y, const int64_t *kc, const double *kv, int64_t K, const uint8_t *act,
+                                int64_t glen, const float *csr, const float *csi, int64_t Q, int max_iter,
+                                const int64_t *sel, int64_t n_sel, const uint8_t *btab, int64_t bps,
+                                int64_t *idx, float *soft, uint8_t *bits, int *sweeps) {
+        int64_t n = R * C, G = 0;
+        int64_t *ints = (int64_t *) malloc((size_t) (8 * P + 8) * sizeof(int64_t));
+        double *A = (double *) malloc((size_t) (2 * P * R + 2) * sizeof(double));
+        float *f = NULL;
+        int st = 3;
+        if (ints == NULL || A == NULL) goto done;
+        int64_t *sr = ints, *sc = sr + P, *gsr = sc + P, *gsc = gsr + P, *grp = gsc + P, *tw0 = grp + P;
+        int64_t *tw1 = tw0 + P, *w = tw1 + P;
+        st = kind == 0 ? hil_dd_build_otfs(R, C, cp, frame, P, paths, rot, period, sr, sc, gsr, gsc, grp, A, tw0,
+                                           tw1, w, &G)
+                       : hil_dd_build_afdm(C, cp, c1, P, paths, sr, sc, gsr, gsc, grp, A, tw0, tw1, w, &G);
+        if (st) goto done;
+        for (int64_t t = 0; t < P; t++)
+            if (tw0[t] >= n_tab || tw1[t] >= n_tab || !filled[tw0[t]] || !filled[tw1[t]]) { st = 5; goto done; }
+        f = (float *) malloc((size_t) (2 * G * n + 2 * n + 2) * sizeof(float));
+        if (f == NULL) { st = 3; goto done; }
+        float *cre = f, *cim = f + G * n, *yr = cim + G * n, *yi = yr + n;
+        if (G) {
+            st = hil_dd_expand(R, C, P, G, grp, sc, A, tab, tw0, tw1, w, post, post != NULL, 0, ones, cre, cim);
+            if (st) goto done;
+        }
+        st = hil_dd_prep(y, R, C, 0, kc, kv, G ? K : 0, G, gsr, gsc, cre, cim, yr, yi);
+        if (st) goto done;
+        st = hil_dd_mrc(R, C, G, gsr, gsc, cre, cim, yr, yi, act, glen, csr, csi, Q, max_iter, idx, soft, sweeps);
+        if (st) goto done;
+        hil_dd_bits(idx, sel, n_sel, btab, Q, bps, bits);
+    done:
+        free(ints); free(A); free(f);
+        return st;
+    }
     """
     int _build_otfs "hil_dd_build_otfs"(int64_t M, int64_t N, int64_t cp, int frame, int64_t P, const double *p,
                                         const double *rot, int64_t period, int64_t *sr, int64_t *sc, int64_t *gsr,
@@ -712,6 +753,13 @@ cdef extern from *:
                                         int64_t *tw0, int64_t *tw1, int64_t *w, int64_t *G) noexcept nogil
     void _pair_bits "hil_dd_pair_bits"(const int8_t *dec, const int64_t *sel, int64_t n_sel, const uint8_t *table,
                                        int64_t bps, uint8_t *out) noexcept nogil
+    int _frame_mrc "hil_dd_frame_mrc"(int kind, int64_t R, int64_t C, int64_t cp, int frame, double c1, int64_t P,
+                                      const double *paths, const double *rot, int64_t period, const double *tab,
+                                      const uint8_t *ones, const uint8_t *filled, int64_t n_tab, const double *post,
+                                      const double *y, const int64_t *kc, const double *kv, int64_t K,
+                                      const uint8_t *act, int64_t glen, const float *csr, const float *csi, int64_t Q,
+                                      int max_iter, const int64_t *sel, int64_t n_sel, const uint8_t *btab,
+                                      int64_t bps, int64_t *idx, float *soft, uint8_t *bits, int *sweeps) noexcept nogil
     int _expand "hil_dd_expand"(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
                                 const double *A, const double *tab, const int64_t *tw0, const int64_t *tw1,
                                 const int64_t *w, const double *post, int has_post, int transpose,
@@ -940,4 +988,47 @@ def mrc(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] gsr, const int64_t[::1] g
         status = _mrc(R, C, G, &gsr[0] if G else NULL, &gsc[0] if G else NULL, pre, pim, &yr[0], &yi[0], &act[0],
                       group_len, &cons_re[0], &cons_im[0], cons_re.shape[0], max_iter, &out_idx[0],
                       &out_soft[0, 0], &sweeps)
+    return status, sweeps
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def frame_mrc(int kind, Py_ssize_t R, Py_ssize_t C, Py_ssize_t cp, bint frame, double c1,
+              const double complex[:, ::1] paths, const double complex[::1] rot, const double complex[:, ::1] tab,
+              const uint8_t[::1] ones, const uint8_t[::1] filled, const double complex[::1] post,
+              const double complex[::1] y, const int64_t[::1] known_cells, const double complex[::1] known_values,
+              const uint8_t[::1] act, Py_ssize_t group_len, const float[::1] cons_re, const float[::1] cons_im,
+              int max_iter, const int64_t[::1] sel, const uint8_t[:, ::1] table, int64_t[::1] out_idx,
+              float[:, ::1] out_soft, uint8_t[::1] out_bits):
+    """One frame from integer paths to bits (dd_build, dd_expand, prep_obs, mrc, gather_bits in one call
+    without the GIL); see the twin ``_ddet_py.frame_mrc``. Returns (status, sweeps); status 4: not integer
+    bins, 5: an AFDM column table not filled."""
+    cdef Py_ssize_t n = R * C, P = paths.shape[0], K = known_cells.shape[0], j, Q = table.shape[0] - 1
+    cdef Py_ssize_t bps = table.shape[1]
+    cdef int status = OK, sweeps = 0
+    if (kind not in (0, 1) or R < 1 or C < 1 or cp < 0 or (kind == 1 and R != 1) or paths.shape[1] != 3
+            or (kind == 0 and rot.shape[0] < 1) or tab.shape[1] != C or tab.shape[0] < 1
+            or ones.shape[0] != tab.shape[0] or filled.shape[0] != tab.shape[0]
+            or (post.shape[0] and post.shape[0] != C) or y.shape[0] != n or known_values.shape[0] != K
+            or act.shape[0] != n or out_idx.shape[0] != n or out_soft.shape[0] != n or out_soft.shape[1] != 2
+            or cons_im.shape[0] != cons_re.shape[0] or Q != cons_re.shape[0]
+            or out_bits.shape[0] != sel.shape[0] * bps):
+        return ERR_SHAPE, 0
+    if not (max_iter >= 1 and cons_re.shape[0] >= 1 and 1 <= group_len <= C):
+        return ERR_PARAM, 0
+    for j in range(K):
+        if known_cells[j] < 0 or known_cells[j] >= n:
+            return ERR_SHAPE, 0
+    for j in range(sel.shape[0]):
+        if sel[j] < 0 or sel[j] >= n:
+            return ERR_SHAPE, 0
+    with nogil:
+        status = _frame_mrc(kind, R, C, cp, frame, c1, P, <const double *> &paths[0, 0] if P else NULL,
+                            <const double *> &rot[0] if kind == 0 else NULL, rot.shape[0],
+                            <const double *> &tab[0, 0], &ones[0], &filled[0], tab.shape[0],
+                            <const double *> &post[0] if post.shape[0] else NULL, <const double *> &y[0],
+                            &known_cells[0] if K else NULL, <const double *> &known_values[0] if K else NULL, K,
+                            &act[0], group_len, &cons_re[0], &cons_im[0], cons_re.shape[0], max_iter,
+                            &sel[0] if sel.shape[0] else NULL, sel.shape[0], &table[0, 0], bps, &out_idx[0],
+                            &out_soft[0, 0], &out_bits[0] if out_bits.shape[0] else NULL, &sweeps)
     return status, sweeps

@@ -489,3 +489,36 @@ def mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, group_len, cons_re, cons_im, max_
     out_idx[:] = idx
     out_soft[:, :] = soft
     return OK, sweeps
+
+
+def frame_mrc(kind, R, C, cp, frame, c1, paths, rot, tab, ones, filled, post, y, known_cells, known_values, act,
+              group_len, cons_re, cons_im, max_iter, sel, table, out_idx, out_soft, out_bits):
+    """One frame from integer ``paths`` to bits in the untransposed layout: :func:`dd_build`,
+    :func:`dd_expand` (``ones``: the table rows that are exactly 1; ``filled``: the rows that hold a
+    table), :func:`prep_obs`, :func:`mrc`, :func:`gather_bits` (of cells ``sel``). Returns
+    ``(status, sweeps)``; status 4 when a bin is not an integer, 5 when an AFDM delay's table is not filled."""
+    n, P, Q = R * C, paths.shape[0], table.shape[0] - 1
+    if (kind not in (0, 1) or R < 1 or C < 1 or cp < 0 or (kind == 1 and R != 1) or paths.shape[1] != 3
+            or tab.shape[1] != C or ones.shape[0] != tab.shape[0] or filled.shape[0] != tab.shape[0]
+            or y.shape[0] != n or out_bits.shape[0] != sel.shape[0] * table.shape[1] or Q != cons_re.shape[0]):
+        return ERR_SHAPE, 0
+    ints = np.empty((8, P), np.int64)
+    A = np.empty((P, R), np.complex128)
+    sr, sc, gsr, gsc, grp, tw0, tw1, w = ints
+    st, G = dd_build(kind, R, C, cp, frame, c1, paths, rot, sr, sc, gsr, gsc, grp, A, tw0, tw1, w)
+    if st:
+        return st, 0
+    if P and (max(tw0.max(), tw1.max()) >= tab.shape[0] or not (filled[tw0].all() and filled[tw1].all())):
+        return 5, 0
+    cre = np.empty((G, n), _F)
+    cim = np.empty((G, n), _F)
+    if G and dd_expand(R, C, grp, sc, A, tab, tw0, tw1, w, post, cre, cim):
+        return ERR_SHAPE, 0
+    yr, yi = np.empty(n, _F), np.empty(n, _F)
+    if prep_obs(y, R, C, False, known_cells, known_values, gsr[:G], gsc[:G], cre, cim, yr, yi):
+        return ERR_SHAPE, 0
+    st, sweeps = mrc(R, C, gsr[:G], gsc[:G], cre, cim, yr, yi, act, group_len, cons_re, cons_im, max_iter, out_idx,
+                     out_soft)
+    if st:
+        return st, 0
+    return gather_bits(out_idx, sel, table, out_bits), sweeps

@@ -149,14 +149,7 @@ class Detector:
             cre, cim = ch.expand(kernel, transpose)
             self._dd_cache = (key, (ch, cre, cim))
         R, C = ch.R, ch.C
-        mc = self._mask_cache
-        if mc is not None and mc[1] is mask and len(mc) > 5:
-            kc, kv = mc[5], mc[6]
-        else:
-            kc = np.flatnonzero(kn).astype(np.int64)
-            kv = np.ascontiguousarray(kn[kc])
-            if mc is not None and mc[1] is mask:
-                self._mask_cache = (*mc[:3], *(mc[3:5] if len(mc) > 3 else (None, None)), kc, kv)
+        kc, kv = self._known_cells(mask, kn)
         # the known cells' contribution H[:, known] x_known (in practice: the pilot) is subtracted in
         # the kernel, which also rounds to float32 and lays out the observations (no GIL)
         yr = np.empty(R * C, np.float32)
@@ -176,6 +169,17 @@ class Detector:
             if mc is not None and mc[1] is mask:
                 self._mask_cache = (*mc[:3], act_t, perm, *mc[5:7])
         return C, R, ch.gsc, ch.gsr, cre, cim, yr, yi, act_t, perm
+
+    def _known_cells(self, mask, kn):
+        """(cells, values) of the known cells with a nonzero value, cached with the mask."""
+        mc = self._mask_cache
+        if mc is not None and mc[1] is mask and len(mc) > 5:
+            return mc[5], mc[6]
+        kc = np.flatnonzero(kn).astype(np.int64)
+        kv = np.ascontiguousarray(kn[kc])
+        if mc is not None and mc[1] is mask:
+            self._mask_cache = (*mc[:3], *(mc[3:5] if len(mc) > 3 else (None, None)), kc, kv)
+        return kc, kv
 
     def _output(self, idx, mask, kn, direct_bits=None):
         self._direct_bits = direct_bits

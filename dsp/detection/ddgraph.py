@@ -90,17 +90,23 @@ class _Tables:
     def afdm_rows(self, N: int, c2: float, cp_len: int, delays) -> np.ndarray:
         """AFDM column tables of every delay 0..cp_len, one (cp_len + 1, N) array (row l: the chirp table
         of delay l, as :func:`_afdm` computes it), rows filled on first use (unfilled rows stay zero pages)."""
-        key = ("rows", N, c2, cp_len)
-        ent = self.afdm.get(key)
-        if ent is None:
-            ent = (np.zeros((cp_len + 1, N), np.complex128), np.zeros(cp_len + 1, bool))
-            self.afdm[key] = ent
-        tab, filled = ent
+        tab, filled, ones = self.afdm_entry(N, c2, cp_len)
         for lv in set(delays.tolist()):
             if not filled[lv]:
                 tab[lv] = self.afdm_row(N, c2, lv)
-                filled[lv] = True
+                ones[lv] = np.all(tab[lv] == 1.0)
+                filled[lv] = 1
         return tab
+
+    def afdm_entry(self, N: int, c2: float, cp_len: int):
+        """(tables, filled flags, all-ones flags) behind :meth:`afdm_rows` (flags uint8 per delay)."""
+        key = ("rows", N, c2, cp_len)
+        ent = self.afdm.get(key)
+        if ent is None:
+            ent = (np.zeros((cp_len + 1, N), np.complex128), np.zeros(cp_len + 1, np.uint8),
+                   np.zeros(cp_len + 1, np.uint8))
+            self.afdm[key] = ent
+        return ent
 
     def afdm_row(self, N: int, c2: float, lv: int) -> np.ndarray:
         key = (N, c2, lv)
@@ -119,6 +125,26 @@ class _Tables:
             t = np.exp(-2j * np.pi * np.mod(c2 * mf**2, 1.0)) if c2 != 0.0 else np.zeros(0, np.complex128)
             self.afdm[key] = t
         return t
+
+    def frame_spec(self, modem):
+        """What the kernel's whole-frame functions need besides the frame: (kind, R, C, cp, frame, c1, rot,
+        tab, ones, filled, post), kind 0 OTFS / 1 AFDM; the AFDM tables fill as delays appear."""
+        key = ("spec", id(modem))
+        sp = self.rot.get(key)
+        if sp is None:
+            if _kind(modem) == "otfs":
+                R, C, cp = int(modem.M), int(modem.N), int(modem.cp_len)
+                frame = getattr(modem, "cp", "frame") == "frame"
+                tab = self.otfs_tab(C)
+                ones = np.all(tab == 1.0, axis=1).astype(np.uint8)
+                sp = (0, R, C, cp, frame, 0.0, self.rotation(R * C if frame else C * (R + cp)), tab, ones,
+                      np.ones(2, np.uint8), np.zeros(0, np.complex128))
+            else:
+                C, cp, c2 = int(modem.N), int(modem.cp_len), float(modem.c2)
+                tab, filled, ones = self.afdm_entry(C, c2, cp)
+                sp = (1, 1, C, cp, False, float(modem.c1), _NO_ROT, tab, ones, filled, self.afdm_post(C, c2))
+            self.rot[key] = sp
+        return sp
 
     def rotation(self, period: int) -> np.ndarray:
         t = self.rot.get(period)

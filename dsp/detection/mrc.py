@@ -86,6 +86,8 @@ class MrcDetector(Detector):
         not used by the MRC weights (zero-forcing combining with decision feedback)."""
         y, nv, mask, kn = self._inputs(y_grid, noise_var, known)
         if self.engine != "graph" and self._dd_applicable():
+            if not self._want_grid and self._frame_bits(y, paths_dd, mask, kn):
+                return None
             dd = self._dd(y, paths_dd, mask, kn, self._dd_kernel)
             if dd is not None:
                 return self._detect_dd(dd, mask, kn)
@@ -125,7 +127,44 @@ class MrcDetector(Detector):
         self._raw_idx = (idx, mask)
         return out
 
+    def _frame_bits(self, y, paths_dd, mask, kn) -> bool:
+        """detect_bits of integer paths in one kernel call (``_ddet.frame_mrc``: diagonals, expansion, pilot
+        cancellation, sweeps and bits without the GIL); False when the paths need the general path."""
+        p = paths_dd if isinstance(paths_dd, np.ndarray) else np.asarray(paths_dd)
+        if p.ndim != 2 or p.shape[1] != 3 or p.dtype.kind not in "fic":
+            return False
+        p = np.ascontiguousarray(p, np.complex128)
+        kind, R, C, cp, frame, c1, rot, tab, ones, filled, post = self._tables.frame_spec(self.modem)
+        kc, kv = self._known_cells(mask, kn)
+        n = R * C
+        idx = np.empty(n, np.int64)
+        soft = np.empty((n, 2), np.float32)
+        sel, table = self._data_cells(mask), self._bit_table()
+        bits = np.empty(sel.size * table.shape[1], np.uint8)
+        glen = C if len(self.modem.shape) >= 2 else 1
+        args = (kind, R, C, cp, frame, c1, p, rot, tab, ones, filled, post, y, kc, kv, mask.view(np.uint8), glen,
+                self._cons32[0], self._cons32[1], self.max_iter, sel, table, idx, soft, bits)
+        status, sweeps = self._dd_kernel.frame_mrc(*args)
+        if status == 5:                                   # an AFDM delay seen for the first time: its table
+            d = np.rint(p[:, 1].real).astype(np.int64)
+            self._tables.afdm_rows(C, float(self.modem.c2), cp, d[(d >= 0) & (d <= cp)])
+            status, sweeps = self._dd_kernel.frame_mrc(*args)
+        if status == 4:
+            return False
+        if status:
+            raise HILError(f"frame_mrc failed: {_STATUS.get(status, status)} (status {status})")
+        self.last_engine = "dd"
+        self.last_iterations = int(sweeps)
+        self.last_converged = sweeps < self.max_iter
+        self._soft_raw = (soft, mask)
+        self._raw_idx = (idx, mask)
+        self._lazy_indices = lambda: idx[mask]
+        self._direct_bits = bits
+        return True
+
     def last_bits(self) -> np.ndarray:
+        if self._direct_bits is not None:
+            return self._direct_bits
         raw = getattr(self, "_raw_idx", None)
         if raw is None or self.last_engine != "dd":
             return super().last_bits()
