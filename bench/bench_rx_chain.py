@@ -20,7 +20,7 @@ preceded by the m-sequence preamble of :mod:`dsp.sync` and arrives with a random
 * ``estim``: delay-Doppler channel estimation from the embedded pilot (``dsp.estimation.estimate_paths``;
   OFDM: ``estimate_one_tap`` on the pilot lattice);
 * ``detect``: MP or MRC (``dsp.detection``; OFDM: one-tap equalisation);
-* ``bits``: hard decisions to bits.
+* ``bits``: hard decisions to bits (dd engine: inside ``detect_bits``, so counted in ``detect``).
 
 Stage times are CPU time of the thread (``time.thread_time``: the cost on one core, not inflated when
 other processes hold the CPUs); each frame runs 3 times, a stage's time is the fastest of the 3, and the
@@ -152,12 +152,15 @@ class Chain:
         if self.layout is not None:
             paths = estimate_paths(Y, self.layout, nv, m, threshold=self.threshold, **self.prune)
             t3 = _clock()
-            grid = self.det.detect(Y, paths, nv)
-            t4 = _clock()
             if self.engine == "graph":
+                grid = self.det.detect(Y, paths, nv)
+                t4 = _clock()
                 bits = m.qam.demap_hard(grid[self.mask])              # the decoding before issue 16
             else:
-                bits = self.det.last_bits()
+                # what a receiver calls: bits straight from the decisions (MRC: one kernel call per frame),
+                # so the bits stage is part of detect here
+                bits = self.det.detect_bits(Y, paths, nv)
+                t4 = _clock()
             t5 = _clock()
             self.last_paths = paths
         else:

@@ -737,3 +737,18 @@ def test_frame_mrc_in_one_call_equals_the_step_by_step_detection(kind):
         assert det.last_engine == "dd" and det.last_iterations == ref.last_iterations
         np.testing.assert_array_equal(det.last_indices, ref.last_indices)
         np.testing.assert_array_equal(det.last_soft, ref.last_soft)
+
+
+def test_detect_many_worker_copies_follow_changed_parameters():
+    rng = np.random.default_rng(6)
+    m = OtfsModem(16, 8, 4, cp_len=4)
+    frames, nv = _frames(m, rng, 4, 4.0)
+    det = make_detector("mrc", m)
+    ys, ps = [y for *_, y in frames], [p for _, p, _ in frames]
+    det.detect_many(ys, ps, nv, threads=2, bits=True)
+    det.max_iter = 1
+    got = det.detect_many(ys, ps, nv, threads=2, bits=True)
+    ref = [make_detector("mrc", m, max_iter=1).detect_bits(y, p, nv) for y, p in zip(ys, ps)]
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)
+    assert det.last_iterations == 1

@@ -268,7 +268,14 @@ class Detector:
         if threads == 1:
             return run(self, 0, n)[0]
         cuts = np.linspace(0, n, threads + 1).round().astype(int)
-        workers = [self] + [self._clone() for _ in range(threads - 1)]
+        # the worker copies persist between calls, so their caches (known cells, tables) stay warm
+        clones = self.__dict__.setdefault("_workers", [])
+        while len(clones) < threads - 1:
+            clones.append(self._clone())
+        settings = {k: v for k, v in self.__dict__.items() if not k.startswith(("_", "last_"))}
+        for c in clones[:threads - 1]:
+            c.__dict__.update(settings)          # parameters changed since (max_iter, damping, ...) follow
+        workers = [self] + clones[:threads - 1]
         with ThreadPoolExecutor(max_workers=threads) as ex:
             futs = [ex.submit(run, workers[t], int(cuts[t]), int(cuts[t + 1])) for t in range(threads)]
             parts = [f.result() for f in futs]
@@ -281,6 +288,7 @@ class Detector:
     def _clone(self):
         """A copy with its own caches and ``last_*`` state (for a worker thread)."""
         c = copy.copy(self)
+        c._workers = []
         c._cache = None
         c._dd_cache = None
         c._mask_cache = None
