@@ -752,3 +752,27 @@ def test_detect_many_worker_copies_follow_changed_parameters():
     for a, b in zip(got, ref):
         np.testing.assert_array_equal(a, b)
     assert det.last_iterations == 1
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("K, transpose", [(3, False), (5, True), (70, False)])
+def test_prep_obs_is_bit_identical_to_twin(K, transpose):
+    """Pilot cancellation: few known cells (touched observations redone from y, shared ones included) and
+    many (K x G > 256, the full-copy path), both layouts."""
+    compiled, twin = kernel_pair("_ddet")
+    R, C, G = 10, 8, 4
+    gsr, gsc, cre, cim, *_ = _dd_problem(K, R, C, G)
+    rng = np.random.default_rng(K)
+    y = rng.standard_normal(R * C) + 1j * rng.standard_normal(R * C)
+    kc = np.sort(rng.choice(R * C, size=min(K, R * C), replace=False)).astype(np.int64)
+    kv = rng.standard_normal(kc.size) + 1j * rng.standard_normal(kc.size)
+    if transpose:
+        cre = np.ascontiguousarray(cre.reshape(G, R, C).transpose(0, 2, 1).reshape(G, -1))
+        cim = np.ascontiguousarray(cim.reshape(G, R, C).transpose(0, 2, 1).reshape(G, -1))
+    out = []
+    for k in (compiled, twin):
+        yr, yi = np.empty(R * C, np.float32), np.empty(R * C, np.float32)
+        assert k.prep_obs(y, R, C, transpose, kc, kv, gsr, gsc, cre, cim, yr, yi) == 0
+        out.append((yr, yi))
+    np.testing.assert_array_equal(out[0][0].view(np.uint32), out[1][0].view(np.uint32))
+    np.testing.assert_array_equal(out[0][1].view(np.uint32), out[1][1].view(np.uint32))

@@ -70,6 +70,40 @@ cdef extern from *:
                            const double *kv, int64_t K, int64_t G, const int64_t *gsr, const int64_t *gsc,
                            const float *cre, const float *cim, float *yr, float *yi) {
         int64_t n = R * C;
+        if (K * G <= 256) {
+            /* few touched cells (the pilot's G observations): round y directly, then redo the touched cells
+               from y with the same double operations in the same order */
+            int64_t td[256], nt = 0;
+            double tw[512];
+            for (int64_t g = 0; g < G; g++)
+                for (int64_t j = 0; j < K; j++) {
+                    int64_t c = kc[j], r = c / C, k = c - r * C;
+                    int64_t dr = r + gsr[g]; if (dr >= R) dr -= R;
+                    int64_t dk = k + gsc[g]; if (dk >= C) dk -= C;
+                    int64_t d = dr * C + dk, dl = transpose ? dk * R + dr : d, u = 0;
+                    while (u < nt && td[u] != d) u++;
+                    if (u == nt) { td[nt] = d; tw[2 * nt] = y[2 * d]; tw[2 * nt + 1] = y[2 * d + 1]; nt++; }
+                    double cr = (double) cre[g * n + dl], ci = (double) cim[g * n + dl];
+                    double xr = kv[2 * j], xi = kv[2 * j + 1];
+                    tw[2 * u] = tw[2 * u] - (cr * xr - ci * xi);
+                    tw[2 * u + 1] = tw[2 * u + 1] - (cr * xi + ci * xr);
+                }
+            if (transpose) {
+                for (int64_t r = 0; r < R; r++)
+                    for (int64_t k = 0; k < C; k++) {
+                        yr[k * R + r] = (float) y[2 * (r * C + k)];
+                        yi[k * R + r] = (float) y[2 * (r * C + k) + 1];
+                    }
+            } else {
+                for (int64_t d = 0; d < n; d++) { yr[d] = (float) y[2 * d]; yi[d] = (float) y[2 * d + 1]; }
+            }
+            for (int64_t u = 0; u < nt; u++) {
+                int64_t d = td[u], o = transpose ? (d % C) * R + d / C : d;
+                yr[o] = (float) tw[2 * u];
+                yi[o] = (float) tw[2 * u + 1];
+            }
+            return 0;
+        }
         double *w = (double *) malloc((size_t) (2 * n + 1) * sizeof(double));
         if (w == NULL) return 3;
         memcpy(w, y, (size_t) (2 * n) * sizeof(double));
@@ -97,6 +131,15 @@ cdef extern from *:
     /* hard bits of the selected cells: out[i * bps + b] = table[idx[sel[i]] (or Q for -1), b] */
     static void hil_dd_bits(const int64_t *idx, const int64_t *sel, int64_t n_sel, const uint8_t *table, int64_t Q,
                             int64_t bps, uint8_t *out) {
+        if (bps == 2) {
+            for (int64_t i = 0; i < n_sel; i++) {
+                int64_t a = idx[sel[i]];
+                const uint8_t *row = table + 2 * (a < 0 || a >= Q ? Q : a);
+                out[2 * i] = row[0];
+                out[2 * i + 1] = row[1];
+            }
+            return;
+        }
         for (int64_t i = 0; i < n_sel; i++) {
             int64_t a = idx[sel[i]];
             const uint8_t *row = table + bps * (a < 0 || a >= Q ? Q : a);
@@ -258,6 +301,18 @@ cdef extern from *:
         if (acc == NULL) return 3;
         for (int64_t g = 0; g < G; g++)
             for (int64_t r = 0; r < R; r++) {
+                int64_t t1 = -1, nm = 0;
+                for (int64_t t = 0; t < D; t++) if (grp[t] == g) { t1 = t; nm++; }
+                if (nm == 1 && post == NULL && ones[r < w[t1] ? tw1[t1] : tw0[t1]]) {
+                    /* the group's one diagonal with a table row of ones: the row factor (0 + a, as the sum) */
+                    float vr = (float) (0.0 + A[2 * (t1 * R + r)]), vi = (float) (0.0 + A[2 * (t1 * R + r) + 1]);
+                    if (transpose) {
+                        for (int64_t k = 0; k < C; k++) { cre[g * n + k * R + r] = vr; cim[g * n + k * R + r] = vi; }
+                    } else {
+                        for (int64_t k = 0; k < C; k++) { cre[g * n + r * C + k] = vr; cim[g * n + r * C + k] = vi; }
+                    }
+                    continue;
+                }
                 for (int64_t k = 0; k < 2 * C; k++) acc[k] = 0.0;
                 for (int64_t t = 0; t < D; t++) {
                     if (grp[t] != g) continue;
