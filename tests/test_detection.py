@@ -712,9 +712,11 @@ def test_detect_bits_leaves_the_same_last_state_as_detect(name):
 
 @pytest.mark.kernel
 @pytest.mark.parametrize("kind", ["otfs", "afdm"])
-def test_frame_mrc_in_one_call_equals_the_step_by_step_detection(kind):
-    """detect_bits through _ddet.frame_mrc (one call per frame, embedded pilot, AFDM tables filled on first
-    use) gives what detect's step-by-step path gives, with the compiled kernel and with the twin."""
+@pytest.mark.parametrize("name", ["mrc", "mp"])
+def test_frame_detection_in_one_call_equals_the_step_by_step_detection(kind, name):
+    """detect_bits through _ddet.frame_mrc / frame_mp (one call per frame, embedded pilot, AFDM tables filled
+    on first use; MP on OTFS in the transposed layout) gives what detect's step-by-step path gives, with the
+    compiled kernel and with the twin."""
     from dsp.estimation import afdm_pilot_layout, otfs_pilot_layout
     compiled, twin = kernel_pair("_ddet")
     rng = np.random.default_rng(21)
@@ -727,16 +729,21 @@ def test_frame_mrc_in_one_call_equals_the_step_by_step_detection(kind):
     paths = np.array([(0.9, 0, 1), (0.4j, 2, -1), (0.3, 3, 0), (0.1, 2, -1)], complex)
     X = m.grid_from_symbols(m.qam.map(rng.integers(0, 2, m.bits_per_frame, dtype=np.uint8)))
     y = grid_output(m, paths, X, 0.05, rng)
-    ref = make_detector("mrc", m, engine="dd")
+    kw = {"stall_iter": 3} if name == "mp" else {}
+    ref = make_detector(name, m, engine="dd", **kw)
     grid = ref.detect(y, paths, 0.05)
     want = m.qam.demap_hard(grid[m.data_mask])
     for k in (compiled, twin):
-        det = make_detector("mrc", m, engine="dd")
+        det = make_detector(name, m, engine="dd", **kw)
         det._dd_kernel = k
         np.testing.assert_array_equal(det.detect_bits(y, paths, 0.05), want)
         assert det.last_engine == "dd" and det.last_iterations == ref.last_iterations
         np.testing.assert_array_equal(det.last_indices, ref.last_indices)
-        np.testing.assert_array_equal(det.last_soft, ref.last_soft)
+        if name == "mrc":
+            np.testing.assert_array_equal(det.last_soft, ref.last_soft)
+        else:
+            assert det.last_eta == ref.last_eta
+            np.testing.assert_array_equal(det.last_prob, ref.last_prob)
 
 
 def test_detect_many_worker_copies_follow_changed_parameters():

@@ -758,9 +758,48 @@ cdef extern from *:
         return 0;
     }
 
-    /* one frame, integer paths, untransposed layout: diagonals, expansion, pilot cancellation, MRC, bits -
-       the functions above in sequence, without returning to Python between them. Status 4: a bin is not an
-       integer (the caller's general path); 5: an AFDM delay whose column table is not filled yet. */
+    /* one frame's channel from integer paths: diagonals, expansion and pilot cancellation in the kernels'
+       layout (transpose: C x R). On success the caller owns fr->ints, fr->A, fr->f (free all three). Status 4:
+       a bin is not an integer (the caller's general path); 5: an AFDM delay whose column table is not filled. */
+    typedef struct {
+        int64_t *ints; double *A; float *f;
+        int64_t G, *gsr, *gsc;
+        float *cre, *cim, *yr, *yi;
+    } hil_dd_frame_t;
+
+    static int hil_dd_frame_setup(int kind, int64_t R, int64_t C, int64_t cp, int frame, double c1, int64_t P,
+                                  const double *paths, const double *rot, int64_t period, const double *tab,
+                                  const uint8_t *ones, const uint8_t *filled, int64_t n_tab, const double *post,
+                                  const double *y, const int64_t *kc, const double *kv, int64_t K, int transpose,
+                                  hil_dd_frame_t *fr) {
+        int64_t n = R * C, G = 0;
+        fr->ints = (int64_t *) malloc((size_t) (8 * P + 8) * sizeof(int64_t));
+        fr->A = (double *) malloc((size_t) (2 * P * R + 2) * sizeof(double));
+        fr->f = NULL;
+        if (fr->ints == NULL || fr->A == NULL) return 3;
+        int64_t *sr = fr->ints, *sc = sr + P, *gsr = sc + P, *gsc = gsr + P, *grp = gsc + P, *tw0 = grp + P;
+        int64_t *tw1 = tw0 + P, *w = tw1 + P;
+        int st = kind == 0 ? hil_dd_build_otfs(R, C, cp, frame, P, paths, rot, period, sr, sc, gsr, gsc, grp, fr->A,
+                                               tw0, tw1, w, &G)
+                           : hil_dd_build_afdm(C, cp, c1, P, paths, sr, sc, gsr, gsc, grp, fr->A, tw0, tw1, w, &G);
+        if (st) return st;
+        for (int64_t t = 0; t < P; t++)
+            if (tw0[t] >= n_tab || tw1[t] >= n_tab || !filled[tw0[t]] || !filled[tw1[t]]) return 5;
+        fr->f = (float *) malloc((size_t) (2 * G * n + 2 * n + 2) * sizeof(float));
+        if (fr->f == NULL) return 3;
+        fr->G = G; fr->gsr = gsr; fr->gsc = gsc;
+        fr->cre = fr->f; fr->cim = fr->f + G * n; fr->yr = fr->cim + G * n; fr->yi = fr->yr + n;
+        if (G) {
+            st = hil_dd_expand(R, C, P, G, grp, sc, fr->A, tab, tw0, tw1, w, post, post != NULL, transpose, ones,
+                               fr->cre, fr->cim);
+            if (st) return st;
+        }
+        return hil_dd_prep(y, R, C, transpose, kc, kv, G ? K : 0, G, gsr, gsc, fr->cre, fr->cim, fr->yr, fr->yi);
+    }
+
+    static void hil_dd_frame_free(hil_dd_frame_t *fr) { free(fr->ints); free(fr->A); free(fr->f); }
+
+    /* one frame from integer paths to bits: setup, MRC sweeps, bits (untransposed layout) */
     static int hil_dd_frame_mrc(int kind, int64_t R, int64_t C, int64_t cp, int frame, double c1, int64_t P,
                                 const double *paths, const double *rot, int64_t period, const double *tab,
                                 const uint8_t *ones, const uint8_t *filled, int64_t n_tab, const double *post,
@@ -768,34 +807,40 @@ cdef extern from *:
                                 int64_t glen, const float *csr, const float *csi, int64_t Q, int max_iter,
                                 const int64_t *sel, int64_t n_sel, const uint8_t *btab, int64_t bps,
                                 int64_t *idx, float *soft, uint8_t *bits, int *sweeps) {
-        int64_t n = R * C, G = 0;
-        int64_t *ints = (int64_t *) malloc((size_t) (8 * P + 8) * sizeof(int64_t));
-        double *A = (double *) malloc((size_t) (2 * P * R + 2) * sizeof(double));
-        float *f = NULL;
-        int st = 3;
-        if (ints == NULL || A == NULL) goto done;
-        int64_t *sr = ints, *sc = sr + P, *gsr = sc + P, *gsc = gsr + P, *grp = gsc + P, *tw0 = grp + P;
-        int64_t *tw1 = tw0 + P, *w = tw1 + P;
-        st = kind == 0 ? hil_dd_build_otfs(R, C, cp, frame, P, paths, rot, period, sr, sc, gsr, gsc, grp, A, tw0,
-                                           tw1, w, &G)
-                       : hil_dd_build_afdm(C, cp, c1, P, paths, sr, sc, gsr, gsc, grp, A, tw0, tw1, w, &G);
-        if (st) goto done;
-        for (int64_t t = 0; t < P; t++)
-            if (tw0[t] >= n_tab || tw1[t] >= n_tab || !filled[tw0[t]] || !filled[tw1[t]]) { st = 5; goto done; }
-        f = (float *) malloc((size_t) (2 * G * n + 2 * n + 2) * sizeof(float));
-        if (f == NULL) { st = 3; goto done; }
-        float *cre = f, *cim = f + G * n, *yr = cim + G * n, *yi = yr + n;
-        if (G) {
-            st = hil_dd_expand(R, C, P, G, grp, sc, A, tab, tw0, tw1, w, post, post != NULL, 0, ones, cre, cim);
-            if (st) goto done;
+        hil_dd_frame_t fr;
+        int st = hil_dd_frame_setup(kind, R, C, cp, frame, c1, P, paths, rot, period, tab, ones, filled, n_tab, post,
+                                    y, kc, kv, K, 0, &fr);
+        if (!st)
+            st = hil_dd_mrc(R, C, fr.G, fr.gsr, fr.gsc, fr.cre, fr.cim, fr.yr, fr.yi, act, glen, csr, csi, Q, max_iter,
+                            idx, soft, sweeps);
+        if (!st) hil_dd_bits(idx, sel, n_sel, btab, Q, bps, bits);
+        hil_dd_frame_free(&fr);
+        return st;
+    }
+
+    /* one frame from integer paths to bits: setup, message passing (transpose: in the C x R layout, act and
+       sel given in that layout), bits from the I/Q decisions */
+    static int hil_dd_frame_mp(int kind, int64_t R, int64_t C, int64_t cp, int frame, double c1, int64_t P,
+                               const double *paths, const double *rot, int64_t period, const double *tab,
+                               const uint8_t *ones, const uint8_t *filled, int64_t n_tab, const double *post,
+                               const double *y, const int64_t *kc, const double *kv, int64_t K, int transpose,
+                               const uint8_t *act, float x0i, float x1i, float x0q, float x1q, float m0r, float m0i,
+                               float m20, float nv, float dmp, float omd, int max_iter, float thr, int stall_iter,
+                               const int64_t *sel, int64_t n_sel, const uint8_t *ptab, int64_t bps, int8_t *dec,
+                               float *llr, uint8_t *bits, int *iters, double *eta) {
+        hil_dd_frame_t fr;
+        int st = hil_dd_frame_setup(kind, R, C, cp, frame, c1, P, paths, rot, period, tab, ones, filled, n_tab, post,
+                                    y, kc, kv, K, transpose, &fr);
+        if (!st) {
+            if (transpose)
+                st = hil_dd_mp_binary(C, R, fr.G, fr.gsc, fr.gsr, fr.cre, fr.cim, fr.yr, fr.yi, act, x0i, x1i, x0q,
+                                      x1q, m0r, m0i, m20, nv, dmp, omd, max_iter, thr, stall_iter, dec, llr, iters, eta);
+            else
+                st = hil_dd_mp_binary(R, C, fr.G, fr.gsr, fr.gsc, fr.cre, fr.cim, fr.yr, fr.yi, act, x0i, x1i, x0q,
+                                      x1q, m0r, m0i, m20, nv, dmp, omd, max_iter, thr, stall_iter, dec, llr, iters, eta);
         }
-        st = hil_dd_prep(y, R, C, 0, kc, kv, G ? K : 0, G, gsr, gsc, cre, cim, yr, yi);
-        if (st) goto done;
-        st = hil_dd_mrc(R, C, G, gsr, gsc, cre, cim, yr, yi, act, glen, csr, csi, Q, max_iter, idx, soft, sweeps);
-        if (st) goto done;
-        hil_dd_bits(idx, sel, n_sel, btab, Q, bps, bits);
-    done:
-        free(ints); free(A); free(f);
+        if (!st) hil_dd_pair_bits(dec, sel, n_sel, ptab, bps, bits);
+        hil_dd_frame_free(&fr);
         return st;
     }
     """
@@ -815,6 +860,15 @@ cdef extern from *:
                                       const uint8_t *act, int64_t glen, const float *csr, const float *csi, int64_t Q,
                                       int max_iter, const int64_t *sel, int64_t n_sel, const uint8_t *btab,
                                       int64_t bps, int64_t *idx, float *soft, uint8_t *bits, int *sweeps) noexcept nogil
+    int _frame_mp "hil_dd_frame_mp"(int kind, int64_t R, int64_t C, int64_t cp, int frame, double c1, int64_t P,
+                                    const double *paths, const double *rot, int64_t period, const double *tab,
+                                    const uint8_t *ones, const uint8_t *filled, int64_t n_tab, const double *post,
+                                    const double *y, const int64_t *kc, const double *kv, int64_t K, int transpose,
+                                    const uint8_t *act, float x0i, float x1i, float x0q, float x1q, float m0r,
+                                    float m0i, float m20, float nv, float dmp, float omd, int max_iter, float thr,
+                                    int stall_iter, const int64_t *sel, int64_t n_sel, const uint8_t *ptab,
+                                    int64_t bps, int8_t *dec, float *llr, uint8_t *bits, int *iters,
+                                    double *eta) noexcept nogil
     int _expand "hil_dd_expand"(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
                                 const double *A, const double *tab, const int64_t *tw0, const int64_t *tw1,
                                 const int64_t *w, const double *post, int has_post, int transpose,
@@ -1087,3 +1141,49 @@ def frame_mrc(int kind, Py_ssize_t R, Py_ssize_t C, Py_ssize_t cp, bint frame, d
                             &sel[0] if sel.shape[0] else NULL, sel.shape[0], &table[0, 0], bps, &out_idx[0],
                             &out_soft[0, 0], &out_bits[0] if out_bits.shape[0] else NULL, &sweeps)
     return status, sweeps
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def frame_mp(int kind, Py_ssize_t R, Py_ssize_t C, Py_ssize_t cp, bint frame, double c1,
+             const double complex[:, ::1] paths, const double complex[::1] rot, const double complex[:, ::1] tab,
+             const uint8_t[::1] ones, const uint8_t[::1] filled, const double complex[::1] post,
+             const double complex[::1] y, const int64_t[::1] known_cells, const double complex[::1] known_values,
+             bint transpose, const uint8_t[::1] act, levels, double noise_var, double damping, int max_iter,
+             double conv_tol, int stall_iter, const int64_t[::1] sel, const uint8_t[:, ::1] table,
+             int8_t[:, ::1] out_dec, float[:, ::1] out_llr, uint8_t[::1] out_bits):
+    """One frame from integer paths to bits (dd_build, dd_expand, prep_obs, mp_binary, pair_bits in one call
+    without the GIL); see the twin ``_ddet_py.frame_mp``. Returns (status, iterations, eta)."""
+    cdef Py_ssize_t n = R * C, P = paths.shape[0], K = known_cells.shape[0], j, bps = table.shape[1]
+    cdef int status = OK, iters = 0
+    cdef double eta = 0.0
+    if (kind not in (0, 1) or R < 1 or C < 1 or cp < 0 or (kind == 1 and R != 1) or paths.shape[1] != 3
+            or (kind == 0 and rot.shape[0] < 1) or tab.shape[1] != C or tab.shape[0] < 1
+            or ones.shape[0] != tab.shape[0] or filled.shape[0] != tab.shape[0]
+            or (post.shape[0] and post.shape[0] != C) or y.shape[0] != n or known_values.shape[0] != K
+            or act.shape[0] != n or out_dec.shape[0] != n or out_dec.shape[1] != 2 or out_llr.shape[0] != n
+            or out_llr.shape[1] != 2 or table.shape[0] != 4 or out_bits.shape[0] != sel.shape[0] * bps):
+        return ERR_SHAPE, 0, 0.0
+    x0i, x1i, x0q, x1q = (float(v) for v in levels)
+    if not (noise_var > 0 and 0 < damping <= 1 and max_iter >= 1 and 0 <= conv_tol <= 1 and stall_iter >= 0):
+        return ERR_PARAM, 0, 0.0
+    for j in range(K):
+        if known_cells[j] < 0 or known_cells[j] >= n:
+            return ERR_SHAPE, 0, 0.0
+    for j in range(sel.shape[0]):
+        if sel[j] < 0 or sel[j] >= n:
+            return ERR_SHAPE, 0, 0.0
+    cdef float f0i = x0i, f1i = x1i, f0q = x0q, f1q = x1q
+    cdef float m0r = 0.5 * (x0i + x1i), m0i = 0.5 * (x0q + x1q)
+    cdef float m20 = 0.5 * (x0i * x0i + x1i * x1i) + 0.5 * (x0q * x0q + x1q * x1q)
+    cdef float fnv = noise_var, dmp = damping, omd = 1.0 - damping, thr = 1.0 - conv_tol
+    with nogil:
+        status = _frame_mp(kind, R, C, cp, frame, c1, P, <const double *> &paths[0, 0] if P else NULL,
+                           <const double *> &rot[0] if kind == 0 else NULL, rot.shape[0],
+                           <const double *> &tab[0, 0], &ones[0], &filled[0], tab.shape[0],
+                           <const double *> &post[0] if post.shape[0] else NULL, <const double *> &y[0],
+                           &known_cells[0] if K else NULL, <const double *> &known_values[0] if K else NULL, K,
+                           transpose, &act[0], f0i, f1i, f0q, f1q, m0r, m0i, m20, fnv, dmp, omd, max_iter, thr,
+                           stall_iter, &sel[0] if sel.shape[0] else NULL, sel.shape[0], &table[0, 0], bps,
+                           &out_dec[0, 0], &out_llr[0, 0], &out_bits[0] if out_bits.shape[0] else NULL, &iters, &eta)
+    return status, iters, eta

@@ -491,34 +491,69 @@ def mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, group_len, cons_re, cons_im, max_
     return OK, sweeps
 
 
+def _frame_setup(kind, R, C, cp, frame, c1, paths, rot, tab, filled, post, y, known_cells, known_values, transpose):
+    """:func:`dd_build`, :func:`dd_expand`, :func:`prep_obs` of one frame: (status, G, gsr, gsc, cre, cim, yr, yi)."""
+    n, P = R * C, paths.shape[0]
+    ints = np.empty((8, P), np.int64)
+    A = np.empty((P, R), np.complex128)
+    sr, sc, gsr, gsc, grp, tw0, tw1, w = ints
+    st, G = dd_build(kind, R, C, cp, frame, c1, paths, rot, sr, sc, gsr, gsc, grp, A, tw0, tw1, w)
+    if st:
+        return (st,) + (None,) * 7
+    if P and (max(tw0.max(), tw1.max()) >= tab.shape[0] or not (filled[tw0].all() and filled[tw1].all())):
+        return (5,) + (None,) * 7
+    cre, cim = np.empty((G, n), _F), np.empty((G, n), _F)
+    if G and dd_expand(R, C, grp, sc, A, tab, tw0, tw1, w, post, cre, cim, transpose):
+        return (ERR_SHAPE,) + (None,) * 7
+    yr, yi = np.empty(n, _F), np.empty(n, _F)
+    if prep_obs(y, R, C, transpose, known_cells, known_values, gsr[:G], gsc[:G], cre, cim, yr, yi):
+        return (ERR_SHAPE,) + (None,) * 7
+    return OK, G, gsr[:G], gsc[:G], cre, cim, yr, yi
+
+
+def _frame_shapes_ok(kind, R, C, cp, paths, tab, ones, filled, y):
+    return not (kind not in (0, 1) or R < 1 or C < 1 or cp < 0 or (kind == 1 and R != 1) or paths.shape[1] != 3
+                or tab.shape[1] != C or ones.shape[0] != tab.shape[0] or filled.shape[0] != tab.shape[0]
+                or y.shape[0] != R * C)
+
+
 def frame_mrc(kind, R, C, cp, frame, c1, paths, rot, tab, ones, filled, post, y, known_cells, known_values, act,
               group_len, cons_re, cons_im, max_iter, sel, table, out_idx, out_soft, out_bits):
     """One frame from integer ``paths`` to bits in the untransposed layout: :func:`dd_build`,
     :func:`dd_expand` (``ones``: the table rows that are exactly 1; ``filled``: the rows that hold a
     table), :func:`prep_obs`, :func:`mrc`, :func:`gather_bits` (of cells ``sel``). Returns
     ``(status, sweeps)``; status 4 when a bin is not an integer, 5 when an AFDM delay's table is not filled."""
-    n, P, Q = R * C, paths.shape[0], table.shape[0] - 1
-    if (kind not in (0, 1) or R < 1 or C < 1 or cp < 0 or (kind == 1 and R != 1) or paths.shape[1] != 3
-            or tab.shape[1] != C or ones.shape[0] != tab.shape[0] or filled.shape[0] != tab.shape[0]
-            or y.shape[0] != n or out_bits.shape[0] != sel.shape[0] * table.shape[1] or Q != cons_re.shape[0]):
+    if (not _frame_shapes_ok(kind, R, C, cp, paths, tab, ones, filled, y)
+            or out_bits.shape[0] != sel.shape[0] * table.shape[1] or table.shape[0] - 1 != cons_re.shape[0]):
         return ERR_SHAPE, 0
-    ints = np.empty((8, P), np.int64)
-    A = np.empty((P, R), np.complex128)
-    sr, sc, gsr, gsc, grp, tw0, tw1, w = ints
-    st, G = dd_build(kind, R, C, cp, frame, c1, paths, rot, sr, sc, gsr, gsc, grp, A, tw0, tw1, w)
+    st, G, gsr, gsc, cre, cim, yr, yi = _frame_setup(kind, R, C, cp, frame, c1, paths, rot, tab, filled, post, y,
+                                                     known_cells, known_values, False)
     if st:
         return st, 0
-    if P and (max(tw0.max(), tw1.max()) >= tab.shape[0] or not (filled[tw0].all() and filled[tw1].all())):
-        return 5, 0
-    cre = np.empty((G, n), _F)
-    cim = np.empty((G, n), _F)
-    if G and dd_expand(R, C, grp, sc, A, tab, tw0, tw1, w, post, cre, cim):
-        return ERR_SHAPE, 0
-    yr, yi = np.empty(n, _F), np.empty(n, _F)
-    if prep_obs(y, R, C, False, known_cells, known_values, gsr[:G], gsc[:G], cre, cim, yr, yi):
-        return ERR_SHAPE, 0
-    st, sweeps = mrc(R, C, gsr[:G], gsc[:G], cre, cim, yr, yi, act, group_len, cons_re, cons_im, max_iter, out_idx,
-                     out_soft)
+    st, sweeps = mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, group_len, cons_re, cons_im, max_iter, out_idx, out_soft)
     if st:
         return st, 0
     return gather_bits(out_idx, sel, table, out_bits), sweeps
+
+
+def frame_mp(kind, R, C, cp, frame, c1, paths, rot, tab, ones, filled, post, y, known_cells, known_values, transpose,
+             act, levels, noise_var, damping, max_iter, conv_tol, stall_iter, sel, table, out_dec, out_llr, out_bits):
+    """One frame from integer ``paths`` to bits: as :func:`frame_mrc` with :func:`mp_binary` (``transpose``:
+    in the C x R layout; ``act`` and ``sel`` in that layout) and :func:`pair_bits`. Returns
+    ``(status, iterations, eta)``."""
+    if (not _frame_shapes_ok(kind, R, C, cp, paths, tab, ones, filled, y) or table.shape[0] != 4
+            or out_bits.shape[0] != sel.shape[0] * table.shape[1]):
+        return ERR_SHAPE, 0, 0.0
+    st, G, gsr, gsc, cre, cim, yr, yi = _frame_setup(kind, R, C, cp, frame, c1, paths, rot, tab, filled, post, y,
+                                                     known_cells, known_values, transpose)
+    if st:
+        return st, 0, 0.0
+    if transpose:
+        res = mp_binary(C, R, gsc, gsr, cre, cim, yr, yi, act, levels, noise_var, damping, max_iter, conv_tol,
+                        stall_iter, out_dec, out_llr)
+    else:
+        res = mp_binary(R, C, gsr, gsc, cre, cim, yr, yi, act, levels, noise_var, damping, max_iter, conv_tol,
+                        stall_iter, out_dec, out_llr)
+    if res[0]:
+        return res[0], 0, 0.0
+    return pair_bits(out_dec, sel, table, out_bits), res[1], res[2]

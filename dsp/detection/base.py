@@ -159,16 +159,20 @@ class Detector:
             raise ConfigError.bad_value("known", "inconsistent shapes", "the modem grid")
         if not transpose:
             return R, C, ch.gsr, ch.gsc, cre, cim, yr, yi, mask.view(np.uint8), None
+        act_t, perm = self._transposed_cells(mask, R, C)
+        return C, R, ch.gsc, ch.gsr, cre, cim, yr, yi, act_t, perm
+
+    def _transposed_cells(self, mask, R, C):
+        """(data mask as uint8, layout index of each data cell) in the transposed C x R layout; cached."""
         mc = self._mask_cache
         if mc is not None and len(mc) > 3 and mc[1] is mask and mc[3] is not None:
-            act_t, perm = mc[3], mc[4]
-        else:
-            act_t = np.ascontiguousarray(mask.reshape(R, C).T).view(np.uint8).ravel()
-            cells = np.flatnonzero(mask)
-            perm = (cells % C) * R + cells // C
-            if mc is not None and mc[1] is mask:
-                self._mask_cache = (*mc[:3], act_t, perm, *mc[5:7])
-        return C, R, ch.gsc, ch.gsr, cre, cim, yr, yi, act_t, perm
+            return mc[3], mc[4]
+        act_t = np.ascontiguousarray(mask.reshape(R, C).T).view(np.uint8).ravel()
+        cells = np.flatnonzero(mask)
+        perm = ((cells % C) * R + cells // C).astype(np.int64)
+        if mc is not None and mc[1] is mask:
+            self._mask_cache = (*mc[:3], act_t, perm, *mc[5:7])
+        return act_t, perm
 
     def _known_cells(self, mask, kn):
         """(cells, values) of the known cells with a nonzero value, cached with the mask."""

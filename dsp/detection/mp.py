@@ -104,7 +104,10 @@ class MpDetector(Detector):
         if self.engine != "graph" and self._levels is not None and self._dd_applicable():
             # long rows for the vectorised loops: the transposed (Doppler-major) layout when M > N
             shape = tuple(self.modem.shape)
-            dd = self._dd(y, paths_dd, mask, kn, self._dd_kernel, transpose=len(shape) == 2 and shape[0] > shape[1])
+            transpose = len(shape) == 2 and shape[0] > shape[1]
+            if not self._want_grid and self._frame_bits(y, paths_dd, nv, mask, kn, transpose):
+                return None
+            dd = self._dd(y, paths_dd, mask, kn, self._dd_kernel, transpose=transpose)
             if dd is not None:
                 return self._detect_dd(dd, nv, mask, kn)
             if self.engine == "dd":
@@ -161,6 +164,46 @@ class MpDetector(Detector):
             order, flip = sep
             bits = (d.view(np.uint8)[:, order] ^ flip).ravel()
         return self._output(idx, mask, kn, bits)
+
+    def _frame_bits(self, y, paths_dd, nv, mask, kn, transpose) -> bool:
+        """detect_bits of integer paths in one kernel call (``_ddet.frame_mp``); False when the paths need
+        the general path."""
+        p = paths_dd if isinstance(paths_dd, np.ndarray) else np.asarray(paths_dd)
+        if p.ndim != 2 or p.shape[1] != 3 or p.dtype.kind not in "fic":
+            return False
+        p = np.ascontiguousarray(p, np.complex128)
+        kind, R, C, cp, frame, c1, rot, tab, ones, filled, post = self._tables.frame_spec(self.modem)
+        kc, kv = self._known_cells(mask, kn)
+        if transpose:
+            act, cells = self._transposed_cells(mask, R, C)
+        else:
+            act, cells = mask.view(np.uint8), self._data_cells(mask)
+        n = R * C
+        dec = np.empty((n, 2), np.int8)
+        llr = np.empty((n, 2), np.float32)
+        table = self._pair_table()
+        bits = np.empty(cells.size * table.shape[1], np.uint8)
+        args = (kind, R, C, cp, frame, c1, p, rot, tab, ones, filled, post, y, kc, kv, transpose, act,
+                self._levels[:4], nv, self.damping, self.max_iter, self.conv_tol, self.stall_iter, cells, table, dec,
+                llr, bits)
+        status, it, eta = self._dd_kernel.frame_mp(*args)
+        if status == 5:                                   # an AFDM delay seen for the first time: its table
+            d = np.rint(p[:, 1].real).astype(np.int64)
+            self._tables.afdm_rows(C, float(self.modem.c2), cp, d[(d >= 0) & (d <= cp)])
+            status, it, eta = self._dd_kernel.frame_mp(*args)
+        if status == 4:
+            return False
+        if status:
+            raise HILError(f"frame_mp failed: {_STATUS.get(status, status)} (status {status})")
+        self.last_engine = "dd"
+        self.last_iterations = int(it)
+        self.last_eta = float(eta)
+        self.last_converged = eta >= 1.0
+        sel = cells if transpose else mask
+        self._direct_bits = bits
+        self._last_llr = (llr, sel)
+        self._lazy_indices = lambda: self._levels[6][dec[sel, 0], dec[sel, 1]]
+        return True
 
     def _pair_table(self):
         """Bits of the point with I/Q level bits (bI, bQ) in row 2 bI + bQ (uint8 (4, bits per symbol)); cached."""
