@@ -304,8 +304,9 @@ class Receiver:
                 new.append((float(acq["index"]), float(acq["frequency_hz"]), float(acq["cfo_hz"]), 0.0))
             self._n_acq = len(tr.acquisitions)
             pending += new
-            # decode each frame once the tracker has corrected all of it
-            ready = [r for r in pending if int(round(r[0])) - w0 + P + 2 <= a or a >= end]
+            # decode each frame once the tracker has corrected all of it (and one sample more: the preamble's
+            # peak may be one lag on from the tracker's position)
+            ready = [r for r in pending if int(round(r[0])) - w0 + P + 3 <= a or a >= end]
             pending = [r for r in pending if r not in ready]
             for row in ready:
                 fr = self._frame(b, w0, out[:a], row)
@@ -314,7 +315,7 @@ class Receiver:
                     j = fr.frame_no - b * K
                     if 0 <= j < K:  # the schedule says where this burst ends: no windows on silence
                         end = min(end, max(a, int(math.ceil(fr.position - w0)) + (K - j) * P + 4))
-        later = [r for r in pending if int(round(r[0])) - w0 + P + 2 > a]  # frames running past what we have
+        later = [r for r in pending if int(round(r[0])) - w0 + P + 3 > a]  # frames running past what we have
         for row in pending:
             if row not in later:
                 rows.append((row, self._frame(b, w0, out[:a], row)))
@@ -397,15 +398,29 @@ class Receiver:
         i = int(round(pos)) - w0
         if i < 1 or i + P + 2 > y.size:
             return None
-        seg = y[i - 1:i + P + 1].astype(np.complex128)
-        if cfo:
-            seg = seg * np.exp(-2j * np.pi * (cfo / self.fs) * np.arange(seg.size))
         pc = np.conj(self._p)
 
         def corr(s):
             return complex(np.dot(s[:np_], pc)), complex(np.dot(s[1:np_ + 1], pc)), complex(np.dot(s[2:np_ + 2], pc))
 
+        def segment(i):
+            s = y[i - 1:i + P + 1].astype(np.complex128)
+            return s * np.exp(-2j * np.pi * (cfo / self.fs) * (np.arange(s.size) + i)) if cfo else s
+
+        seg = segment(i)
         e, p, lt = corr(seg)
+        for _ in range(2):
+            # the preamble's peak must be the middle lag: the sinc model of fractional_timing holds for
+            # |delta| < 1 around it only (a position from the tracker's smoothed timing loop can be more than
+            # half a sample off: then the peak is a side lag and the estimate is pulled halfway back)
+            if abs(p) >= max(abs(e), abs(lt)):
+                break
+            step = 1 if abs(lt) > abs(e) else -1
+            if not 1 <= i + step <= y.size - P - 2:
+                break
+            i += step
+            seg = segment(i)
+            e, p, lt = corr(seg)
         amp = math.sqrt(abs(e) ** 2 + abs(p) ** 2 + abs(lt) ** 2) / np_
         en = float(np.mean(np.abs(seg[1:np_ + 1]) ** 2))
         rho = min(max(amp**2 / max(en - amp**2, 1e-12), 1e-3), 1e6)
