@@ -173,9 +173,9 @@ class ChannelStream:
         Segment length in samples of the delay/gain fit and of the visibility decisions.
     threads : int
         Threads that compute one call's output: 0 or 1: the calling thread alone. N >= 2: the chunk is
-        cut into N ranges of output samples, N - 1 computed on worker threads and one in the calling
-        thread (the kernel releases the GIL); the output is bit-identical for any N. Call :meth:`close`
-        to stop the workers.
+        cut into 2 N ranges of output samples that N - 1 worker threads of the kernel (C threads, no
+        GIL) and the calling thread take as they come free; the output is bit-identical for any N.
+        Call :meth:`close` to stop the workers.
     """
 
     def __init__(self, sample_rate: float, carrier: float, profile, *, paths=None, noise_power: float = 0.0,
@@ -427,12 +427,9 @@ class ChannelStream:
         self._n = n0 + m
         return out
 
-    _CALLER_SHARE = 0.8  # the calling thread's share of a threaded chunk, relative to a worker's
-
     def _process_threaded(self, x, out):
         """One piece (<= the ring's slack): write it to the ring, then compute ``threads`` ranges of
-        output samples at once - ``threads - 1`` on worker threads, the last in the calling thread (the
-        kernel releases the GIL). The output is bit-identical to the serial path's: every sample's value
+        output samples at once on the kernel's pool (``threads - 1`` workers and the calling thread). The output is bit-identical to the serial path's: every sample's value
         depends only on its absolute index (see ``_delayline.pyx``)."""
         m = x.shape[0]
         n0 = self._n
@@ -448,41 +445,29 @@ class ChannelStream:
         if not own_write and self._kernel.write(x, self._ring, n0, self.taps) != 0:  # pragma: no cover
             raise ConfigError(f"delay line: piece of {m} samples does not fit the ring")
         written_end = -1 if own_write else n_end
-        # Cut points: the calling thread (last range) takes a share 0.8 times a worker's, as it also runs
-        # the Python around the kernel (~1 ns of ~8 ns per sample, measured); cuts move to segment
-        # boundaries when the shares are long enough (a range that starts inside a segment first
-        # advances its weight lanes from the boundary).
+        # Ranges of whole segments (a range that starts inside a segment first advances its weight
+        # lanes from the boundary), two per thread: the kernel's pool hands them out as threads come
+        # free, so a thread that starts late (a busy core) takes fewer.
+        k = 2 * self.threads
         cuts = []
-        total = self.threads - 1 + self._CALLER_SHARE
-        for k in range(1, self.threads):
-            c = n0 + int(m * k / total)
-            if m >= 4 * S * self.threads:
+        for i in range(1, k):
+            c = n0 + m * i // k
+            if m >= 4 * S * k:
                 c = (c + S // 2) // S * S
             if n0 < c < n_end and (not cuts or c > cuts[-1]):
                 cuts.append(c)
-        bounds = list(zip([n0, *cuts], [*cuts, n_end]))
-
-        def job(a, b):
-            r0, r1 = a // S - seg0, (b - 1) // S - seg0 + 1
-            return self._kernel.run(x[a - n0:b - n0], out[a - n0:b - n0], self._ring, a, dcoef[r0:r1],
-                                    pcoef[r0:r1], a // S, S, self._ktab, self._noise_key, self._noise_amp,
-                                    written_end)
-
-        if len(bounds) > 1 and self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="delayline")
-        futures = [self._pool.submit(job, a, b) for a, b in bounds[:-1]]
-        last = job(*bounds[-1])
-        for status, where in [f.result() for f in futures] + [last]:  # in sample order: the first error
-            if status != 0:
-                self._raise(status, where)
+        if self._pool is None:
+            self._pool = self._kernel.Pool(self.threads - 1)
+        status, where = self._pool.run(x, out, self._ring, n0, dcoef, pcoef, seg0, S, self._ktab, self._noise_key,
+                                       self._noise_amp, written_end, cuts)
+        if status != 0:
+            self._raise(status, where)
         self._n = n_end
 
     def close(self) -> None:
         """Stop the worker threads (threaded mode); the block stays usable (they restart on demand)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.close()
             self._pool = None
 
     def _raise(self, status, where):

@@ -545,3 +545,40 @@ def test_threads_writing_their_own_input_match_serial():
     finally:
         cs.close()
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_pool_ranges_equal_one_call_and_report_the_first_error(workers):
+    """Pool.run over ranges (taken by any thread in any order) gives the serial call's output bit for
+    bit, the twin's to rounding, and the first failing sample in sample order; a closed pool refuses."""
+    compiled, twin = kernel_pair("_delayline")
+    S, L, size, m = 256, 16, 1 << 13, 5000
+    tab = np.repeat(design_interpolator(L, 64)[0], 2, axis=1)
+    rng = np.random.default_rng(workers)
+    nseg = (m - 1) // S + 1
+    dcoef = np.zeros((nseg, 8))
+    pcoef = np.zeros((nseg, 16))
+    dcoef[:, 0], dcoef[:, 1], dcoef[:, 4] = 600.0, 1e-3, 900.0
+    pcoef[:, 4], pcoef[:, 5], pcoef[:, 8], pcoef[:, 13] = 0.25, 1e-3, -0.5, 2e-3
+    x = _cn(rng, m)
+    ring0 = _cn(rng, size + L)
+    ring0[size:] = ring0[:L]
+    cuts = [700, 1024, 1100, 3000, 4999]
+    ref = np.empty(m, np.complex64)
+    assert compiled.run(x, ref, ring0.copy(), 0, dcoef, pcoef, 0, S, tab, 5, 0.1, m) == (0, -1)
+    for kern in (compiled, twin):
+        pool = kern.Pool(workers)
+        out = np.empty(m, np.complex64)
+        assert pool.run(x, out, ring0.copy(), 0, dcoef, pcoef, 0, S, tab, 5, 0.1, m, cuts) == (0, -1)
+        if kern is compiled:
+            np.testing.assert_array_equal(out, ref)
+        else:
+            np.testing.assert_allclose(out, ref, atol=5e-5 * (1 + np.abs(ref).max()))
+        bad = dcoef.copy()
+        bad[8:, 4] = 3.0    # too short from sample 2048 on (path 1)
+        bad[15:, 0] = 1e5   # too long from sample 3840 on (path 0)
+        assert pool.run(x, out, ring0.copy(), 0, bad, pcoef, 0, S, tab, 5, 0.1, m, cuts) == (-1, 2048)
+        assert pool.run(x, out, ring0.copy(), 0, dcoef, pcoef, 0, S, tab, 5, 0.1, m, [900, 800])[0] == -3
+        pool.close()
+        with pytest.raises(ValueError, match="closed"):
+            pool.run(x, out, ring0.copy(), 0, dcoef, pcoef, 0, S, tab, 5, 0.1, m, cuts)

@@ -48,10 +48,14 @@
 #   * Every per-sample value depends only on the sample's absolute index (the lanes start at the
 #     segment start even when a call starts inside a segment; fixed-length loops have no scalar
 #     tails), so the output is bit-identical however the stream is split into calls or threads.
+#   * Threads (Pool): one call's ranges of output samples go to C worker threads and the calling
+#     thread through one atomic ticket, without the GIL; idle workers spin ~200 us before they sleep
+#     and move off the caller's CPU when woken onto it (Linux keeps recently run threads together).
 #   * The loops are plain C plus GCC/Clang vector extensions (SSE2 / NEON / anything); on x86-64 the
 #     same code is also compiled for AVX2+FMA and for AVX-512 (DQ/VL/BW), the best the CPU runs chosen at
 #     import (set_isa(), or HIL_DELAYLINE_ISA=baseline|avx2|avx512, pick another). No intrinsics.
 cimport cython
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from *:
@@ -700,6 +704,197 @@ cdef extern from *:
         return status;
     }
 
+    /* ------------------------------------------------------------------ thread pool */
+    /* One call's ranges computed at once without the GIL: the calling thread and the pool's workers
+       take ranges by an atomic counter; a worker spins briefly for the next call before it sleeps (a
+       futex wake-up costs tens of microseconds each way), the caller spins briefly for the last
+       range before it sleeps. Without POSIX threads (or GCC atomics) the pool has no workers and the
+       caller computes every range. */
+    #if (defined(__unix__) || defined(__APPLE__)) && (defined(__GNUC__) || defined(__clang__))
+    #define HIL_DL_THREADS 1
+    #include <pthread.h>
+    #include <time.h>
+    #endif
+    #if defined(HIL_DL_THREADS) && defined(__linux__) && defined(_GNU_SOURCE)
+    #include <sched.h>
+    #define HIL_DL_NUDGE 1
+    #endif
+    #define HIL_DL_SPIN_NS 200000   /* spin this long before sleeping (workers and caller) */
+
+    typedef struct {
+        const hil_dl_args *jobs;
+        int *status;
+        int64_t *where;
+        int njobs;
+        int done;                /* jobs finished (atomic) */
+        uint64_t ticket;         /* call number << 32 | njobs << 16 | next job (atomic): a new call
+                                    number wakes the workers; a job is taken by one compare-exchange,
+                                    so a worker late from an earlier call cannot take a job of this one */
+        int stop;
+        int nworkers, sleepers, caller_sleeps;
+        int caller_cpu;          /* CPU the caller ran on at the start of the call (-1: unknown) */
+    #ifdef HIL_DL_THREADS
+        pthread_mutex_t mu;
+        pthread_cond_t work, fin;
+        pthread_t th[64];
+    #endif
+    } hil_dl_pool;
+
+    #ifdef HIL_DL_THREADS
+    static inline void hil_dl_relax(void) {
+    #if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+    #elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+    #endif
+    }
+    static inline int64_t hil_dl_now_ns(void) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+    }
+    #endif
+
+    /* Take and compute jobs until none is left. */
+    static void hil_dl_pool_take(hil_dl_pool *P) {
+        for (;;) {
+            uint64_t v = __atomic_load_n(&P->ticket, __ATOMIC_ACQUIRE);
+            int i = (int)(v & 0xFFFF);
+            if (i >= (int)((v >> 16) & 0xFFFF)) return;
+            if (!__atomic_compare_exchange_n(&P->ticket, &v, v + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                continue;
+            P->where[i] = -1;
+            P->status[i] = hil_dl_run(&P->jobs[i], &P->where[i]);
+    #ifdef HIL_DL_THREADS
+            if (__atomic_add_fetch(&P->done, 1, __ATOMIC_ACQ_REL) == P->njobs) {
+                pthread_mutex_lock(&P->mu);
+                if (P->caller_sleeps) pthread_cond_signal(&P->fin);
+                pthread_mutex_unlock(&P->mu);
+            }
+    #else
+            P->done++;
+    #endif
+        }
+    }
+
+    #ifdef HIL_DL_THREADS
+    /* A worker woken on the caller's CPU (Linux places a woken thread next to its waker) would share
+       that CPU with the caller while another idles: the scheduler does not move threads that ran
+       within the last ~0.5 ms, which both always have. The worker then moves itself off the caller's
+       CPU (its allowed set without that CPU, then back to the whole set: the move stays). */
+    static void hil_dl_nudge(hil_dl_pool *P) {
+    #ifdef HIL_DL_NUDGE
+        int cc = __atomic_load_n(&P->caller_cpu, __ATOMIC_RELAXED);
+        if (cc < 0 || sched_getcpu() != cc) return;
+        cpu_set_t all, other;
+        if (pthread_getaffinity_np(pthread_self(), sizeof all, &all) != 0) return;
+        other = all;
+        CPU_CLR(cc, &other);
+        if (CPU_COUNT(&other) == 0) return;
+        if (pthread_setaffinity_np(pthread_self(), sizeof other, &other) == 0)
+            pthread_setaffinity_np(pthread_self(), sizeof all, &all);
+    #else
+        (void)P;
+    #endif
+    }
+
+    static void *hil_dl_worker(void *arg) {
+        hil_dl_pool *P = (hil_dl_pool *)arg;
+        uint64_t seen = 0;
+        for (;;) {
+            uint64_t g = __atomic_load_n(&P->ticket, __ATOMIC_ACQUIRE) >> 32;
+            if (g == seen) {
+                int64_t t0 = hil_dl_now_ns();
+                int k = 0;
+                while ((g = __atomic_load_n(&P->ticket, __ATOMIC_ACQUIRE) >> 32) == seen
+                       && !__atomic_load_n(&P->stop, __ATOMIC_ACQUIRE)) {
+                    hil_dl_relax();
+                    if (++k % 64 == 0 && hil_dl_now_ns() - t0 > HIL_DL_SPIN_NS) break;
+                }
+            }
+            if (g == seen) {
+                pthread_mutex_lock(&P->mu);
+                P->sleepers++;
+                while ((g = __atomic_load_n(&P->ticket, __ATOMIC_ACQUIRE) >> 32) == seen && !P->stop)
+                    pthread_cond_wait(&P->work, &P->mu);
+                P->sleepers--;
+                pthread_mutex_unlock(&P->mu);
+            }
+            if (__atomic_load_n(&P->stop, __ATOMIC_ACQUIRE)) return NULL;
+            seen = g;
+            hil_dl_nudge(P);
+            hil_dl_pool_take(P);
+        }
+    }
+    #endif
+
+    /* A pool of up to nworkers threads (fewer if they cannot be started; none without POSIX threads). */
+    static hil_dl_pool *hil_dl_pool_new(int nworkers) {
+        hil_dl_pool *P = (hil_dl_pool *)calloc(1, sizeof(hil_dl_pool));
+        if (!P) return NULL;
+    #ifdef HIL_DL_THREADS
+        pthread_mutex_init(&P->mu, NULL);
+        pthread_cond_init(&P->work, NULL);
+        pthread_cond_init(&P->fin, NULL);
+        if (nworkers > 64) nworkers = 64;
+        for (int i = 0; i < nworkers; i++) {
+            if (pthread_create(&P->th[i], NULL, hil_dl_worker, P) != 0) break;
+            P->nworkers++;
+        }
+    #endif
+        return P;
+    }
+
+    static void hil_dl_pool_free(hil_dl_pool *P) {
+        if (!P) return;
+    #ifdef HIL_DL_THREADS
+        pthread_mutex_lock(&P->mu);
+        __atomic_store_n(&P->stop, 1, __ATOMIC_RELEASE);
+        pthread_cond_broadcast(&P->work);
+        pthread_mutex_unlock(&P->mu);
+        for (int i = 0; i < P->nworkers; i++) pthread_join(P->th[i], NULL);
+        pthread_mutex_destroy(&P->mu);
+        pthread_cond_destroy(&P->work);
+        pthread_cond_destroy(&P->fin);
+    #endif
+        free(P);
+    }
+
+    /* Compute njobs (< 65536) ranges (status[i], where[i] per range); one call at a time per pool. */
+    static void hil_dl_pool_run(hil_dl_pool *P, const hil_dl_args *jobs, int njobs, int *status, int64_t *where) {
+        P->caller_cpu = -1;
+        P->jobs = jobs; P->status = status; P->where = where; P->njobs = njobs;
+        P->done = 0;
+    #ifdef HIL_DL_NUDGE
+        __atomic_store_n(&P->caller_cpu, sched_getcpu(), __ATOMIC_RELAXED);
+    #endif
+        uint64_t call = (__atomic_load_n(&P->ticket, __ATOMIC_ACQUIRE) >> 32) + 1;
+        __atomic_store_n(&P->ticket, (call << 32) | ((uint64_t)njobs << 16), __ATOMIC_RELEASE);
+    #ifdef HIL_DL_THREADS
+        if (P->nworkers > 0 && njobs > 1) {
+            pthread_mutex_lock(&P->mu);
+            if (P->sleepers) pthread_cond_broadcast(&P->work);
+            pthread_mutex_unlock(&P->mu);
+        }
+    #endif
+        hil_dl_pool_take(P);
+    #ifdef HIL_DL_THREADS
+        if (__atomic_load_n(&P->done, __ATOMIC_ACQUIRE) < njobs) {
+            int64_t t0 = hil_dl_now_ns();
+            int k = 0;
+            while (__atomic_load_n(&P->done, __ATOMIC_ACQUIRE) < njobs) {
+                hil_dl_relax();
+                if (++k % 64 == 0 && hil_dl_now_ns() - t0 > HIL_DL_SPIN_NS) break;
+            }
+            pthread_mutex_lock(&P->mu);
+            P->caller_sleeps = 1;
+            while (__atomic_load_n(&P->done, __ATOMIC_ACQUIRE) < njobs) pthread_cond_wait(&P->fin, &P->mu);
+            P->caller_sleeps = 0;
+            pthread_mutex_unlock(&P->mu);
+        }
+    #endif
+    }
+
     static int hil_dl_write(const float *x, float *ring, int64_t n0, int64_t m, int64_t size, int64_t L) {
         hil_dl_write_ring(ring, size, L, x, n0, n0 + m);
         return 0;
@@ -722,6 +917,11 @@ cdef extern from *:
     int hil_dl_run(const hil_dl_args *A, int64_t *where) noexcept nogil
     int hil_dl_write(const float *x, float *ring, int64_t n0, int64_t m, int64_t size, int64_t L) noexcept nogil
     int hil_dl_set_isa(int which) noexcept nogil
+    ctypedef struct hil_dl_pool:
+        int nworkers
+    hil_dl_pool *hil_dl_pool_new(int nworkers) noexcept nogil
+    void hil_dl_pool_free(hil_dl_pool *P) noexcept nogil
+    void hil_dl_pool_run(hil_dl_pool *P, const hil_dl_args *jobs, int njobs, int *status, int64_t *where) noexcept nogil
     const char *hil_dl_isa() noexcept nogil
 
 
@@ -765,38 +965,24 @@ def set_isa(name):
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def run(const float complex[::1] x, float complex[::1] out, float complex[::1] ring, long long n0,
-        const double[:, ::1] dcoef, const double[:, ::1] pcoef, long long seg0, long long seg_len,
-        const float[:, ::1] tab, uint64_t noise_key, double noise_amp,
-        long long written_end=-1):
-    """Run the delay line over one chunk; see the file header for the model.
-
-    Returns ``(status, where)``: status 0 ok, -1 delay shorter than L/2 samples at absolute sample
-    ``where``, -2 delay longer than the ring holds at ``where``, -3 inconsistent shapes.
-    ``ring`` is updated in place (it is the block's state); ``out`` is overwritten.
-    ``noise_key`` (uint64) selects the noise stream, ``noise_amp`` its rms amplitude (0: no noise).
-    ``written_end >= 0``: the input was already written to the ring (by :func:`write`) up to that
-    absolute index; ``run`` then only reads the ring, so several calls on disjoint ranges of one
-    chunk may run in parallel threads (the GIL is released).
-    """
-    cdef hil_dl_args a
-    cdef int64_t where = -1
-    cdef int status
+cdef int _fill(hil_dl_args *a, const float complex[::1] x, float complex[::1] out, float complex[::1] ring,
+               long long n0, const double[:, ::1] dcoef, const double[:, ::1] pcoef, long long seg0,
+               long long seg_len, const float[:, ::1] tab, uint64_t noise_key, double noise_amp,
+               long long written_end):
+    """Check the shapes of one call and fill ``a``: 0, or -3 if they are inconsistent (``a`` then unused)."""
     cdef Py_ssize_t m = x.shape[0]
     cdef Py_ssize_t L = tab.shape[1] // 2
     cdef Py_ssize_t P = tab.shape[0] - 1
     cdef Py_ssize_t npath = dcoef.shape[1] // 4
     cdef long long size = ring.shape[0] - L
-    if seg_len <= 0 or n0 < 0:
-        return -3, -1
-    if m == 0:
-        return 0, -1
+    if seg_len <= 0 or n0 < 0 or m == 0:
+        return -3
     if out.shape[0] != m or pcoef.shape[1] != 8 * npath or pcoef.shape[0] != dcoef.shape[0] \
             or dcoef.shape[1] != 4 * npath or tab.shape[1] % 8 or P < 1 or size <= 0 or (size & (size - 1)) != 0 \
             or size > (1LL << 31):
-        return -3, -1
+        return -3
     if dcoef.shape[0] < (n0 + m - 1) // seg_len - seg0 + 1 or seg0 > n0 // seg_len:
-        return -3, -1
+        return -3
     a.x = <const float *> &x[0]
     a.out = <float *> &out[0]
     a.ring = <float *> &ring[0]
@@ -815,11 +1001,118 @@ def run(const float complex[::1] x, float complex[::1] out, float complex[::1] r
     a.key = noise_key
     a.amp = <float> noise_amp
     a.written_end = written_end
+    return 0
+
+
+def run(const float complex[::1] x, float complex[::1] out, float complex[::1] ring, long long n0,
+        const double[:, ::1] dcoef, const double[:, ::1] pcoef, long long seg0, long long seg_len,
+        const float[:, ::1] tab, uint64_t noise_key, double noise_amp,
+        long long written_end=-1):
+    """Run the delay line over one chunk; see the file header for the model.
+
+    Returns ``(status, where)``: status 0 ok, -1 delay shorter than L/2 samples at absolute sample
+    ``where``, -2 delay longer than the ring holds at ``where``, -3 inconsistent shapes.
+    ``ring`` is updated in place (it is the block's state); ``out`` is overwritten.
+    ``noise_key`` (uint64) selects the noise stream, ``noise_amp`` its rms amplitude (0: no noise).
+    ``written_end >= 0``: the input was already written to the ring (by :func:`write`) up to that
+    absolute index; ``run`` then only reads the ring, so several calls on disjoint ranges of one
+    chunk may run in parallel threads (the GIL is released).
+    """
+    cdef hil_dl_args a
+    cdef int64_t where = -1
+    cdef int status
+    if x.shape[0] == 0 and seg_len > 0 and n0 >= 0:
+        return 0, -1
+    if _fill(&a, x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp, written_end) != 0:
+        return -3, -1
     with nogil:
         status = hil_dl_run(&a, &where)
     if status == -4:
         raise MemoryError("delay line kernel: scratch allocation failed")
     return status, where
+
+
+cdef class Pool:
+    """Worker threads that compute the ranges of one chunk with the calling thread (C threads, no GIL).
+
+    ``Pool(workers)``: ``workers`` threads (fewer if the platform has no POSIX threads: ``.workers``
+    says how many run). A worker spins ~50 us for the next call before it sleeps. :meth:`run` takes
+    ranges of one chunk; :meth:`close` stops the threads.
+    """
+    cdef hil_dl_pool *p
+    cdef readonly int workers
+
+    def __cinit__(self, int workers):
+        self.p = hil_dl_pool_new(max(0, workers))
+        if self.p is NULL:
+            raise MemoryError("delay line pool: allocation failed")
+        self.workers = self.p.nworkers
+
+    def __dealloc__(self):
+        self.close()
+
+    def close(self):
+        """Stop the worker threads (later calls of :meth:`run` raise ValueError)."""
+        cdef hil_dl_pool *p = self.p
+        self.p = NULL
+        if p is not NULL:
+            with nogil:
+                hil_dl_pool_free(p)
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    def run(self, const float complex[::1] x, float complex[::1] out, float complex[::1] ring, long long n0,
+            const double[:, ::1] dcoef, const double[:, ::1] pcoef, long long seg0, long long seg_len,
+            const float[:, ::1] tab, uint64_t noise_key, double noise_amp, long long written_end, cuts):
+        """:func:`run` over one chunk cut at the absolute sample indices ``cuts`` (increasing, inside
+        the chunk): the ranges run at once on the workers and the calling thread. ``written_end`` as in
+        :func:`run` (each range computed as if called alone). Returns ``(status, where)`` of the first
+        range, in sample order, that failed, or ``(0, -1)``."""
+        cdef hil_dl_args whole
+        cdef Py_ssize_t m = x.shape[0]
+        cdef int k, nj
+        cdef long long a, b
+        if self.p is NULL:
+            raise ValueError("delay line pool: closed")
+        if m == 0 and seg_len > 0 and n0 >= 0:
+            return 0, -1
+        if _fill(&whole, x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp,
+                 written_end) != 0:
+            return -3, -1
+        bounds = [n0, *[int(c) for c in cuts], n0 + m]
+        nj = len(bounds) - 1
+        if nj > 65535 or any(bounds[k] >= bounds[k + 1] for k in range(nj)):
+            return -3, -1
+        cdef hil_dl_args *jobs = <hil_dl_args *> PyMem_Malloc(nj * sizeof(hil_dl_args))
+        cdef int *status = <int *> PyMem_Malloc(nj * sizeof(int))
+        cdef int64_t *where = <int64_t *> PyMem_Malloc(nj * sizeof(int64_t))
+        try:
+            if jobs is NULL or status is NULL or where is NULL:
+                raise MemoryError("delay line pool: allocation failed")
+            for k in range(nj):
+                a, b = bounds[k], bounds[k + 1]
+                jobs[k] = whole
+                jobs[k].x = whole.x + 2 * (a - n0)
+                jobs[k].out = whole.out + 2 * (a - n0)
+                jobs[k].n0 = a
+                jobs[k].m = b - a
+                jobs[k].seg0 = a // seg_len
+                if whole.npath > 0:
+                    jobs[k].dcoef = whole.dcoef + (a // seg_len - seg0) * 4 * whole.npath
+                    jobs[k].pcoef = whole.pcoef + (a // seg_len - seg0) * 8 * whole.npath
+                jobs[k].nrow = (b - 1) // seg_len - a // seg_len + 1
+            with nogil:
+                hil_dl_pool_run(self.p, jobs, nj, status, where)
+            for k in range(nj):
+                if status[k] == -4:
+                    raise MemoryError("delay line kernel: scratch allocation failed")
+                if status[k] != 0:
+                    return status[k], where[k]
+            return 0, -1
+        finally:
+            PyMem_Free(jobs)
+            PyMem_Free(status)
+            PyMem_Free(where)
 
 
 @cython.boundscheck(False)

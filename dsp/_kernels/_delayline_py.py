@@ -120,3 +120,30 @@ def write(x, ring, n0, taps):
     mir = pos < taps
     ring[size + pos[mir]] = x[mir]
     return 0
+
+
+class Pool:
+    """Twin of the kernel's ``Pool``: the same ranges, computed one after another in the calling thread."""
+
+    def __init__(self, workers):
+        self.workers = 0
+        self._open = True
+
+    def close(self):
+        self._open = False
+
+    def run(self, x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp, written_end, cuts):
+        """:func:`run` over the ranges of one chunk cut at ``cuts``; the first failure in sample order."""
+        if not self._open:
+            raise ValueError("delay line pool: closed")
+        m = len(x)
+        bounds = [n0, *[int(c) for c in cuts], n0 + m]
+        if any(a >= b for a, b in zip(bounds[:-1], bounds[1:])) and m > 0:
+            return -3, -1
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            r0, r1 = a // seg_len - seg0, (b - 1) // seg_len - seg0 + 1
+            status, where = run(x[a - n0:b - n0], out[a - n0:b - n0], ring, a, dcoef[r0:r1], pcoef[r0:r1],
+                                a // seg_len, seg_len, tab, noise_key, noise_amp, written_end)
+            if status != 0:
+                return status, where
+        return 0, -1
