@@ -27,10 +27,16 @@ class OfdmDftEstimator:
     across 8 subcarriers is poor for a 3-sample delay spread). Symbols without pilots are interpolated
     linearly in time.
 
+    ``time_degree``: with pilots in at least ``time_degree + 2`` symbols, the per-symbol estimates of each
+    subcarrier are replaced by their least-squares polynomial of that degree in time (1: a gain and a slope
+    - a channel that changes slowly over the frame, a small residual frequency offset): the estimate's
+    noise then falls by ``(time_degree + 1) / symbols`` (16 symbols, degree 1: 9 dB less, 0.9 -> 0.13 dB
+    of SNR loss with 4 taps on 17 pilots). ``None`` (default): every symbol on its own.
+
     ``receive(y_grid, noise_var) -> (data symbols, {})``.
     """
 
-    def __init__(self, modem, taps: int):
+    def __init__(self, modem, taps: int, time_degree: int | None = None):
         taps = int(check_range("taps", int(taps), lo=1, hi=modem.M))
         pilot = ~modem.data_mask & (modem._fill != 0)
         sym = np.flatnonzero(pilot.any(axis=0))
@@ -49,11 +55,18 @@ class OfdmDftEstimator:
         self._interp = full @ fit                      # (M, pilots): pilot LS values -> all subcarriers
         self._sc, self._sym = sc, sym
         self._xp = modem._fill[np.ix_(sc, sym)]
+        self._smooth = None
+        if time_degree is not None:
+            deg = int(check_range("time_degree", int(time_degree), lo=0, hi=max(0, sym.size - 2)))
+            v = np.vander((sym - sym.mean()) / max(1.0, float(np.ptp(sym))), deg + 1)
+            self._smooth = v @ np.linalg.pinv(v)       # (symbols, symbols): projection on the polynomials
 
     def estimate(self, y) -> np.ndarray:
         """The channel (M, N) from a received grid."""
         m = self.modem
         Hs = self._interp @ (np.asarray(y)[np.ix_(self._sc, self._sym)] / self._xp)
+        if self._smooth is not None:
+            Hs = Hs @ self._smooth.T
         if self._sym.size == m.N:
             return Hs
         H = np.empty(m.shape, complex)

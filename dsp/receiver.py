@@ -122,9 +122,12 @@ class Receiver:
                 raise ConfigError.bad_value("detector", detector, "a waveform with a pilot lattice (ofdm)")
             from dsp.pilot_rx import OfdmDftEstimator
 
-            # DFT-based estimate: a short impulse response fitted to all pilots of a symbol (averages their
-            # noise; exact for delays shorter than the fit)
-            self._ofdm_est = OfdmDftEstimator(modem, taps=int((detector_options or {}).get("taps", 4)))
+            # DFT-based estimate: a short impulse response fitted to all pilots of a symbol (exact for delays
+            # shorter than the fit; averages their noise), then a straight line in time per subcarrier
+            # (averages the symbols' estimates: 0.9 -> 0.15 dB of SNR loss on the line-of-sight demo pass)
+            opts = detector_options or {}
+            self._ofdm_est = OfdmDftEstimator(modem, taps=int(opts.get("taps", 4)),
+                                              time_degree=opts.get("time_degree", 1 if modem.N >= 3 else None))
         self.latency = int(check_range("latency_samples", latency_samples, lo=0))
         self.margin = int(check_range("margin", margin, lo=8))
         self.blind_max_gap_s = float(blind_max_gap_s)

@@ -47,3 +47,27 @@ def test_fine_timing_finds_the_peak_from_a_coarse_position_a_sample_off(delay, c
         assert np.count_nonzero(fr.bits != tx.bits(0)) == 0  # Es/N0 20 dB: 4-QAM BER 1e-23
     # at 20 dB the estimator's spread is a few thousandths of a sample; the old one was off by ~half the error
     assert np.max(np.abs(errs)) < 0.03, errs
+
+
+@pytest.mark.parametrize("degree", [None, 1])
+def test_ofdm_pilot_estimate_noise_matches_its_closed_form(degree):
+    """OfdmDftEstimator on a static 3-tap channel with a small frequency offset (a phase ramp over the frame):
+    the estimate's mean squared error is ``nv |interp|_F^2 / M`` per symbol on its own, times
+    ``(degree + 1) / N`` with the time fit (the trace of a projection on degree + 1 polynomials of N
+    points), plus the fit's bias on the ramp (a straight line through exp(j 0.1 t): < 1e-5 here)."""
+    from dsp.pilot_rx import OfdmDftEstimator
+
+    m = make_modem("ofdm", 64, 16, 4)
+    m.set_pilots(4, 1)
+    est = OfdmDftEstimator(m, taps=4, time_degree=degree)
+    rng = np.random.default_rng(3)
+    h = np.array([0.9, 0.3j, -0.2])
+    H0 = np.fft.fft(h, 64)[:, None] * np.exp(1j * 0.1 * np.linspace(-1, 1, 16))[None, :]  # ~ 13 Hz at 1.92 MSPS
+    nv = 0.05
+    x = np.where(m.data_mask, 1.0, m._fill)  # data cells do not enter the estimate
+    mse = []
+    for _ in range(300):
+        n = np.sqrt(nv / 2) * (rng.standard_normal((64, 16)) + 1j * rng.standard_normal((64, 16)))
+        mse.append(np.mean(np.abs(est.estimate(H0 * x + n) - H0) ** 2))
+    expect = nv * np.sum(np.abs(est._interp) ** 2) / 64 * ((degree + 1) / 16 if degree is not None else 1.0)
+    assert abs(np.mean(mse) / expect - 1) < 0.06, (np.mean(mse), expect)
