@@ -23,6 +23,10 @@ from hil.errors import ConfigError
 FS = 1e6
 ANY = "tcp://127.0.0.1:*"
 TIMEOUT_MS = 5000
+# The default link (20 us, 16 taps): channel memory M = 20 + 16/2 + 2 samples after a burst's last input;
+# a framed output leaves out the declared lead 20 - 16/2 - 2 (the configured delay less half the
+# interpolator and a margin) before a burst that follows silence (skip_lead: auto).
+M20, LEAD20 = 20 + 8 + 2, 20 - 8 - 2
 
 
 def _cfg(endpoints, links=None, **kw):
@@ -168,13 +172,14 @@ def test_framed_loss_duplication_and_damage_are_counted(ctx):
         push.send(_frame(x[300:400], 3, 300))         # seq 2 (samples 200..300) lost
         push.send(_frame(x[200:300], 2, 200))         # ... arrives late: dropped as out of order
         push.send(_frame(x[400:600], 4, 400))
-        # The lost samples are not synthesised: the link outputs its tail (channel memory M = 20 + 16 + 8
-        # samples, zeros in) after sample 200, jumps to 300 and goes on (changed in issue 13: the gap used to
-        # be zero-filled). Where it outputs, the output equals the zero-filled reference exactly.
-        M = 20 + 16 + 8
-        y, frames = _recv_samples(pull, 200 + M + 300, framed=True)
+        # The lost samples are not synthesised: the link outputs its tail (channel memory M, zeros in) after
+        # sample 200, jumps to 300 and goes on (changed in issue 13: the gap used to be zero-filled); each
+        # burst after silence starts LEAD20 samples late (issue 15). Where it outputs, the output equals
+        # the zero-filled reference exactly.
+        M = M20
+        y, frames = _recv_samples(pull, 200 + M + 300 - 2 * LEAD20, framed=True)
         idx = np.concatenate([f.sample_index + np.arange(len(f.samples)) for f in frames])
-        np.testing.assert_array_equal(idx, np.r_[0:200 + M, 300:600])
+        np.testing.assert_array_equal(idx, np.r_[LEAD20:200 + M, 300 + LEAD20:600])
         ref = np.concatenate([x[:200], np.zeros(100, np.complex64), x[300:600]])
         np.testing.assert_allclose(y, _expected(ref)[idx], atol=1e-5)
         assert [f.seq for f in frames] == list(range(len(frames)))
@@ -197,13 +202,14 @@ def test_framed_loss_duplication_and_damage_are_counted(ctx):
 def test_peers_reconnect(ctx):
     with EmulatorServer(_framed_cfg()) as emu:
         x = _signal(800, 4)
-        for _ in range(2):                            # the same TX program, started twice
+        for run in range(2):                          # the same TX program, started twice
             push = _sock(ctx, zmq.PUSH, emu.address("tx"))
             pull = _sock(ctx, zmq.PULL, emu.address("rx"))
             for k in range(4):
                 push.send(_frame(x[k * 100:(k + 1) * 100], k, k * 100))
-            y, frames = _recv_samples(pull, 400, framed=True)
-            assert len(y) == 400
+            want = 400 - (LEAD20 if run == 0 else 0)  # the restart continues the open burst: no lead
+            y, frames = _recv_samples(pull, want, framed=True)
+            assert len(y) == want
             push.close()
             pull.close()
         st = emu.status()
@@ -501,17 +507,18 @@ def test_two_terminals_with_timed_bursts_are_summed_by_sample_index(ctx):
         send(t1, "up1", _frame(a, 1, 900_000, flags=eob))  # both far later: the silence between is skipped
         send(t2, "up2", _frame(b, 1, 950_000, flags=eob))
         got = {}
-        while len(got) < 1000 + 500 + 59 + 1044 + 1059:
+        # terminal 1 outputs [5000 + L1, 5000 + 1000 + M1), terminal 2 [5500 + L2, 5500 + 1000 + M2)
+        M1, M2, L1, L2 = 20 + 8 + 2, 35 + 8 + 2, LEAD20, 35 - 8 - 2
+        want = np.r_[5000 + L1:5500 + 1000 + M2, 900_000 + L1:900_000 + 1000 + M1,
+                     950_000 + L2:950_000 + 1000 + M2]
+        while len(got) < want.size:
             f = wire.decode(rx.recv())
             for k, v in zip(f.sample_index + np.arange(len(f.samples)), f.samples):
                 got[int(k)] = v
     st = emu.status()["links"]
     idx = np.array(sorted(got))
     y = np.array([got[k] for k in idx])
-    # terminal 1 outputs [5000, 5000 + 1000 + M1), terminal 2 [5500, 5500 + 1000 + M2): union, summed
-    M1, M2 = 20 + 16 + 8, 35 + 16 + 8
-    want = np.r_[5000:5500 + 1000 + M2, 900_000:900_000 + 1000 + M1, 950_000:950_000 + 1000 + M2]
-    np.testing.assert_array_equal(idx, want)
+    np.testing.assert_array_equal(idx, want)  # the union, summed
     ref = np.zeros(1_000_000, np.complex64)
     ref[5000:7000] += _expected(np.r_[a, np.zeros(1000, np.complex64)], 20, 1.0)
     ref[5500:7500] += _expected(np.r_[b, np.zeros(1000, np.complex64)], 35, 0.5)
@@ -528,7 +535,7 @@ def test_header_truth_can_be_withheld_from_the_receiver(ctx):
         push = _sock(ctx, zmq.PUSH, emu.address("tx"))
         pull = _sock(ctx, zmq.PULL, emu.address("rx"))
         push.send(_frame(_signal(500, 14), 0, 0, flags=wire.FLAG_END_OF_BURST))
-        _, frames = _recv_samples(pull, 500 + 44, framed=True)
+        _, frames = _recv_samples(pull, 500 + M20 - LEAD20, framed=True)
     assert all(f.delay_s == 0 and f.doppler_hz == 0 and f.gain_db == 0 for f in frames)
     assert frames[-1].flags & wire.FLAG_END_OF_BURST
 
@@ -546,10 +553,11 @@ def test_burst_records_from_the_server_and_a_frame_outside_the_trajectory(ctx, t
         push.send(_frame(x, 0, 0, flags=wire.FLAG_END_OF_BURST))
         push.send(_frame(x, 1, 10_000))                 # left open: stop() closes its record
         replies = []
-        while sum(len(f.samples) for f in replies) < 300 + 44 + 300:
+        while sum(len(f.samples) for f in replies) < 300 + M20 - LEAD20 + 300 - LEAD20:
             req.send(struct.pack("<I", 100_000))        # a framed reply never spans the jump
             replies.append(wire.decode(req.recv()))
-        assert [(f.sample_index, len(f.samples)) for f in replies] == [(0, 344), (10_000, 300)]
+        assert [(f.sample_index, len(f.samples)) for f in replies] == \
+            [(LEAD20, 300 + M20 - LEAD20), (10_000 + LEAD20, 300 - LEAD20)]
         assert replies[0].flags & wire.FLAG_END_OF_BURST and not replies[1].flags & wire.FLAG_END_OF_BURST
         recs = [json.loads(line) for line in open(path)]
         assert len(recs) == 1 and recs[0]["ended_by"] == "end_of_burst"

@@ -134,19 +134,22 @@ def test_two_timed_bursts_through_the_emulator_process(ipc_dir):
         assert r["doppler_hz_start"] == pytest.approx(-FC * RATE)
         assert r["gain_db_start"] == pytest.approx(-6.0206) and r["input_power"] == pytest.approx(1.0, rel=1e-6)
         assert r["snr_db"] == pytest.approx(-6.0206 + 40.0, abs=1e-6)
-        # output indices: the burst's own, then its tail of M = ceil(delay fs) + taps + 8 samples
+        # output indices: from the declared lead L (the trajectory's minimum delay, D0 at t = 0, less
+        # taps/2 + 2) to the end of the tail of M = ceil(delay fs) + taps/2 + 2 samples
+        L = math.floor(D0 * FS) - TAPS // 2 - 2
         M = r["tail_samples"]
-        assert abs(M - (math.ceil(r["delay_s_end"] * FS) + TAPS + 8)) <= 1
+        assert abs(M - (math.ceil(r["delay_s_end"] * FS) + TAPS // 2 + 2)) <= 1
         sel = (idx >= s) & (idx < s + N_BURST + M)
-        np.testing.assert_array_equal(idx[sel], np.arange(s, s + N_BURST + M))
-        total += N_BURST + M
-        yb = y[sel]
+        np.testing.assert_array_equal(idx[sel], np.arange(s + L, s + N_BURST + M))
+        total += N_BURST + M - L
+        yb = np.r_[np.zeros(L, np.complex64), y[sel]]  # from the burst start (the lead is not sent)
         # delay: the signal (amplitude 0.5) sets in at the delay, in samples from the burst start
         D = (D0 + RATE * t0) * FS
         onset = int(np.argmax(np.abs(yb) > 0.25))
         assert abs(onset - D) <= 1.5
-        assert np.abs(yb[: int(D) - TAPS]).max() < 0.05          # noise only before the signal arrives
-        assert np.abs(yb[int(D) + N_BURST + TAPS:]).max() < 0.05  # ... and after its end, in the tail
+        assert np.abs(yb[L:int(D) - TAPS // 2]).max() < 0.05      # noise only before the signal arrives
+        end = math.ceil(r["delay_s_end"] * FS) + N_BURST + TAPS // 2  # the interpolator's last look-back
+        assert end < yb.size and np.abs(yb[end:]).max() < 0.05      # ... and after its end, in the tail
         # Doppler: the tone comes out at f (1 - r) - fc r (time compression and carrier Doppler of one tau)
         seg = yb[int(D) + 100:int(D) + N_BURST - 100].astype(np.complex128)
         ph = np.unwrap(np.angle(seg))

@@ -101,7 +101,8 @@ def default_emulator_config(sample_rate: float, channels: int = 2, delay_samples
     for j in range(int(channels)):
         eps += [dict(name=f"tx{j}", address="tcp://127.0.0.1:*", pattern="pull", wire="framed", stream_id=j),
                 dict(name=f"rx{j}", address="tcp://127.0.0.1:*", pattern="push", wire="framed", stream_id=j)]
-        links.append(dict(name=f"ch{j}", source=f"tx{j}", sink=f"rx{j}", carrier_hz=0.0,
+        # skip_lead 0: a radio's RX is one stream, anchored on the first frame (see _accept)
+        links.append(dict(name=f"ch{j}", source=f"tx{j}", sink=f"rx{j}", carrier_hz=0.0, skip_lead=0.0,
                           trajectory=[dict(kind="constant", delay_s=delay_samples / sample_rate)]))
     return parse(EmulatorConfig, dict(name="mock-zmq", sample_rate_hz=float(sample_rate), endpoints=eps,
                                       links=links), source="mock-zmq default emulator")

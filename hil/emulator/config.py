@@ -148,11 +148,22 @@ class LinkConfig:
     max_delay_s: float = field(default=0.02, metadata=spec(gt=0, le=1.0, unit="s"))
     taps: int = field(default=16, metadata=spec(ge=4, le=64, doc="interpolator taps, a multiple of 4"))
     segment: int = field(default=1024, metadata=spec(ge=16, le=1 << 20, unit="samples"))
-    threads: int = field(default=1, metadata=spec(ge=0, le=64, doc="kernel worker threads (0: in the loop)"))
+    threads: int = field(default=1, metadata=spec(ge=0, le=64, doc="threads computing each chunk of the delay "
+                                                  "line (0, 1: the calling thread; N: N ranges at once, "
+                                                  "output bit-identical)"))
     frequency_offset_hz: float = field(default=0.0, metadata=spec(
         ge=-1e8, le=1e8, unit="Hz", doc="receiver LO error re the transmitter at trajectory time 0"))
     frequency_drift_hz_s: float = field(default=0.0, metadata=spec(
         ge=-1e6, le=1e6, unit="Hz/s", doc="receiver LO drift (phase 2 pi (f0 t + drift t^2 / 2))"))
+    skip_lead: float | str = field(default="auto", metadata=spec(
+        unit="s", doc="output left out before a burst that follows silence: auto (the trajectory's minimum "
+        "delay less taps/2 + 2 samples; 0 into a raw output), 0 (off) or seconds up to auto"))
+
+    def validate(self):
+        v = self.skip_lead
+        if v != "auto" and (isinstance(v, str) or not v >= 0):
+            raise ConfigError.bad_value("skip_lead", v, "'auto', 0 (off) or seconds >= 0 (up to the link's "
+                                        "minimum delay less taps/2)")
 
 
 @dataclass(frozen=True)
@@ -208,6 +219,9 @@ class EmulatorConfig:
                 if abs(getattr(lk, fld)) > fs2:
                     raise ConfigError.bad_value(f"links[{i}].{fld}", getattr(lk, fld),
                                                 f"within +-sample_rate_hz/2 = {fs2:g}")
+            if lk.skip_lead not in ("auto", 0.0) and by[lk.sink].wire != "framed":
+                raise ConfigError.bad_value(f"links[{i}].skip_lead", lk.skip_lead, f"'auto' or 0 (sink "
+                                            f"{lk.sink} is a raw output: no sample index to carry a skipped lead)")
             starts = [p.start_s for p in lk.trajectory]
             if any(b <= a for a, b in zip(starts, starts[1:])):
                 raise ConfigError.bad_value(f"links[{i}].trajectory.start_s", starts, "strictly increasing")

@@ -3,13 +3,17 @@
 The link's clock is the input sample index ``n`` (``t = epoch + n / fs``). Input arrives as *timed
 bursts*: :meth:`Link.accept` takes a burst's samples with their absolute start index. Between bursts
 nothing is sent; the link jumps (:meth:`Link.skip_to`): it first runs its *tail* (the channel memory
-``M`` = largest path delay + interpolator taps + a margin, zeros in: the delayed end of the burst plus
-noise come out), then moves its clock in O(1) (the delay line is cleared; no zeros pass through it).
-A gap no longer than the tail is simply run as zeros. Samples are never synthesised beyond the channel
-memory, whatever the size of the jump.
+``M`` = largest path delay over the tail + half the interpolator + a margin, zeros in: the delayed end
+of the burst plus noise come out), then moves its clock in O(1) (the delay line is cleared; no zeros
+pass through it). A gap no longer than the tail is simply run as zeros. Samples are never synthesised
+beyond the channel memory, whatever the size of the jump.
 
-Output index ``n`` holds the channel output at ``t = epoch + n / fs``; a burst's output starts at its
-first input index (noise before the delayed signal arrives) and ends ``M`` samples after its last.
+Output index ``n`` holds the channel output at ``t = epoch + n / fs``; a burst's output ends ``M``
+samples after its last input. It starts at its first input index ``i`` plus the link's declared *lead*
+``L`` when the burst follows silence (the delay line held no input): ``L`` = the minimum delay of the
+configured trajectory over its whole span less half the interpolator and a margin (:func:`declared_lead`,
+a constant of the configuration, never the delay of the moment), so output ``[i, i + L)`` - silence plus
+noise - is not sent. ``skip_lead: 0`` sends it (output from ``i``).
 Outside visibility the channel gain is zero and only noise comes out. The receiver's oscillator error
 (``frequency_offset_hz``, ``frequency_drift_hz_s``) is a phase ramp on the output at absolute time.
 
@@ -33,12 +37,15 @@ from hil.emulator.trajectory import (
     LinearTrajectory,
     LinkProfile,
     OrbitTrajectory,
+    min_delay_s,
 )
 from hil.errors import ConfigError
 
-__all__ = ["Link", "build_links", "build_trajectory", "build_paths", "TAIL_MARGIN"]
+__all__ = ["Link", "build_links", "build_trajectory", "build_paths", "declared_lead", "TAIL_MARGIN",
+           "LEAD_MARGIN"]
 
-TAIL_MARGIN = 8  # samples added to the channel memory (delay growth over the tail, rounding)
+TAIL_MARGIN = 2  # samples added to the channel memory (rounding; curvature of the delay over the tail)
+LEAD_MARGIN = 2  # samples kept before the earliest possible arrival of a burst's signal (rounding)
 
 
 def _one_trajectory(tc, link_cfg, source, path):
@@ -220,10 +227,26 @@ def multipath_description(paths, sample_rate, profile=None, delay_spread_s=None)
 def build_links(config, source=None) -> dict:
     """Every link of an :class:`~hil.emulator.config.EmulatorConfig`, seeded exactly as
     :class:`~hil.emulator.server.EmulatorServer` seeds them (link ``i`` from
-    ``SeedSequence(config.seed).spawn(n_links)[i]``): in process they give the server's very samples."""
+    ``SeedSequence(config.seed).spawn(n_links)[i]``): in process they give the server's very samples.
+    A link into a raw output skips no lead (a raw stream carries no index: the lead would shorten the
+    delay the receiver sees)."""
     seeds = np.random.SeedSequence(config.seed).spawn(len(config.links))
-    return {lc.name: Link.from_config(lc, config.sample_rate_hz, config.epoch_s, np.random.default_rng(s), source)
+    wires = {e.name: e.wire for e in config.endpoints}
+    return {lc.name: Link.from_config(lc, config.sample_rate_hz, config.epoch_s, np.random.default_rng(s), source,
+                                      framed_sink=wires.get(lc.sink, "framed") == "framed")
             for lc, s in zip(config.links, seeds)}
+
+
+def declared_lead(trajectory, sample_rate, taps, min_path_delay=0.0, t0=0.0, t1=math.inf) -> int:
+    """The lead (samples) a link may leave out before a burst that follows silence: the minimum delay of
+    ``trajectory`` over [t0, t1] (s; :func:`~hil.emulator.trajectory.min_delay_s`) x fs, plus the smallest
+    relative path delay (samples), less ``taps / 2`` (the interpolator's look-ahead) and
+    :data:`LEAD_MARGIN`; 0 when the minimum is not known. Output ``i + lead - 1`` reads inputs up to
+    ``floor(i + lead - 1 - D) + taps / 2 < i`` for every delay ``D`` the trajectory can take: silence."""
+    d = min_delay_s(trajectory, t0, t1)
+    if d is None or not math.isfinite(d):
+        return 0
+    return max(0, math.floor(d * sample_rate + min_path_delay) - taps // 2 - LEAD_MARGIN)
 
 
 def _finite_or_none(v):
@@ -240,7 +263,8 @@ class Link:
 
     def __init__(self, name, sample_rate, carrier_hz, trajectory, *, gain_db=0.0, noise_dbfs=None, paths=None,
                  rng=None, epoch=0.0, max_delay=0.02, taps=16, segment=1024, threads=0, direction="downlink",
-                 source="", sink="", frequency_offset_hz=0.0, frequency_drift_hz_s=0.0, multipath=None):
+                 source="", sink="", frequency_offset_hz=0.0, frequency_drift_hz_s=0.0, multipath=None,
+                 skip_lead=0.0):
         self.name = name
         self.direction = direction
         self.source = source
@@ -262,6 +286,8 @@ class Link:
             if not math.isfinite(v) or abs(v) > 0.5 * self.sample_rate:
                 raise ConfigError.bad_value(fld, v, f"a finite value within +-fs/2 = {0.5 * self.sample_rate:g}")
         self._max_rel_delay = max((float(p.delay) for p in paths), default=0.0) if paths else 0.0
+        self.lead = self._lead(skip_lead, min((float(p.delay) for p in paths), default=0.0) if paths else 0.0)
+        self._cut = 0          # outputs before this index are not sent (the open burst's lead)
         self.multipath = multipath if multipath is not None else multipath_description(paths, self.sample_rate)
         self.bursts: list[dict] = []
         self.on_burst = None   # callable(record): the server's JSON-lines writer
@@ -276,6 +302,7 @@ class Link:
         self.samples_lost = 0
         self.samples_overlap = 0
         self.samples_dropped = 0
+        self.samples_lead = 0
         self.frames_lost = 0
         self.frames_duplicated = 0
         self.frames_out_of_order = 0
@@ -285,19 +312,44 @@ class Link:
         self.jumps = 0
         self._p_in = None  # smoothed input power (linear) for the status SNR
 
+    def _lead(self, skip_lead, min_path_delay):
+        """Samples of declared lead (see the module doc) for ``skip_lead``: "auto", 0 (off) or seconds no
+        longer than the automatic lead (more would cut the signal)."""
+        fs = self.sample_rate
+        auto = declared_lead(self.trajectory, fs, self.taps, min_path_delay, self.epoch)
+        allowed = (f"'auto', 0 (off) or seconds <= {auto / fs:.9g} (the trajectory's minimum delay less "
+                   f"taps/2 + {LEAD_MARGIN} samples)")
+        if isinstance(skip_lead, str):
+            if skip_lead != "auto":
+                raise ConfigError.bad_value("skip_lead", skip_lead, allowed)
+            return auto
+        v = float(skip_lead) if isinstance(skip_lead, (int, float)) and not isinstance(skip_lead, bool) \
+            else math.nan
+        n = math.floor(v * fs + 1e-9) if math.isfinite(v) and v >= 0 else -1
+        if not 0 <= n <= auto:
+            raise ConfigError.bad_value("skip_lead", skip_lead, allowed)
+        return n
+
     @classmethod
-    def from_config(cls, cfg, sample_rate, epoch, rng, source=None):
+    def from_config(cls, cfg, sample_rate, epoch, rng, source=None, *, framed_sink=True):
         traj = build_trajectory(cfg, source, f"links.{cfg.name}.trajectory")
         path_rng, noise_rng = (np.random.default_rng(s) for s in rng.bit_generator.seed_seq.spawn(2)) \
             if hasattr(rng, "bit_generator") and hasattr(rng.bit_generator, "seed_seq") else (rng, rng)
         paths = build_paths(cfg, sample_rate, path_rng)
         desc = multipath_description(paths, sample_rate, cfg.ntn_tdl,
                                      cfg.delay_spread_s if cfg.ntn_tdl else None)
-        return cls(cfg.name, sample_rate, cfg.carrier_hz, traj, gain_db=cfg.gain_db, noise_dbfs=cfg.noise_dbfs,
-                   paths=paths, rng=noise_rng, epoch=epoch, max_delay=cfg.max_delay_s,
-                   taps=cfg.taps, segment=cfg.segment, threads=cfg.threads, direction=cfg.direction,
-                   source=cfg.source, sink=cfg.sink, frequency_offset_hz=cfg.frequency_offset_hz,
-                   frequency_drift_hz_s=cfg.frequency_drift_hz_s, multipath=desc)
+        skip = cfg.skip_lead if framed_sink or cfg.skip_lead != "auto" else 0.0
+        try:
+            return cls(cfg.name, sample_rate, cfg.carrier_hz, traj, gain_db=cfg.gain_db, noise_dbfs=cfg.noise_dbfs,
+                       paths=paths, rng=noise_rng, epoch=epoch, max_delay=cfg.max_delay_s,
+                       taps=cfg.taps, segment=cfg.segment, threads=cfg.threads, direction=cfg.direction,
+                       source=cfg.source, sink=cfg.sink, frequency_offset_hz=cfg.frequency_offset_hz,
+                       frequency_drift_hz_s=cfg.frequency_drift_hz_s, multipath=desc, skip_lead=skip)
+        except ConfigError as exc:
+            if exc.field != "skip_lead":
+                raise
+            raise ConfigError.bad_value(f"links.{cfg.name}.skip_lead", exc.value, exc.allowed,
+                                        source=source) from None
 
     # ------------------------------------------------------------------ clock
     @property
@@ -333,11 +385,23 @@ class Link:
                 math.floor((hi - self.epoch) * fs) - reserve if math.isfinite(hi) else None)
 
     def memory(self, n=None) -> int:
-        """The channel memory ``M`` at sample ``n`` (default: now), in samples: ceil(largest path delay x
-        fs) + taps + TAIL_MARGIN. Output later than ``M`` after the last input sample is noise only."""
+        """The channel memory ``M`` at sample ``n`` (default: now), in samples: ceil(largest path delay
+        over the next ``M`` samples x fs) + taps / 2 + TAIL_MARGIN. Output ``n + M`` and later reads only
+        inputs from ``n`` on (the interpolator reads ``taps / 2`` samples behind the delayed position), so
+        with silence from ``n`` it is noise only. The delay's growth over the tail is its rate at ``n``
+        times ``M``; a handover inside the tail adds the new piece's delay."""
+        fs, tr = self.sample_rate, self.trajectory
         t = self.time_at(self.n if n is None else n)
-        d = float(np.asarray(self.trajectory.delay(t))) * self.sample_rate + self._max_rel_delay
-        return int(math.ceil(d)) + self.taps + TAIL_MARGIN
+
+        def reach(tt, m):  # delay (samples) at tt grown at its rate over m samples
+            return float(np.asarray(tr.delay(tt))) * fs + max(0.0, float(np.asarray(tr.delay_rate(tt)))) * m
+
+        half = self.taps // 2 + TAIL_MARGIN
+        m = math.ceil(float(np.asarray(tr.delay(t))) * fs + self._max_rel_delay) + half
+        d = reach(t, m + 1)
+        for td in tr.discontinuities(t, t + (m + 1) / fs):
+            d = max(d, reach(td, m + 1))
+        return int(math.ceil(d + self._max_rel_delay)) + half
 
     # ------------------------------------------------------------------ state
     def frequency_offset_at(self, t):
@@ -404,6 +468,17 @@ class Link:
                 self._p_in = p if self._p_in is None else 0.9 * self._p_in + 0.1 * p
         return n0, y, state
 
+    def _keep(self, n0, y, st) -> list:
+        """The part of one output chunk from the open burst's lead on (``[]``: all of it is lead)."""
+        k = min(self._cut - n0, y.shape[0])
+        if k <= 0:
+            return [(n0, y, st)]
+        self.samples_out -= k
+        self.samples_lead += k
+        if k == y.shape[0]:
+            return []
+        return [(n0 + k, y[k:], self.state_at(n0 + k) | {"discontinuity": st["discontinuity"]})]
+
     def _tail(self, m=None):
         """Run the channel memory (or ``m`` samples) of zeros; the output chunk ends a burst."""
         m = self.memory() if m is None else m
@@ -412,7 +487,7 @@ class Link:
         n0, y, st = self._run(np.zeros(m, np.complex64), zeros=True)
         if self._burst is not None:
             self._burst["tail"] += m
-        return [(n0, y, st)]
+        return self._keep(n0, y, st)
 
     def skip_to(self, n) -> list:
         """Jump the input clock forward to ``n``: the open burst ends; a gap up to the channel memory is run
@@ -432,7 +507,8 @@ class Link:
             return outs
         if remaining:
             outs = self._tail(remaining)
-            outs[-1][2]["end_of_burst"] = True
+            if outs:
+                outs[-1][2]["end_of_burst"] = True
         self._close_burst("jump")
         self.samples_skipped += n - self.n
         self.channel.skip_to(n)
@@ -469,10 +545,11 @@ class Link:
             elif self._burst is not None and s != self._in_end:  # pragma: no cover - s == n == in_end here
                 self._close_burst("jump")
             if self._burst is None:
+                if self._flushed:  # after silence: the lead before the signal can arrive is not sent
+                    self._cut = s + self.lead
                 self._burst = {"index": s, "n": 0, "p_sum": 0.0, "tail": 0, "lost": self._lost_pending}
                 self._lost_pending = 0
-            n0, y, st = self._run(x)
-            outs.append((n0, y, st))
+            outs += self._keep(*self._run(x))
             xr = x.view(np.float32)
             self._burst["n"] += x.shape[0]
             self._burst["p_sum"] += float(np.square(xr, dtype=np.float64).sum())  # no BLAS: it spins on busy cores
@@ -571,6 +648,7 @@ class Link:
             "samples_out": self.samples_out, "samples_filled": self.samples_filled,
             "samples_skipped": self.samples_skipped, "samples_lost": self.samples_lost,
             "samples_overlap": self.samples_overlap, "samples_dropped": self.samples_dropped,
+            "samples_lead": self.samples_lead, "skip_lead_s": self.lead / self.sample_rate,
             "frames_lost": self.frames_lost, "frames_duplicated": self.frames_duplicated,
             "frames_out_of_order": self.frames_out_of_order, "frames_bad": self.frames_bad,
             "restarts": self.restarts, "handovers": self.handovers, "jumps": self.jumps,

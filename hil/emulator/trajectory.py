@@ -26,7 +26,7 @@ import numpy as np
 from hil.errors import ConfigError, check_range
 
 __all__ = ["C", "MU_EARTH", "R_EARTH", "Trajectory", "ConstantTrajectory", "LinearTrajectory", "CircularPass",
-           "HandoverTrajectory", "OrbitTrajectory", "fspl_db", "LinkProfile"]
+           "HandoverTrajectory", "OrbitTrajectory", "fspl_db", "LinkProfile", "min_delay_s"]
 
 C = 299_792_458.0          # m/s
 MU_EARTH = 3.986004418e14  # m^3/s^2
@@ -329,3 +329,54 @@ class LinkProfile:
 
     def __repr__(self):
         return f"LinkProfile({self.trajectory!r}, gain_db={self.gain_offset_db:g})"
+
+
+def _sampled_min_delay(tr, t0, t1):
+    """A lower bound on ``tr.delay`` over [t0, t1] (finite) from a grid of 0.1 s steps (longer beyond
+    200,000 s of span: at most 2 M points): per step ``min(d_k, d_k+1) - h max(|r_k|, |r_k+1|)`` (r: delay
+    rate) - twice what the mean-value theorem asks if the rate stays within its end values, which holds
+    exactly for the quadratic shape of a delay around its minimum (the only place the bound is tight:
+    there it is ~ d'' h^2, 4e-9 s for a LEO pass overhead)."""
+    n = max(2, int(math.ceil((t1 - t0) / max(0.1, (t1 - t0) / 2e6))) + 1)
+    t = np.linspace(t0, t1, n)
+    d = np.asarray(tr.delay(t), dtype=float)
+    r = np.abs(np.asarray(tr.delay_rate(t), dtype=float))
+    h = (t1 - t0) / (n - 1)
+    return float(np.min(np.minimum(d[:-1], d[1:]) - h * np.maximum(r[:-1], r[1:])))
+
+
+def min_delay_s(tr, t0: float, t1: float = math.inf):
+    """A lower bound on the delay of trajectory ``tr`` over the times [t0, t1] (s), or None when it is not
+    known (an unbounded trajectory of a kind without a closed form). Closed forms for constant, linear and
+    circular trajectories; pieces of a handover each over their own time; anything with a bounded span
+    (``t0``/``t1`` attributes: orbit tracks, network links) sampled densely (:func:`_sampled_min_delay`).
+    A constant of the configuration (geometry), never the delay of one instant."""
+    if t1 < t0:
+        return None
+    if isinstance(tr, LinearTrajectory):
+        if tr.rate == 0.0:
+            return tr.delay_s
+        t = t0 if tr.rate > 0 else t1
+        return float(tr.delay(t)) if math.isfinite(t) else None
+    if isinstance(tr, ConstantTrajectory):
+        return tr.delay_s
+    if isinstance(tr, CircularPass):  # the closest approach of any revolution (theta = 0)
+        return math.sqrt(tr.r**2 + R_EARTH**2 - 2 * tr.r * R_EARTH * tr._cb) / C
+    if isinstance(tr, HandoverTrajectory):
+        ends = [*tr.starts[1:], math.inf]
+        lows = []
+        for s, e, piece in zip(tr.starts, ends, tr.pieces):
+            a, b = max(t0, float(s)), min(t1, float(e))
+            if piece is None or b < a:
+                continue  # a gap holds the previous piece's value: no lower
+            m = min_delay_s(piece, a, b)
+            if m is None:
+                return None
+            lows.append(m)
+        return min(lows) if lows else None
+    lo, hi = getattr(tr, "t0", None), getattr(tr, "t1", None)
+    a = t0 if lo is None else max(t0, float(lo))
+    b = t1 if hi is None else min(t1, float(hi))
+    if not (math.isfinite(a) and math.isfinite(b)) or b < a:
+        return None
+    return _sampled_min_delay(tr, a, b)

@@ -151,6 +151,7 @@ class _EmulatorProcess:
                      "wire": "framed", "header_truth": False}]
             links.append({"name": name, "source": f"tx{i}", "sink": f"rx{i}", "carrier_hz": lk.carrier_hz,
                           "gain_db": lk.gain_db, "noise_dbfs": lk.noise_dbfs, "max_delay_s": lk.max_delay_s,
+                          "skip_lead": 0.0,  # a relay forwards a burst by its index; the truth join needs it there
                           "threads": 0, "trajectory": [{"kind": "network", "network": os.path.abspath(network_file),
                                                         "link": name}]})
         emu = {"name": f"network-{cfg.name}", "seed": cfg.seed, "sample_rate_hz": cfg.sample_rate_hz,
