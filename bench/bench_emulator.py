@@ -19,7 +19,7 @@ the comparable numbers, and the load average is printed):
 
 Targets (issue 14): 61.44 MSPS end to end with zero loss and >= 100 MSPS channel alone on one core;
 2 threads >= 1.8x 1 thread; NTN-TDL-C >= 15 MSPS; >= 3x GNU Radio's channel_model.
-Run: ``python bench/bench_emulator.py [--seconds S] [--chunk N]``.
+Run: ``python bench/bench_emulator.py [--seconds S] [--chunk N] [--scaling-chunks N ...]``.
 
 Instruction counts (repeatable on a loaded machine): ``--fixed N`` only pushes N samples through the
 channel (compiled kernel, no timing, no ZeroMQ); run it under callgrind twice with different N and
@@ -86,6 +86,29 @@ def ntn_tdl_c_paths():
     return ntn_tdl_paths("C", 100e-9, FS, np.random.default_rng(1), max_doppler_hz=100.0, sinusoids=3)
 
 
+class _TimedPool:
+    """Wraps a ChannelStream's kernel pool: the calling thread's CPU time spent inside its calls."""
+
+    def __init__(self, pool):
+        self.pool, self.cpu = pool, 0.0
+
+    def run(self, *args):
+        c = time.thread_time()
+        try:
+            return self.pool.run(*args)
+        finally:
+            self.cpu += time.thread_time() - c
+
+    def close(self):
+        self.pool.close()
+
+
+def predicted_speedup(one_cpu, many_cpu, serial_ns, threads):
+    """Wall speed-up on idle cores: the pool hands ranges out as threads come free, so the parallel
+    CPU (all threads' CPU less the calling thread's serial part) is shared evenly."""
+    return one_cpu / (serial_ns + (many_cpu - serial_ns) / threads)
+
+
 def channel_only(kernel, seconds, chunk, threads=0, paths=None):
     """(MSPS, CPU ns per sample) of ChannelStream.process alone (fractional delay + Doppler + path loss
     + AWGN); the CPU time counts every thread of the process."""
@@ -95,6 +118,9 @@ def channel_only(kernel, seconds, chunk, threads=0, paths=None):
     x = (0.1 * np.exp(2j * np.pi * 0.01 * np.arange(chunk))).astype(np.complex64)
     out = np.empty(chunk, np.complex64)
     cs.process(x, out=out)
+    timed = _TimedPool(cs._pool) if cs._pool is not None else None
+    if timed is not None:
+        cs._pool = timed
     n, t0, c0, m0 = 0, time.perf_counter(), time.process_time(), time.thread_time()
     while time.perf_counter() - t0 < seconds:
         cs.process(x, out=out)
@@ -102,6 +128,8 @@ def channel_only(kernel, seconds, chunk, threads=0, paths=None):
     msps = n / (time.perf_counter() - t0) / 1e6
     cpu_ns = (time.process_time() - c0) / n * 1e9
     channel_only.main_ns = (time.thread_time() - m0) / n * 1e9  # the calling thread's share
+    # the calling thread's CPU outside the pool's calls: the serial part (Python around the kernel)
+    channel_only.serial_ns = channel_only.main_ns - (timed.cpu / n * 1e9 if timed is not None else 0.0)
     cs.close()
     return msps, cpu_ns
 
@@ -225,6 +253,8 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=1 << 23, help="samples sent through ZMQ (compiled run)")
     ap.add_argument("--chunk", type=int, default=1 << 16, help="samples per ZMQ message")
     ap.add_argument("--threads", type=int, default=2, help="threads of the threaded runs (compared with 1)")
+    ap.add_argument("--scaling-chunks", type=int, nargs="*", default=[1 << 18, 1 << 20], metavar="N",
+                    help="further chunk sizes of the 1 vs N threads comparison (sync cost per chunk)")
     ap.add_argument("--gr-samples", type=int, default=1 << 25, help="samples through GNU Radio's channel_model")
     ap.add_argument("--no-gnuradio", action="store_true", help="skip the GNU Radio comparison")
     ap.add_argument("--fixed", type=int, default=0, metavar="N",
@@ -251,9 +281,24 @@ def main(argv=None):
     workers_ns = (many_cpu - main_ns) / max(args.threads - 1, 1)
     print(f"threads        1 thread {one:8.2f} MSPS   {args.threads} threads {many:8.2f} MSPS   "
           f"ratio {many / one:5.2f}x (target >= 1.8x on {args.threads} idle cores; wall depends on free cores)")
+    serial_ns = channel_only.serial_ns
     print(f"  CPU ns/sample: 1 thread {one_cpu:.2f}; {args.threads} threads {many_cpu:.2f} in all = calling thread "
-          f"{main_ns:.2f} + {args.threads - 1} worker(s) {workers_ns:.2f} each; on idle cores the slowest thread "
-          f"sets the pace: predicted {one_cpu / max(main_ns, workers_ns):.2f}x")
+          f"{main_ns:.2f} (of which {serial_ns:.2f} serial, outside the kernel) + {args.threads - 1} worker(s) "
+          f"{workers_ns:.2f} each; the ranges go to whichever thread is free, so on idle cores: predicted "
+          f"{predicted_speedup(one_cpu, many_cpu, serial_ns, args.threads):.2f}x")
+    # The same at larger chunks: the per-call costs (Python around the kernel, waking the workers,
+    # waiting for the last range) shrink per sample, so the gap to the chunk above is what they cost.
+    for big in args.scaling_chunks:
+        if big == args.chunk:
+            continue
+        b1, b1_cpu = channel_only(compiled, args.seconds, big, threads=1)
+        bn, bn_cpu = channel_only(compiled, args.seconds, big, threads=args.threads)
+        b_main, b_serial = channel_only.main_ns, channel_only.serial_ns
+        b_work = (bn_cpu - b_main) / max(args.threads - 1, 1)
+        print(f"  chunk {big:>8}: 1 thread {b1:8.2f} MSPS, {args.threads} threads {bn:8.2f} MSPS, ratio "
+              f"{bn / b1:5.2f}x; CPU ns/sample 1 thread {b1_cpu:.2f}, {args.threads} threads {bn_cpu:.2f} = "
+              f"calling {b_main:.2f} (serial {b_serial:.2f}) + worker(s) {b_work:.2f} each: predicted "
+              f"{predicted_speedup(b1_cpu, bn_cpu, b_serial, args.threads):.2f}x")
     ntn = ntn_tdl_c_paths()
     n_ch, n_cpu = channel_only(compiled, args.seconds, args.chunk, paths=ntn)
     print(f"NTN-TDL-C      {len(ntn)} paths {n_ch:8.2f} MSPS, {n_cpu:.2f} ns CPU/sample = {1e3 / n_cpu:.1f} MSPS "

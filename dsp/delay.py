@@ -428,9 +428,10 @@ class ChannelStream:
         return out
 
     def _process_threaded(self, x, out):
-        """One piece (<= the ring's slack): write it to the ring, then compute ``threads`` ranges of
-        output samples at once on the kernel's pool (``threads - 1`` workers and the calling thread). The output is bit-identical to the serial path's: every sample's value
-        depends only on its absolute index (see ``_delayline.pyx``)."""
+        """One piece (<= the ring's slack): write it to the ring if needed, then compute its ranges of
+        output samples at once on the kernel's pool (``threads - 1`` workers and the calling thread).
+        The output is bit-identical to the serial path's: every sample's value depends only on its
+        absolute index (see ``_delayline.pyx``)."""
         m = x.shape[0]
         n0 = self._n
         n_end = n0 + m
@@ -446,9 +447,9 @@ class ChannelStream:
             raise ConfigError(f"delay line: piece of {m} samples does not fit the ring")
         written_end = -1 if own_write else n_end
         # Ranges of whole segments (a range that starts inside a segment first advances its weight
-        # lanes from the boundary), two per thread: the kernel's pool hands them out as threads come
+        # lanes from the boundary), four per thread: the kernel's pool hands them out as threads come
         # free, so a thread that starts late (a busy core) takes fewer.
-        k = 2 * self.threads
+        k = 4 * self.threads
         cuts = []
         for i in range(1, k):
             c = n0 + m * i // k

@@ -49,7 +49,7 @@
 #     segment start even when a call starts inside a segment; fixed-length loops have no scalar
 #     tails), so the output is bit-identical however the stream is split into calls or threads.
 #   * Threads (Pool): one call's ranges of output samples go to C worker threads and the calling
-#     thread through one atomic ticket, without the GIL; idle workers spin ~200 us before they sleep
+#     thread through one atomic ticket, without the GIL; idle workers spin ~100 us before they sleep
 #     and move off the caller's CPU when woken onto it (Linux keeps recently run threads together).
 #   * The loops are plain C plus GCC/Clang vector extensions (SSE2 / NEON / anything); on x86-64 the
 #     same code is also compiled for AVX2+FMA and for AVX-512 (DQ/VL/BW), the best the CPU runs chosen at
@@ -719,7 +719,8 @@ cdef extern from *:
     #include <sched.h>
     #define HIL_DL_NUDGE 1
     #endif
-    #define HIL_DL_SPIN_NS 200000   /* spin this long before sleeping (workers and caller) */
+    #define HIL_DL_SPIN_NS 100000   /* spin this long before sleeping (workers and caller): longer than
+                                      the Python between two calls of a stream (40-90 us at 64 Ki) */
 
     typedef struct {
         const hil_dl_args *jobs;
@@ -1036,7 +1037,7 @@ cdef class Pool:
     """Worker threads that compute the ranges of one chunk with the calling thread (C threads, no GIL).
 
     ``Pool(workers)``: ``workers`` threads (fewer if the platform has no POSIX threads: ``.workers``
-    says how many run). A worker spins ~50 us for the next call before it sleeps. :meth:`run` takes
+    says how many run). A worker spins ~100 us for the next call before it sleeps. :meth:`run` takes
     ranges of one chunk; :meth:`close` stops the threads.
     """
     cdef hil_dl_pool *p
