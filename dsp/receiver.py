@@ -469,6 +469,20 @@ class Receiver:
         return fr
 
     def _detect(self, z, noise_var):
+        bits, shown, paths = self._detect_once(z, noise_var)
+        if self.detector_name in ("mp", "mrc", "lmmse") and self.layout is not None:
+            # the residual frequency over the frame (the tracker's is some 15 Hz RMS off: a phase ramp across
+            # the body that the integer-Doppler pilot estimate does not model), decision-directed: the frame
+            # re-modulated from the first decisions (pilot included) against the received body, the phase
+            # advance between its two halves; then detected again on the derotated body
+            xh = np.asarray(self.fmt.modem.modulate(bits[None]))[0]
+            r = z * np.conj(xh)
+            h = r.size // 2
+            nu = float(np.angle(np.vdot(r[:h], r[h:2 * h]))) / (2 * np.pi * h)
+            bits, shown, paths = self._detect_once(z * np.exp(-2j * np.pi * nu * np.arange(z.size)), noise_var)
+        return bits, shown, paths
+
+    def _detect_once(self, z, noise_var):
         modem = self.fmt.modem
         y_grid = np.asarray(modem.demodulate_grid(z.astype(np.complex64)))
         name = self.detector_name

@@ -9,7 +9,7 @@ Reference: :func:`hil.loop.metrics.expected_ber` at each decoded frame's Es/N0 f
 telemetry (the formula itself checked against a Monte-Carlo AWGN count below). Bound: the decoded frames'
 bit errors must not exceed ``2 lam + 3.1 sqrt(2 lam)`` (``lam`` = the reference's expected errors): a
 receiver exactly at twice the reference BER exceeds it with probability ~1e-3 (Poisson, normal
-approximation). Measured (seed 1): OTFS 265 / 204, AFDM 308 / 226, OFDM 184 / 174. The receiver before
+approximation). Measured (seed 1): OTFS 246 / 204, AFDM 265 / 226, OFDM 184 / 174. The receiver before
 issue 13's fixes failed it: OFDM 583 / 173 (3.4x; frames whose preamble peak sat a lag away from the
 tracker's position were demodulated half a sample early, and the one-symbol pilot estimate cost 0.9 dB).
 """
