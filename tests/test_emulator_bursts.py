@@ -369,3 +369,42 @@ def test_orbit_earth_orientation_from_an_eop_file(pass_):
     assert 60e-9 < dd < 130e-9 and 12.0 < ddop < 35.0
     with pytest.raises(ConfigError, match="eop"):
         _orbit_link(index, p, eop="/no/such/finals.txt")
+
+
+# ---------------------------------------------------------------------------------- records of a long stream
+@pytest.mark.parametrize("interval, chunk", [(0.1, 4096), (0.3, 10_000), (0.1, 100_000)])
+def test_a_continuous_stream_gets_a_record_every_interval(interval, chunk):
+    """One second of stream without a gap: ceil(1 s / interval) records, each with its own start index,
+    length and the trajectory's truth at its first and last sample (the last record is the shorter one)."""
+    from hil.loop.metrics import truth_at
+
+    fs, d0, rate = 200e3, 2e-3, -2e-5
+    cfg = parse(EmulatorConfig, {
+        "sample_rate_hz": fs, "epoch_s": 5.0, "telemetry_interval_s": interval,
+        "endpoints": [{"name": "tx", "address": "inproc://rec-tx", "pattern": "pull", "wire": "framed"},
+                      {"name": "rx", "address": "inproc://rec-rx", "pattern": "push", "wire": "framed"}],
+        "links": [{"name": "l", "source": "tx", "sink": "rx", "noise_dbfs": -30.0,
+                   "trajectory": [{"kind": "linear", "delay_s": d0, "rate": rate}]}]})
+    from hil.emulator.link import build_links
+
+    lk = build_links(cfg)["l"]
+    n = int(fs)
+    x = 0.5 * _tone(n, 1e3, fs=fs)
+    for a in range(0, n, chunk):
+        lk.accept(a, x[a:a + chunk])
+    lk.finish()
+    recs = lk.bursts
+    per = round(interval * fs)
+    assert len(recs) == math.ceil(1.0 / interval - 1e-9)
+    assert [r["sample_index"] for r in recs] == list(range(0, n, per))
+    assert [r["n_samples"] for r in recs] == [min(per, n - s) for s in range(0, n, per)]
+    assert [r["part"] for r in recs] == list(range(len(recs)))
+    assert [r["ended_by"] for r in recs] == ["interval"] * (len(recs) - 1) + ["finish"]
+    for r in recs:
+        for suffix, idx in (("start", r["sample_index"]), ("end", r["sample_index"] + r["n_samples"] - 1)):
+            assert r[f"delay_s_{suffix}"] == pytest.approx(d0 + rate * (5.0 + idx / fs), abs=1e-15)
+        assert r["input_power"] == pytest.approx(0.25, rel=1e-6)
+        # the loop's metrics read a record's truth by sample index inside it (hil.loop.metrics.truth_at)
+        mid = r["sample_index"] + r["n_samples"] // 2
+        assert float(truth_at(r, mid)["delay_s"]) == pytest.approx(d0 + rate * (5.0 + mid / fs), abs=1e-15)
+    assert sum(r["tail_samples"] for r in recs) == recs[-1]["tail_samples"] > 0   # the tail ends the last one

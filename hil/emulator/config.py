@@ -192,7 +192,9 @@ class EmulatorConfig:
     telemetry_csv: str | None = None
     telemetry_bursts: str | None = field(default=None, metadata=spec(
         min_len=1, doc="JSON lines: one record per burst and link (the experiment's truth)"))
-    telemetry_interval_s: float = field(default=0.1, metadata=spec(gt=0, unit="s", doc="of sample time"))
+    telemetry_interval_s: float = field(default=0.1, metadata=spec(
+        gt=0, le=86400, unit="s", doc="of sample time: between CSV rows, and the longest burst record (a longer "
+        "burst is split into records of this much input)"))
     pace: bool = field(default=False, metadata=spec(doc="real-time pacing of the outputs (hardware runs)"))
     allow_remote: bool = field(default=False, metadata=spec(doc="allow addresses other than 127.0.0.1"))
     curve: CurveConfig | None = None

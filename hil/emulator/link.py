@@ -18,7 +18,9 @@ Outside visibility the channel gain is zero and only noise comes out. The receiv
 (``frequency_offset_hz``, ``frequency_drift_hz_s``) is a phase ramp on the output at absolute time.
 
 Per burst the link writes one telemetry record (:attr:`Link.bursts`, keys in docs/emulator.md): the
-only source of truth for an experiment.
+only source of truth for an experiment. With ``record_interval_s`` a burst longer than that is split
+into records of that many seconds of input each (from the burst's first sample; the last one shorter),
+so a long continuous stream gets its truth every interval, not only at its start and end.
 """
 
 from __future__ import annotations
@@ -233,7 +235,8 @@ def build_links(config, source=None) -> dict:
     seeds = np.random.SeedSequence(config.seed).spawn(len(config.links))
     wires = {e.name: e.wire for e in config.endpoints}
     return {lc.name: Link.from_config(lc, config.sample_rate_hz, config.epoch_s, np.random.default_rng(s), source,
-                                      framed_sink=wires.get(lc.sink, "framed") == "framed")
+                                      framed_sink=wires.get(lc.sink, "framed") == "framed",
+                                      record_interval_s=config.telemetry_interval_s)
             for lc, s in zip(config.links, seeds)}
 
 
@@ -264,7 +267,7 @@ class Link:
     def __init__(self, name, sample_rate, carrier_hz, trajectory, *, gain_db=0.0, noise_dbfs=None, paths=None,
                  rng=None, epoch=0.0, max_delay=0.02, taps=16, segment=1024, threads=0, direction="downlink",
                  source="", sink="", frequency_offset_hz=0.0, frequency_drift_hz_s=0.0, multipath=None,
-                 skip_lead=0.0):
+                 skip_lead=0.0, record_interval_s=None):
         self.name = name
         self.direction = direction
         self.source = source
@@ -288,6 +291,12 @@ class Link:
         self._max_rel_delay = max((float(p.delay) for p in paths), default=0.0) if paths else 0.0
         self.lead = self._lead(skip_lead, min((float(p.delay) for p in paths), default=0.0) if paths else 0.0)
         self._cut = 0          # outputs before this index are not sent (the open burst's lead)
+        self._rec_len = None   # input samples per telemetry record (None: one record per burst)
+        if record_interval_s is not None:
+            r = float(record_interval_s)
+            if not (math.isfinite(r) and r > 0):
+                raise ConfigError.bad_value("telemetry_interval_s", record_interval_s, "> 0 s")
+            self._rec_len = max(1, round(r * self.sample_rate))
         self.multipath = multipath if multipath is not None else multipath_description(paths, self.sample_rate)
         self.bursts: list[dict] = []
         self.on_burst = None   # callable(record): the server's JSON-lines writer
@@ -331,7 +340,7 @@ class Link:
         return n
 
     @classmethod
-    def from_config(cls, cfg, sample_rate, epoch, rng, source=None, *, framed_sink=True):
+    def from_config(cls, cfg, sample_rate, epoch, rng, source=None, *, framed_sink=True, record_interval_s=None):
         traj = build_trajectory(cfg, source, f"links.{cfg.name}.trajectory")
         path_rng, noise_rng = (np.random.default_rng(s) for s in rng.bit_generator.seed_seq.spawn(2)) \
             if hasattr(rng, "bit_generator") and hasattr(rng.bit_generator, "seed_seq") else (rng, rng)
@@ -344,7 +353,8 @@ class Link:
                        paths=paths, rng=noise_rng, epoch=epoch, max_delay=cfg.max_delay_s,
                        taps=cfg.taps, segment=cfg.segment, threads=cfg.threads, direction=cfg.direction,
                        source=cfg.source, sink=cfg.sink, frequency_offset_hz=cfg.frequency_offset_hz,
-                       frequency_drift_hz_s=cfg.frequency_drift_hz_s, multipath=desc, skip_lead=skip)
+                       frequency_drift_hz_s=cfg.frequency_drift_hz_s, multipath=desc, skip_lead=skip,
+                       record_interval_s=record_interval_s)
         except ConfigError as exc:
             if exc.field != "skip_lead":
                 raise
@@ -547,12 +557,10 @@ class Link:
             if self._burst is None:
                 if self._flushed:  # after silence: the lead before the signal can arrive is not sent
                     self._cut = s + self.lead
-                self._burst = {"index": s, "n": 0, "p_sum": 0.0, "tail": 0, "lost": self._lost_pending}
+                self._burst = {"index": s, "n": 0, "p_sum": 0.0, "tail": 0, "lost": self._lost_pending, "part": 0}
                 self._lost_pending = 0
             outs += self._keep(*self._run(x))
-            xr = x.view(np.float32)
-            self._burst["n"] += x.shape[0]
-            self._burst["p_sum"] += float(np.square(xr, dtype=np.float64).sum())  # no BLAS: it spins on busy cores
+            self._account(s, x)
             self.samples_in += x.shape[0]
             self._in_end = s + x.shape[0]
         if end_of_burst and self._burst is not None:
@@ -563,6 +571,21 @@ class Link:
             self._flushed = True
             self._close_burst("end_of_burst")
         return outs
+
+    def _account(self, s, x):
+        """Add input ``x`` (from index ``s``) to the open record; a record holding ``record_interval_s``
+        of input is closed (``ended_by: interval``) and the next one opened where it ends."""
+        a, m = 0, x.shape[0]
+        while a < m:
+            b = self._burst
+            if self._rec_len is not None and b["n"] >= self._rec_len:
+                self._close_burst("interval")
+                b = self._burst = {"index": s + a, "n": 0, "p_sum": 0.0, "tail": 0, "lost": 0, "part": b["part"] + 1}
+            take = m - a if self._rec_len is None else min(m - a, self._rec_len - b["n"])
+            xr = x[a:a + take].view(np.float32)
+            b["n"] += take
+            b["p_sum"] += float(np.square(xr, dtype=np.float64).sum())  # no BLAS: it spins on busy cores
+            a += take
 
     def finish(self, flush=True) -> list:
         """Close the open burst (its telemetry record is written). ``flush``: run its tail first and return
@@ -583,7 +606,7 @@ class Link:
         self._burst = None
         s, n = b["index"], b["n"]
         rec = {"link": self.name, "burst_index": len(self.bursts), "sample_index": s, "n_samples": n,
-               "t_s": self.time_at(s), "ended_by": ended_by, "tail_samples": b["tail"],
+               "t_s": self.time_at(s), "part": b["part"], "ended_by": ended_by, "tail_samples": b["tail"],
                "frames_lost_before": b["lost"]}
         ends = {}
         for suffix, idx in (("start", s), ("end", s + n - 1)):
