@@ -410,8 +410,30 @@ class Receiver:
             s = y[i - 1:i + P + 1].astype(np.complex128)
             return s * np.exp(-2j * np.pi * (cfo / self.fs) * (np.arange(s.size) + i)) if cfo else s
 
+        def power(s):  # preamble amplitude over the three lags and per-sample SNR
+            e, p, lt = corr(s)
+            amp = math.sqrt(abs(e) ** 2 + abs(p) ** 2 + abs(lt) ** 2) / np_
+            en = float(np.mean(np.abs(s[1:np_ + 1]) ** 2))
+            return amp, min(max(amp**2 / max(en - amp**2, 1e-12), 1e-3), 1e6)
+
         seg = segment(i)
-        e, p, lt = corr(seg)
+        measured = err / self.fs
+        use = False
+        if measured and math.isfinite(measured):
+            use = always
+            if not use:
+                rho = power(seg)[1]
+                L, R = fmt.preamble.period, fmt.preamble.repeats
+                sigma = math.sqrt((1.0 + 1.0 / rho) / ((2 * math.pi * L) ** 2 * L * rho * (R - 1) ** 2))
+                use = abs(measured) > 4.0 * sigma
+        c = 0.5 * (np_ - 1)
+        rot = np.exp(-2j * np.pi * measured * (np.arange(np_ + 2) - 1 - c)) if use else None
+        ref = measured * (np_ - c) if use else 0.0
+
+        def lags(s):  # the three lags, with the measured frequency offset removed over the preamble if used
+            return corr(s[:np_ + 2] * rot) if use else corr(s)
+
+        e, p, lt = lags(seg)
         for _ in range(2):
             # the preamble's peak must be the middle lag: the sinc model of fractional_timing holds for
             # |delta| < 1 around it only (a position from the tracker's smoothed timing loop can be more than
@@ -423,24 +445,9 @@ class Receiver:
                 break
             i += step
             seg = segment(i)
-            e, p, lt = corr(seg)
+            e, p, lt = lags(seg)
+        rho = power(seg)[1]
         amp = math.sqrt(abs(e) ** 2 + abs(p) ** 2 + abs(lt) ** 2) / np_
-        en = float(np.mean(np.abs(seg[1:np_ + 1]) ** 2))
-        rho = min(max(amp**2 / max(en - amp**2, 1e-12), 1e-3), 1e6)
-        measured = err / self.fs
-        ref = 0.0
-        if measured and math.isfinite(measured):
-            use = always
-            if not use:
-                L, R = fmt.preamble.period, fmt.preamble.repeats
-                sigma = math.sqrt((1.0 + 1.0 / rho) / ((2 * math.pi * L) ** 2 * L * rho * (R - 1) ** 2))
-                use = abs(measured) > 4.0 * sigma
-            if use:
-                c = 0.5 * (np_ - 1)
-                n = np.arange(np_ + 2)
-                e, p, lt = corr(seg[:np_ + 2] * np.exp(-2j * np.pi * measured * (n - 1 - c)))
-                amp = math.sqrt(abs(e) ** 2 + abs(p) ** 2 + abs(lt) ** 2) / np_
-                ref = measured * (np_ - c)
         delta = fractional_timing(e, p, lt)
         if abs(delta) > 0.75:
             return None

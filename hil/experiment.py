@@ -405,12 +405,18 @@ def _pass_text(pm: PassModel) -> str:
 
 def summary_table(summary: dict) -> str:
     """A short fixed-width table of the report's per-waveform numbers (for the terminal), and the loop's
-    counters (sent / decoded / false locks, BER of decoded frames vs the ideal-CSI AWGN reference)."""
+    counters (sent / decoded / false locks, BER of decoded frames vs the ideal-CSI AWGN reference, and the
+    bit errors behind both: a ratio of BERs means little on a handful of errors)."""
     head = (f"{'run':<16} {'sent':>5} {'decoded':>7} {'false':>5} {'BER decoded':>11} {'(ideal AWGN)':>12} "
-            f"{'BLER':>6} {'resid. Doppler RMS':>21} {'delay err':>9}")
+            f"{'errors (expected)':>17} {'BLER':>6} {'resid. Doppler RMS':>21} {'delay err':>9}")
     lines = [head, "-" * len(head)]
     for s in summary["waveforms"]:
         bd, br = s.get("ber_decoded"), s.get("ber_reference")
+        errs = "-"
+        n_dec, n_f = s.get("decoded", s.get("frames_synced")), s.get("frames")
+        if bd is not None and br is not None and n_dec is not None and n_f:
+            nbits = s["bits"] / n_f * n_dec  # bits of the decoded frames
+            errs = f"{bd * nbits:.0f} ({br * nbits:.1f})"
         bler = "-" if s.get("bler") is None else f"{s['bler']:.3f}"
         rr = s.get("residual_doppler_rms_hz")
         rp = s.get("residual_doppler_rms_ppm")
@@ -419,7 +425,7 @@ def summary_table(summary: dict) -> str:
         lines.append(f"{s['waveform']:<16} {s.get('frames_sent', s['frames']):>5} "
                      f"{s.get('decoded', s['frames_synced']):>7} {s.get('false_locks', '-'):>5} "
                      f"{'-' if bd is None else f'{bd:.2e}':>11} {'-' if br is None else f'({br:.1e})':>12} "
-                     f"{bler:>6} {res:>21} {'-' if de is None else f'{de:.1f} ns':>9}")
+                     f"{errs:>17} {bler:>6} {res:>21} {'-' if de is None else f'{de:.1f} ns':>9}")
     return "\n".join(lines)
 
 

@@ -185,3 +185,14 @@ def test_hil_run_and_check_take_a_network_scenario(tmp_path, capsys):
     text = (out / "users.md").read_text()
     assert "ship1" in text and "sat1-ship1" in text
     assert main(["run", path, "--mode", "blind"]) == 2  # the receiver section sets the mode
+
+
+def test_summary_table_shows_the_bit_errors_behind_the_ber_ratio():
+    """The decoded frames' bit errors and the reference's expected count, from the BERs and the decoded bits
+    (3 errors in 1,271,400 bits of 652 decoded frames, reference 1.14e-6 -> 1.45 expected)."""
+    from hil.experiment import summary_table
+
+    s = {"waveform": "afdm", "frames": 652, "frames_synced": 652, "decoded": 652, "frames_sent": 652, "bits": 1271400,
+         "false_locks": 0, "ber_decoded": 3 / 1271400, "ber_reference": 1.14e-6, "bler": 0.0046}
+    row = summary_table({"waveforms": [s, dict(s, waveform="half", decoded=326)]}).splitlines()
+    assert "3 (1.4)" in row[2] and "2 (0.7)" in row[3], row
