@@ -212,10 +212,16 @@ def test_peers_reconnect(ctx):
             assert len(y) == want
             push.close()
             pull.close()
+            # the next run's first messages must not go to this run's receiver (a PUSH sends to every peer
+            # it still knows): wait until the server has seen it leave
+            deadline = time.monotonic() + 10
+            while emu.status()["endpoints"]["rx"]["peer_disconnects"] < run + 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
         st = emu.status()
         assert st["links"]["dl"]["restarts"] == 1      # seq 0 again: re-anchored, not counted as loss
         assert st["links"]["dl"]["frames_lost"] == 0
         assert st["links"]["dl"]["samples_in"] == 800 and st["running"]
+        assert st["endpoints"]["rx"]["peer_disconnects"] == 2
 
 
 def test_drop_policy_bounds_memory(ctx):
