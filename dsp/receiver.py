@@ -433,30 +433,36 @@ class Receiver:
         def lags(s):  # the three lags, with the measured frequency offset removed over the preamble if used
             return corr(s[:np_ + 2] * rot) if use else corr(s)
 
-        e, p, lt = lags(seg)
-        for _ in range(2):
-            # the preamble's peak must be the middle lag: the sinc model of fractional_timing holds for
-            # |delta| < 1 around it only (a position from the tracker's smoothed timing loop can be more than
-            # half a sample off: then the peak is a side lag and the estimate is pulled halfway back)
-            if abs(p) >= max(abs(e), abs(lt)):
-                break
-            step = 1 if abs(lt) > abs(e) else -1
-            if not 1 <= i + step <= y.size - P - 2:
-                break
-            i += step
-            seg = segment(i)
-            e, p, lt = lags(seg)
-        rho = power(seg)[1]
-        amp = math.sqrt(abs(e) ** 2 + abs(p) ** 2 + abs(lt) ** 2) / np_
-        delta = fractional_timing(e, p, lt)
-        if abs(delta) > 0.75:
-            return None
-        g = _sinc(-1 - delta) * e + _sinc(-delta) * p + _sinc(1 - delta) * lt
-        if amp <= 0 or g == 0:
-            return None
-        gain = amp * g / abs(g) * np.exp(2j * np.pi * ref)
+        def timed(i):  # (header EVM, i, segment, delta, amplitude, gain, header symbols) at integer lag i
+            s = segment(i)
+            e, p, lt = lags(s)
+            delta = fractional_timing(e, p, lt)
+            amp = math.sqrt(abs(e) ** 2 + abs(p) ** 2 + abs(lt) ** 2) / np_
+            g = _sinc(-1 - delta) * e + _sinc(-delta) * p + _sinc(1 - delta) * lt
+            side = (abs(p) < max(abs(e), abs(lt)), 1 if abs(lt) > abs(e) else -1)
+            if abs(delta) > 0.75 or amp <= 0 or g == 0:
+                return (math.inf, i, s, delta, amp, None, None) + side  # no usable timing here
+            gain = amp * g / abs(g) * np.exp(2j * np.pi * ref)
+            zh = downsample(s[1 + h0:1 + h1], os_, delta) / gain
+            evm = float(np.mean((np.abs(zh.real) - 1.0) ** 2 + zh.imag ** 2))
+            return (evm, i, s, delta, amp, gain, zh) + side
+
         h0, h1 = fmt.header_span
-        zh = downsample(seg[1 + h0:1 + h1], os_, delta) / gain
+        best = timed(i)
+        # The preamble's peak should be the middle lag: the sinc model of fractional_timing holds for
+        # |delta| < 1 around it only (a position from the tracker's smoothed timing loop can be more than half
+        # a sample off: then the peak is a side lag and the estimate is pulled halfway back). But a stronger
+        # later multipath component (resolvable at higher sample rates) also makes a side lag the peak, and
+        # moving there would put the first path at a negative delay. So the lag one step towards the peak is
+        # tried too, and the timing whose header symbols sit closer to +-1 (less ISI) is kept.
+        if best[7] and 1 <= i + best[8] <= y.size - P - 2:
+            alt = timed(i + best[8])
+            if alt[0] < best[0]:
+                best = alt
+        evm, i, seg, delta, amp, gain, zh = best[:7]
+        if not math.isfinite(evm):
+            return None
+        rho = power(seg)[1]
         hd = fmt.header.decode(zh)
         position = w0 + i + delta
         f_hz = f_est if self.tracker is not None else math.nan
