@@ -174,6 +174,16 @@ class Detector:
             self._mask_cache = (*mc[:3], act_t, perm, *mc[5:7])
         return act_t, perm
 
+    def _frame_inputs(self, paths_dd, mask, kn):
+        """What the one-call-per-frame kernels (``_ddet.frame_mrc`` / ``frame_mp``) take besides the frame:
+        ``(paths, frame_spec, known cells, known values)``, or None when the paths are not an (P, 3) array
+        of integer-bin paths those kernels handle (the general path then runs)."""
+        p = paths_dd if isinstance(paths_dd, np.ndarray) else np.asarray(paths_dd)
+        if p.ndim != 2 or p.shape[1] != 3 or p.dtype.kind not in "fic":
+            return None
+        kc, kv = self._known_cells(mask, kn)
+        return np.ascontiguousarray(p, np.complex128), self._tables.frame_spec(self.modem), kc, kv
+
     def _known_cells(self, mask, kn):
         """(cells, values) of the known cells with a nonzero value, cached with the mask."""
         mc = self._mask_cache

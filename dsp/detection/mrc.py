@@ -130,12 +130,10 @@ class MrcDetector(Detector):
     def _frame_bits(self, y, paths_dd, mask, kn) -> bool:
         """detect_bits of integer paths in one kernel call (``_ddet.frame_mrc``: diagonals, expansion, pilot
         cancellation, sweeps and bits without the GIL); False when the paths need the general path."""
-        p = paths_dd if isinstance(paths_dd, np.ndarray) else np.asarray(paths_dd)
-        if p.ndim != 2 or p.shape[1] != 3 or p.dtype.kind not in "fic":
+        inputs = self._frame_inputs(paths_dd, mask, kn)
+        if inputs is None:
             return False
-        p = np.ascontiguousarray(p, np.complex128)
-        kind, R, C, cp, frame, c1, rot, tab, ones, filled, post = self._tables.frame_spec(self.modem)
-        kc, kv = self._known_cells(mask, kn)
+        p, (kind, R, C, cp, frame, c1, rot, tab, ones, filled, post), kc, kv = inputs
         n = R * C
         idx = np.empty(n, np.int64)
         soft = np.empty((n, 2), np.float32)
