@@ -152,7 +152,11 @@ def test_orbit_link_near_closest_approach_sends_the_reference_samples(sgp4_pass)
     lead = make("auto").lead
     tca = int((p.tca_s - t0) * fs)
     bursts = _bursts(fs, [tca - 400_000, tca, tca + 2_000_000, int((p.los_s - 60 - t0) * fs)], n=2000)
-    _check_against_reference(make, bursts, lead)
+    idx = _check_against_reference(make, bursts, lead)
+    # the lead is the pass's minimum delay (taps/2 + margin less), and the wire shows only that: from closest
+    # approach to a minute before LOS the delay grows by milliseconds, the output's first index does not move
+    assert lead == math.floor(min_delay_s(traj, traj.t0, traj.t1) * fs) - TAPS // 2 - LEAD_MARGIN
+    assert [int(idx[np.searchsorted(idx, i)]) - i for i, _, _ in bursts] == [lead] * len(bursts)
 
 
 def test_min_delay_closed_forms():
