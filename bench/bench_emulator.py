@@ -87,17 +87,25 @@ def ntn_tdl_c_paths():
 
 
 class _TimedPool:
-    """Wraps a ChannelStream's kernel pool: the calling thread's CPU time spent inside its calls."""
+    """Wraps a ChannelStream's kernel pool: the calling thread's CPU time from each call's start to its
+    finish (its ranges, and the next coefficients it computes while the workers run - work the pool
+    balances, not serial)."""
 
     def __init__(self, pool):
-        self.pool, self.cpu = pool, 0.0
+        self.pool, self.cpu, self._c = pool, 0.0, None
 
-    def run(self, *args):
-        c = time.thread_time()
+    def start(self, *args):
+        self._c = time.thread_time()
+        r = self.pool.start(*args)
+        if r is not None:
+            self.cpu += time.thread_time() - self._c
+        return r
+
+    def finish(self):
         try:
-            return self.pool.run(*args)
+            return self.pool.finish()
         finally:
-            self.cpu += time.thread_time() - c
+            self.cpu += time.thread_time() - self._c
 
     def close(self):
         self.pool.close()

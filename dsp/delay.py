@@ -415,8 +415,11 @@ class ChannelStream:
         if m == 0:
             return out
         if self.threads > 1:
-            for a in range(0, m, self._piece):
-                self._process_threaded(x[a:a + self._piece], out[a:a + self._piece])
+            P = self._piece
+            for a in range(0, m, P):
+                # the next piece's length: this call's next piece, else a call like this one
+                nxt = min(P, m - a - P) if a + P < m else min(P, m)
+                self._process_threaded(x[a:a + P], out[a:a + P], nxt)
             return out
         n0 = self._n
         seg0, dcoef, pcoef = self._coefficients(n0, m)
@@ -427,11 +430,14 @@ class ChannelStream:
         self._n = n0 + m
         return out
 
-    def _process_threaded(self, x, out):
+    def _process_threaded(self, x, out, m_next):
         """One piece (<= the ring's slack): write it to the ring if needed, then compute its ranges of
         output samples at once on the kernel's pool (``threads - 1`` workers and the calling thread).
-        The output is bit-identical to the serial path's: every sample's value depends only on its
-        absolute index (see ``_delayline.pyx``)."""
+        While the workers start on them, the calling thread fills the coefficients of the next
+        ``m_next`` samples if the cache lacks them (the profile is Python: evaluated serially between
+        pieces it was most of the serial part), then takes the ranges left. The output is
+        bit-identical to the serial path's: every sample's value depends only on its absolute index
+        (see ``_delayline.pyx``)."""
         m = x.shape[0]
         n0 = self._n
         n_end = n0 + m
@@ -459,11 +465,26 @@ class ChannelStream:
                 cuts.append(c)
         if self._pool is None:
             self._pool = self._kernel.Pool(self.threads - 1)
-        status, where = self._pool.run(x, out, self._ring, n0, dcoef, pcoef, seg0, S, self._ktab, self._noise_key,
-                                       self._noise_amp, written_end, cuts)
+        r = self._pool.start(x, out, self._ring, n0, dcoef, pcoef, seg0, S, self._ktab, self._noise_key,
+                             self._noise_amp, written_end, cuts)
+        if r is None:
+            try:
+                self._prefetch(n_end, m_next)
+            finally:
+                r = self._pool.finish()
+        status, where = r
         if status != 0:
             self._raise(status, where)
         self._n = n_end
+
+    def _prefetch(self, n0: int, m: int) -> None:
+        """Fill the coefficient cache (and its delay bounds) for samples ``n0 .. n0 + m - 1`` ahead of
+        their call. A profile that cannot be evaluated there is left for that call to report."""
+        try:
+            seg0, dcoef, _ = self._coefficients(n0, m)
+            self._delay_bounds(seg0, dcoef.shape[0])
+        except Exception:  # noqa: BLE001 - the call for these samples raises the real error, if any
+            return
 
     def close(self) -> None:
         """Stop the worker threads (threaded mode); the block stays usable (they restart on demand)."""

@@ -510,9 +510,11 @@ def test_delay_limit_errors_name_the_same_sample_as_twin(where_bad, kind):
     assert r * S <= res[0][1] <= (r + 1) * S
 
 
-def test_coefficient_lookahead_falls_back_where_the_profile_ends():
-    """The coefficients are evaluated ahead of the stream; a profile that refuses times past its end
-    still works up to that end, and then raises its own error."""
+@pytest.mark.parametrize("threads", [0, 2])
+def test_coefficient_lookahead_falls_back_where_the_profile_ends(threads):
+    """The coefficients are evaluated ahead of the stream (threaded: while the workers compute the
+    current piece); a profile that refuses times past its end still works up to that end, and then
+    the call that reaches it raises the profile's own error."""
     class Ending(ConstantDelay):
         def delay(self, t):
             if np.max(np.asarray(t)) > 0.01:
@@ -520,12 +522,15 @@ def test_coefficient_lookahead_falls_back_where_the_profile_ends():
             return super().delay(t)
 
     x = _cn(np.random.default_rng(1), 9000)
-    cs = ChannelStream(1e6, 1e9, Ending(1e-4), segment=256)
-    y = np.concatenate([cs.process(x[:4000]), cs.process(x[4000:])])
-    ref = ChannelStream(1e6, 1e9, ConstantDelay(1e-4), segment=256).process(x)
-    np.testing.assert_array_equal(y, ref)
-    with pytest.raises(ValueError, match="track ends"):
-        cs.process(x[:2000])
+    cs = ChannelStream(1e6, 1e9, Ending(1e-4), segment=256, threads=threads)
+    try:
+        y = np.concatenate([cs.process(x[:4000]), cs.process(x[4000:])])
+        ref = ChannelStream(1e6, 1e9, ConstantDelay(1e-4), segment=256).process(x)
+        np.testing.assert_array_equal(y, ref)
+        with pytest.raises(ValueError, match="track ends"):
+            cs.process(x[:2000])
+    finally:
+        cs.close()
 
 
 def test_threads_writing_their_own_input_match_serial():
@@ -582,3 +587,50 @@ def test_pool_ranges_equal_one_call_and_report_the_first_error(workers):
         pool.close()
         with pytest.raises(ValueError, match="closed"):
             pool.run(x, out, ring0.copy(), 0, dcoef, pcoef, 0, S, tab, 5, 0.1, m, cuts)
+
+
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_pool_start_finish_is_run_split_around_other_work(workers):
+    """start() posts the ranges and returns at once (the caller works meanwhile; the arrays are held by
+    the pool), finish() gives run()'s output and status; one call at a time; close() finishes a
+    pending call first."""
+    compiled, twin = kernel_pair("_delayline")
+    S, L, size, m = 256, 16, 1 << 13, 6000
+    tab = np.repeat(design_interpolator(L, 64)[0], 2, axis=1)
+    rng = np.random.default_rng(10 + workers)
+    nseg = (m - 1) // S + 1
+    dcoef = np.zeros((nseg, 4))
+    pcoef = np.zeros((nseg, 8))
+    dcoef[:, 0], dcoef[:, 1], pcoef[:, 4], pcoef[:, 5] = 700.0, 2e-3, 0.1, 3e-3
+    x = _cn(rng, m)
+    ring0 = _cn(rng, size + L)
+    ring0[size:] = ring0[:L]
+    cuts = [1000, 2048, 4096]
+    for kern in (compiled, twin):
+        ref = np.empty(m, np.complex64)
+        assert kern.Pool(workers).run(x, ref, ring0.copy(), 0, dcoef, pcoef, 0, S, tab, 9, 0.1, m, cuts) == (0, -1)
+        pool = kern.Pool(workers)
+        with pytest.raises(ValueError, match="no call is pending"):
+            pool.finish()
+        out = np.empty(m, np.complex64)
+        # only the pool holds the coefficient arrays while the call runs
+        assert pool.start(x, out, ring0.copy(), 0, dcoef.copy(), pcoef.copy(), 0, S, tab, 9, 0.1, m, cuts) is None
+        assert pool.pending
+        with pytest.raises(ValueError, match="pending"):
+            pool.start(x, out, ring0.copy(), 0, dcoef, pcoef, 0, S, tab, 9, 0.1, m, cuts)
+        busy = sum(np.arange(20000) % 7)  # the caller's own work while the workers compute
+        assert pool.finish() == (0, -1) and busy > 0 and not pool.pending
+        np.testing.assert_array_equal(out, ref)
+        bad = dcoef.copy()
+        bad[10:, 0] = 3.0  # too short from sample 2560 on
+        assert pool.start(x, out, ring0.copy(), 0, bad, pcoef, 0, S, tab, 9, 0.1, m, cuts) is None
+        assert pool.finish() == (-1, 2560)
+        assert pool.start(x, out, ring0.copy(), 0, dcoef, pcoef, 0, S, tab, 9, 0.1, m, [900, 800]) == (-3, -1)
+        assert not pool.pending
+        out2 = np.empty(m, np.complex64)
+        assert pool.start(x, out2, ring0.copy(), 0, dcoef, pcoef, 0, S, tab, 9, 0.1, m, cuts) is None
+        pool.close()  # finishes the pending call before the threads stop
+        assert not pool.pending
+        np.testing.assert_array_equal(out2, ref)
+        with pytest.raises(ValueError, match="closed"):
+            pool.start(x, out, ring0.copy(), 0, dcoef, pcoef, 0, S, tab, 9, 0.1, m, cuts)

@@ -861,8 +861,10 @@ cdef extern from *:
         free(P);
     }
 
-    /* Compute njobs (< 65536) ranges (status[i], where[i] per range); one call at a time per pool. */
-    static void hil_dl_pool_run(hil_dl_pool *P, const hil_dl_args *jobs, int njobs, int *status, int64_t *where) {
+    /* Post njobs (< 65536) ranges (status[i], where[i] per range) to the workers and return at once;
+       hil_dl_pool_wait then has the caller take what is left and wait for the rest. One call at a time
+       per pool; the arrays stay untouched by the caller until the wait returns. */
+    static void hil_dl_pool_post(hil_dl_pool *P, const hil_dl_args *jobs, int njobs, int *status, int64_t *where) {
         P->caller_cpu = -1;
         P->jobs = jobs; P->status = status; P->where = where; P->njobs = njobs;
         P->done = 0;
@@ -878,6 +880,10 @@ cdef extern from *:
             pthread_mutex_unlock(&P->mu);
         }
     #endif
+    }
+
+    static void hil_dl_pool_wait(hil_dl_pool *P) {
+        int njobs = P->njobs;
         hil_dl_pool_take(P);
     #ifdef HIL_DL_THREADS
         if (__atomic_load_n(&P->done, __ATOMIC_ACQUIRE) < njobs) {
@@ -922,7 +928,8 @@ cdef extern from *:
         int nworkers
     hil_dl_pool *hil_dl_pool_new(int nworkers) noexcept nogil
     void hil_dl_pool_free(hil_dl_pool *P) noexcept nogil
-    void hil_dl_pool_run(hil_dl_pool *P, const hil_dl_args *jobs, int njobs, int *status, int64_t *where) noexcept nogil
+    void hil_dl_pool_post(hil_dl_pool *P, const hil_dl_args *jobs, int njobs, int *status, int64_t *where) noexcept nogil
+    void hil_dl_pool_wait(hil_dl_pool *P) noexcept nogil
     const char *hil_dl_isa() noexcept nogil
 
 
@@ -1038,43 +1045,69 @@ cdef class Pool:
 
     ``Pool(workers)``: ``workers`` threads (fewer if the platform has no POSIX threads: ``.workers``
     says how many run). A worker spins ~100 us for the next call before it sleeps. :meth:`run` takes
-    ranges of one chunk; :meth:`close` stops the threads.
+    ranges of one chunk; :meth:`start` posts them and returns at once (the workers compute while the
+    caller does other work), :meth:`finish` then computes what is left with the calling thread and
+    waits; :meth:`close` stops the threads.
     """
     cdef hil_dl_pool *p
     cdef readonly int workers
+    cdef hil_dl_args *jobs
+    cdef int *status
+    cdef int64_t *where
+    cdef int njobs
+    cdef object held        # the arrays of the posted call, kept alive until finish()
 
     def __cinit__(self, int workers):
         self.p = hil_dl_pool_new(max(0, workers))
         if self.p is NULL:
             raise MemoryError("delay line pool: allocation failed")
         self.workers = self.p.nworkers
+        self.njobs = -1
 
     def __dealloc__(self):
         self.close()
 
+    @property
+    def pending(self):
+        """True between :meth:`start` and :meth:`finish`."""
+        return self.njobs >= 0
+
     def close(self):
-        """Stop the worker threads (later calls of :meth:`run` raise ValueError)."""
+        """Stop the worker threads (after a pending call, which is finished first; later calls of
+        :meth:`run` or :meth:`start` raise ValueError)."""
         cdef hil_dl_pool *p = self.p
+        if p is not NULL and self.njobs >= 0:
+            self.finish()
         self.p = NULL
         if p is not NULL:
             with nogil:
                 hil_dl_pool_free(p)
 
-    @cython.boundscheck(False)
-    @cython.wraparound(False)
-    def run(self, const float complex[::1] x, float complex[::1] out, float complex[::1] ring, long long n0,
-            const double[:, ::1] dcoef, const double[:, ::1] pcoef, long long seg0, long long seg_len,
-            const float[:, ::1] tab, uint64_t noise_key, double noise_amp, long long written_end, cuts):
+    def run(self, x, out, ring, long long n0, dcoef, pcoef, long long seg0, long long seg_len, tab,
+            uint64_t noise_key, double noise_amp, long long written_end, cuts):
         """:func:`run` over one chunk cut at the absolute sample indices ``cuts`` (increasing, inside
         the chunk): the ranges run at once on the workers and the calling thread. ``written_end`` as in
         :func:`run` (each range computed as if called alone). Returns ``(status, where)`` of the first
         range, in sample order, that failed, or ``(0, -1)``."""
+        r = self.start(x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp, written_end, cuts)
+        return r if r is not None else self.finish()
+
+    @cython.boundscheck(False)
+    @cython.wraparound(False)
+    def start(self, const float complex[::1] x, float complex[::1] out, float complex[::1] ring, long long n0,
+              const double[:, ::1] dcoef, const double[:, ::1] pcoef, long long seg0, long long seg_len,
+              const float[:, ::1] tab, uint64_t noise_key, double noise_amp, long long written_end, cuts):
+        """Post :meth:`run`'s ranges to the workers and return None at once, or ``(status, where)``
+        without posting anything if the call is inconsistent (-3) or empty. The arrays must not be
+        touched until :meth:`finish` returns (the pool keeps references to them)."""
         cdef hil_dl_args whole
         cdef Py_ssize_t m = x.shape[0]
         cdef int k, nj
         cdef long long a, b
         if self.p is NULL:
             raise ValueError("delay line pool: closed")
+        if self.njobs >= 0:
+            raise ValueError("delay line pool: a call is pending (finish() it first)")
         if m == 0 and seg_len > 0 and n0 >= 0:
             return 0, -1
         if _fill(&whole, x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp,
@@ -1084,36 +1117,57 @@ cdef class Pool:
         nj = len(bounds) - 1
         if nj > 65535 or any(bounds[k] >= bounds[k + 1] for k in range(nj)):
             return -3, -1
-        cdef hil_dl_args *jobs = <hil_dl_args *> PyMem_Malloc(nj * sizeof(hil_dl_args))
-        cdef int *status = <int *> PyMem_Malloc(nj * sizeof(int))
-        cdef int64_t *where = <int64_t *> PyMem_Malloc(nj * sizeof(int64_t))
+        self.jobs = <hil_dl_args *> PyMem_Malloc(nj * sizeof(hil_dl_args))
+        self.status = <int *> PyMem_Malloc(nj * sizeof(int))
+        self.where = <int64_t *> PyMem_Malloc(nj * sizeof(int64_t))
+        if self.jobs is NULL or self.status is NULL or self.where is NULL:
+            self._free()
+            raise MemoryError("delay line pool: allocation failed")
+        for k in range(nj):
+            a, b = bounds[k], bounds[k + 1]
+            self.jobs[k] = whole
+            self.jobs[k].x = whole.x + 2 * (a - n0)
+            self.jobs[k].out = whole.out + 2 * (a - n0)
+            self.jobs[k].n0 = a
+            self.jobs[k].m = b - a
+            self.jobs[k].seg0 = a // seg_len
+            if whole.npath > 0:
+                self.jobs[k].dcoef = whole.dcoef + (a // seg_len - seg0) * 4 * whole.npath
+                self.jobs[k].pcoef = whole.pcoef + (a // seg_len - seg0) * 8 * whole.npath
+            self.jobs[k].nrow = (b - 1) // seg_len - a // seg_len + 1
+        self.held = (x, out, ring, dcoef, pcoef, tab)
+        self.njobs = nj
+        with nogil:
+            hil_dl_pool_post(self.p, self.jobs, nj, self.status, self.where)
+        return None
+
+    def finish(self):
+        """Compute what is left of the posted call with the calling thread, wait for the workers and
+        return ``(status, where)`` as :meth:`run` does."""
+        cdef int k
+        if self.njobs < 0:
+            raise ValueError("delay line pool: no call is pending")
+        with nogil:
+            hil_dl_pool_wait(self.p)
         try:
-            if jobs is NULL or status is NULL or where is NULL:
-                raise MemoryError("delay line pool: allocation failed")
-            for k in range(nj):
-                a, b = bounds[k], bounds[k + 1]
-                jobs[k] = whole
-                jobs[k].x = whole.x + 2 * (a - n0)
-                jobs[k].out = whole.out + 2 * (a - n0)
-                jobs[k].n0 = a
-                jobs[k].m = b - a
-                jobs[k].seg0 = a // seg_len
-                if whole.npath > 0:
-                    jobs[k].dcoef = whole.dcoef + (a // seg_len - seg0) * 4 * whole.npath
-                    jobs[k].pcoef = whole.pcoef + (a // seg_len - seg0) * 8 * whole.npath
-                jobs[k].nrow = (b - 1) // seg_len - a // seg_len + 1
-            with nogil:
-                hil_dl_pool_run(self.p, jobs, nj, status, where)
-            for k in range(nj):
-                if status[k] == -4:
+            for k in range(self.njobs):
+                if self.status[k] == -4:
                     raise MemoryError("delay line kernel: scratch allocation failed")
-                if status[k] != 0:
-                    return status[k], where[k]
+                if self.status[k] != 0:
+                    return self.status[k], self.where[k]
             return 0, -1
         finally:
-            PyMem_Free(jobs)
-            PyMem_Free(status)
-            PyMem_Free(where)
+            self._free()
+
+    cdef void _free(self):
+        PyMem_Free(self.jobs)
+        PyMem_Free(self.status)
+        PyMem_Free(self.where)
+        self.jobs = NULL
+        self.status = NULL
+        self.where = NULL
+        self.njobs = -1
+        self.held = None
 
 
 @cython.boundscheck(False)

@@ -123,27 +123,50 @@ def write(x, ring, n0, taps):
 
 
 class Pool:
-    """Twin of the kernel's ``Pool``: the same ranges, computed one after another in the calling thread."""
+    """Twin of the kernel's ``Pool``: the same ranges, computed one after another in the calling thread
+    (:meth:`start` computes them all; :meth:`finish` returns the result)."""
 
     def __init__(self, workers):
         self.workers = 0
         self._open = True
+        self._result = None
+
+    @property
+    def pending(self):
+        return self._result is not None
 
     def close(self):
+        self._result = None
         self._open = False
 
     def run(self, x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp, written_end, cuts):
         """:func:`run` over the ranges of one chunk cut at ``cuts``; the first failure in sample order."""
+        r = self.start(x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp, written_end, cuts)
+        return r if r is not None else self.finish()
+
+    def start(self, x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp, written_end, cuts):
         if not self._open:
             raise ValueError("delay line pool: closed")
+        if self._result is not None:
+            raise ValueError("delay line pool: a call is pending (finish() it first)")
         m = len(x)
+        if m == 0:
+            return 0, -1
         bounds = [n0, *[int(c) for c in cuts], n0 + m]
-        if any(a >= b for a, b in zip(bounds[:-1], bounds[1:])) and m > 0:
+        if any(a >= b for a, b in zip(bounds[:-1], bounds[1:])):
             return -3, -1
+        self._result = (0, -1)
         for a, b in zip(bounds[:-1], bounds[1:]):
             r0, r1 = a // seg_len - seg0, (b - 1) // seg_len - seg0 + 1
             status, where = run(x[a - n0:b - n0], out[a - n0:b - n0], ring, a, dcoef[r0:r1], pcoef[r0:r1],
                                 a // seg_len, seg_len, tab, noise_key, noise_amp, written_end)
             if status != 0:
-                return status, where
-        return 0, -1
+                self._result = (status, where)
+                break
+        return None
+
+    def finish(self):
+        if self._result is None:
+            raise ValueError("delay line pool: no call is pending")
+        r, self._result = self._result, None
+        return r
