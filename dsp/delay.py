@@ -453,9 +453,10 @@ class ChannelStream:
             raise ConfigError(f"delay line: piece of {m} samples does not fit the ring")
         written_end = -1 if own_write else n_end
         # Ranges of whole segments (a range that starts inside a segment first advances its weight
-        # lanes from the boundary), four per thread: the kernel's pool hands them out as threads come
-        # free, so a thread that starts late (a busy core) takes fewer.
-        k = 4 * self.threads
+        # lanes from the boundary), at least four per thread and about 8 Ki samples each: the kernel's
+        # pool hands them out as threads come free, so a thread that starts late (a busy core) takes
+        # fewer, and the first thread done waits at most one short range for the last.
+        k = max(4 * self.threads, m // max(8192, 4 * S))
         cuts = []
         for i in range(1, k):
             c = n0 + m * i // k
