@@ -173,8 +173,9 @@ class ChannelStream:
         Segment length in samples of the delay/gain fit and of the visibility decisions.
     threads : int
         Threads that compute one call's output: 0 or 1: the calling thread alone. N >= 2: the chunk is
-        cut into 2 N ranges of output samples that N - 1 worker threads of the kernel (C threads, no
-        GIL) and the calling thread take as they come free; the output is bit-identical for any N.
+        cut into ranges of output samples (about 8 Ki, at least 4 N) that N - 1 worker threads of the
+        kernel (C threads, no GIL) and the calling thread take as they come free; the output is
+        bit-identical for any N.
         Call :meth:`close` to stop the workers.
     """
 
