@@ -243,6 +243,7 @@ class ChannelStream:
         """Empty the delay line (input before the first sample is zero), restart the clock and the noise."""
         self._coef_cache = None  # (first segment, dcoef, pcoef) of _coefficients, and its look-ahead
         self._coef_ahead = 0
+        self._cut_cache = None  # ((piece length, start mod segment), cut offsets): see _cut_offsets
         if getattr(self, "_ring", None) is None:
             self._ring = np.zeros(self._size + self.taps, np.complex64)
         else:
@@ -324,10 +325,10 @@ class ChannelStream:
         self._coef_cache = (s0, dcoef, pcoef, None)  # the last: delay bounds, see _delay_bounds
         return s0, dcoef[:nseg], pcoef[:nseg]
 
-    def _delay_bounds(self, seg0: int, nseg: int):
-        """(lowest, highest) delay in samples of the active paths over segments ``seg0 ..`` (``nseg`` of
-        them, inside the coefficient cache): per row e0 -+ (|e1| S + |e2| S^2 + |e3| S^3), computed once
-        per cache fill."""
+    def _delay_bounds(self):
+        """Per row of the coefficient cache, the (lowest, highest) delay in samples of the active paths,
+        e0 -+ (|e1| S + |e2| S^2 + |e3| S^3), and the same over the whole cache; computed once per
+        cache fill."""
         c = self._coef_cache
         if c[3] is None:
             S = float(self.segment)
@@ -336,10 +337,22 @@ class ChannelStream:
             off = p[:, 0::8] == -np.inf
             lo = np.where(off, np.inf, d[:, 0::4] - spread).min(axis=1)
             hi = np.where(off, -np.inf, d[:, 0::4] + spread).max(axis=1)
-            self._coef_cache = c = (*c[:3], (lo, hi))
-        a = seg0 - c[0]
-        lo, hi = c[3]
-        return float(lo[a:a + nseg].min()), float(hi[a:a + nseg].max())
+            self._coef_cache = c = (*c[:3], (lo, hi, float(lo.min()), float(hi.max())))
+        return c[3]
+
+    def _own_write(self, seg0: int, nseg: int, m: int) -> bool:
+        """Whether each range of an ``m``-sample piece over segments ``seg0 ..`` (``nseg`` of them, inside
+        the coefficient cache) may write its own input into the ring as it goes: no output of the
+        piece reads an input of the piece (the delay exceeds the piece) and no range overwrites
+        history another still reads (the delay stays a piece short of the ring). The whole cache's
+        bounds decide most calls without slicing."""
+        lo_ok = m + self.taps
+        hi_ok = self._size - m - 2 * self.taps - self.segment
+        lo, hi, lo_all, hi_all = self._delay_bounds()
+        if lo_all >= lo_ok and hi_all <= hi_ok:
+            return True
+        a = seg0 - self._coef_cache[0]
+        return float(lo[a:a + nseg].min()) >= lo_ok and float(hi[a:a + nseg].max()) <= hi_ok
 
     def _coefficients_span(self, s0: int, s1: int):
         """Delay and weight coefficients of segments ``s0 .. s1`` (see ``_delayline.pyx``)."""
@@ -444,12 +457,10 @@ class ChannelStream:
         n_end = n0 + m
         S = self.segment
         seg0, dcoef, pcoef = self._coefficients(n0, m)
-        # If no output of the piece reads an input of the piece (the delay exceeds the piece: any LEO
-        # link at a chunk of 64 Ki samples) and no range can overwrite history another still reads (the
-        # delay stays a piece short of the ring), each range writes its own input into the ring as it
-        # goes (no serial copy first); otherwise the whole piece is written before the ranges start.
-        lower, upper = self._delay_bounds(seg0, dcoef.shape[0])
-        own_write = lower >= m + self.taps and upper <= self._size - m - 2 * self.taps - S
+        # Each range writes its own input into the ring as it goes (no serial copy first) where that
+        # is safe (any LEO link at a chunk of 64 Ki samples); otherwise the whole piece is written
+        # before the ranges start.
+        own_write = self._own_write(seg0, dcoef.shape[0], m)
         if not own_write and self._kernel.write(x, self._ring, n0, self.taps) != 0:  # pragma: no cover
             raise ConfigError(f"delay line: piece of {m} samples does not fit the ring")
         written_end = -1 if own_write else n_end
@@ -457,14 +468,10 @@ class ChannelStream:
         # lanes from the boundary), at least four per thread and about 8 Ki samples each: the kernel's
         # pool hands them out as threads come free, so a thread that starts late (a busy core) takes
         # fewer, and the first thread done waits at most one short range for the last.
-        k = max(4 * self.threads, m // max(8192, 4 * S))
-        cuts = []
-        for i in range(1, k):
-            c = n0 + m * i // k
-            if m >= 4 * S * k:
-                c = (c + S // 2) // S * S
-            if n0 < c < n_end and (not cuts or c > cuts[-1]):
-                cuts.append(c)
+        key = (m, n0 % S)
+        if self._cut_cache is None or self._cut_cache[0] != key:
+            self._cut_cache = (key, self._cut_offsets(n0, m))
+        cuts = [n0 + o for o in self._cut_cache[1]]
         if self._pool is None:
             self._pool = self._kernel.Pool(self.threads - 1)
         r = self._pool.start(x, out, self._ring, n0, dcoef, pcoef, seg0, S, self._ktab, self._noise_key,
@@ -479,12 +486,26 @@ class ChannelStream:
             self._raise(status, where)
         self._n = n_end
 
+    def _cut_offsets(self, n0: int, m: int) -> list:
+        """Where a piece of ``m`` samples from ``n0`` is cut, relative to ``n0`` (a function of ``m`` and
+        ``n0 mod segment`` alone, cached by the caller)."""
+        S = self.segment
+        k = max(4 * self.threads, m // max(8192, 4 * S))
+        cuts = []
+        for i in range(1, k):
+            c = n0 + m * i // k
+            if m >= 4 * S * k:
+                c = (c + S // 2) // S * S
+            if n0 < c < n0 + m and (not cuts or c > cuts[-1]):
+                cuts.append(c)
+        return [c - n0 for c in cuts]
+
     def _prefetch(self, n0: int, m: int) -> None:
         """Fill the coefficient cache (and its delay bounds) for samples ``n0 .. n0 + m - 1`` ahead of
         their call. A profile that cannot be evaluated there is left for that call to report."""
         try:
             seg0, dcoef, _ = self._coefficients(n0, m)
-            self._delay_bounds(seg0, dcoef.shape[0])
+            self._own_write(seg0, dcoef.shape[0], m)
         except Exception:  # noqa: BLE001 - the call for these samples raises the real error, if any
             return
 

@@ -1113,9 +1113,8 @@ cdef class Pool:
         if _fill(&whole, x, out, ring, n0, dcoef, pcoef, seg0, seg_len, tab, noise_key, noise_amp,
                  written_end) != 0:
             return -3, -1
-        bounds = [n0, *[int(c) for c in cuts], n0 + m]
-        nj = len(bounds) - 1
-        if nj > 65535 or any(bounds[k] >= bounds[k + 1] for k in range(nj)):
+        nj = len(cuts) + 1
+        if nj > 65535:
             return -3, -1
         self.jobs = <hil_dl_args *> PyMem_Malloc(nj * sizeof(hil_dl_args))
         self.status = <int *> PyMem_Malloc(nj * sizeof(int))
@@ -1123,8 +1122,13 @@ cdef class Pool:
         if self.jobs is NULL or self.status is NULL or self.where is NULL:
             self._free()
             raise MemoryError("delay line pool: allocation failed")
+        b = n0
         for k in range(nj):
-            a, b = bounds[k], bounds[k + 1]
+            a = b
+            b = <long long> cuts[k] if k < nj - 1 else n0 + m
+            if b <= a:
+                self._free()
+                return -3, -1
             self.jobs[k] = whole
             self.jobs[k].x = whole.x + 2 * (a - n0)
             self.jobs[k].out = whole.out + 2 * (a - n0)
