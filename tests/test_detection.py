@@ -590,12 +590,15 @@ def test_detect_many_on_threads_equals_one_by_one(name):
     m = OtfsModem(16, 8, 4, cp_len=4)
     frames, nv = _frames(m, rng, 7, 9.0)
     det = make_detector(name, m)
-    ref = [make_detector(name, m).detect_bits(y, p, nv) for _, p, y in frames]
+    one = make_detector(name, m)
+    ref = [one.detect_bits(y, p, nv) for _, p, y in frames]
     for threads in (1, 2, 3):
         got = det.detect_many([y for *_, y in frames], [p for _, p, _ in frames], nv, threads=threads, bits=True)
         assert len(got) == len(ref)
         for a, b in zip(got, ref):
             np.testing.assert_array_equal(a, b)
+        # last_* describe the last frame, whichever thread detected it
+        assert det.last_iterations == one.last_iterations and det.last_converged == one.last_converged
     grids = det.detect_many([frames[0][2]] * 3, frames[0][1], [nv] * 3, threads=2)
     np.testing.assert_array_equal(grids[0], grids[2])
     with pytest.raises(ConfigError, match="threads"):

@@ -241,9 +241,9 @@ class Detector:
         """:meth:`detect` (or :meth:`detect_bits` with ``bits=True``) of independent frames, in order.
 
         ``frames``: a sequence of received grids; ``paths_dd`` and ``noise_var``: one for all frames or a
-        sequence with one per frame (the same for ``known``). ``threads`` > 1 splits the frames into
-        contiguous runs, each detected by its own copy of this detector on its own thread; the compiled
-        kernels release the GIL, so the runs overlap. The results equal frame-by-frame :meth:`detect`
+        sequence with one per frame (the same for ``known``). ``threads`` > 1 hands the frames out one at
+        a time to that many threads, each with its own copy of this detector; the compiled kernels
+        release the GIL, so the detections overlap. The results equal frame-by-frame :meth:`detect`
         calls (each detection is deterministic and independent). ``last_*`` attributes describe the last
         frame afterwards.
         """
@@ -270,18 +270,13 @@ class Detector:
         K = per_frame(known, "known", lambda v: v is None or np.ndim(v) == len(self.modem.shape))
         threads = int(min(threads, max(n, 1)))
 
-        def run(det, lo, hi):
-            out = []
-            for i in range(lo, hi):
-                if bits:
-                    out.append(det.detect_bits(frames[i], P[i], V[i], K[i]))
-                else:
-                    out.append(det.detect(frames[i], P[i], V[i], K[i]))
-            return out, det
+        def detect_one(det, i):
+            if bits:
+                return det.detect_bits(frames[i], P[i], V[i], K[i])
+            return det.detect(frames[i], P[i], V[i], K[i])
 
         if threads == 1:
-            return run(self, 0, n)[0]
-        cuts = np.linspace(0, n, threads + 1).round().astype(int)
+            return [detect_one(self, i) for i in range(n)]
         # the worker copies persist between calls, so their caches (known cells, tables) stay warm
         clones = self.__dict__.setdefault("_workers", [])
         while len(clones) < threads - 1:
@@ -290,14 +285,25 @@ class Detector:
         for c in clones[:threads - 1]:
             c.__dict__.update(settings)          # parameters changed since (max_iter, damping, ...) follow
         workers = [self] + clones[:threads - 1]
+        # frames are handed out one at a time as threads come free (frames differ in cost: iterations,
+        # paths), so no thread idles while another still holds a run of them
+        order = iter(range(n))                   # next() on it is atomic under the GIL
+        out = [None] * n
+        last = [self]
+
+        def run(det):
+            for i in order:
+                out[i] = detect_one(det, i)
+                if i == n - 1:
+                    last[0] = det
+
         with ThreadPoolExecutor(max_workers=threads) as ex:
-            futs = [ex.submit(run, workers[t], int(cuts[t]), int(cuts[t + 1])) for t in range(threads)]
-            parts = [f.result() for f in futs]
-        last = parts[-1][1]
-        if last is not self:
+            for f in [ex.submit(run, w) for w in workers]:
+                f.result()
+        if last[0] is not self:
             for a in ("last_indices", "last_iterations", "last_converged", "last_engine"):
-                setattr(self, a, getattr(last, a))
-        return [r for part, _ in parts for r in part]
+                setattr(self, a, getattr(last[0], a))
+        return out
 
     def _clone(self):
         """A copy with its own caches and ``last_*`` state (for a worker thread)."""
