@@ -173,7 +173,7 @@ class ChannelStream:
         Segment length in samples of the delay/gain fit and of the visibility decisions.
     threads : int
         Threads that compute one call's output: 0 or 1: the calling thread alone. N >= 2: the chunk is
-        cut into ranges of output samples (about 8 Ki, at least 4 N) that N - 1 worker threads of the
+        cut into ranges of output samples (big ones first, then smaller) that N - 1 worker threads of the
         kernel (C threads, no GIL) and the calling thread take as they come free; the output is
         bit-identical for any N.
         Call :meth:`close` to stop the workers.
@@ -464,10 +464,7 @@ class ChannelStream:
         if not own_write and self._kernel.write(x, self._ring, n0, self.taps) != 0:  # pragma: no cover
             raise ConfigError(f"delay line: piece of {m} samples does not fit the ring")
         written_end = -1 if own_write else n_end
-        # Ranges of whole segments (a range that starts inside a segment first advances its weight
-        # lanes from the boundary), at least four per thread and about 8 Ki samples each: the kernel's
-        # pool hands them out as threads come free, so a thread that starts late (a busy core) takes
-        # fewer, and the first thread done waits at most one short range for the last.
+        # the ranges: see _cut_offsets
         key = (m, n0 % S)
         if self._cut_cache is None or self._cut_cache[0] != key:
             self._cut_cache = (key, self._cut_offsets(n0, m))
@@ -488,16 +485,29 @@ class ChannelStream:
 
     def _cut_offsets(self, n0: int, m: int) -> list:
         """Where a piece of ``m`` samples from ``n0`` is cut, relative to ``n0`` (a function of ``m`` and
-        ``n0 mod segment`` alone, cached by the caller)."""
-        S = self.segment
-        k = max(4 * self.threads, m // max(8192, 4 * S))
+        ``n0 mod segment`` alone, cached by the caller). Ranges of whole segments (a range that starts
+        inside a segment first advances its weight lanes from the boundary), guided: each takes
+        1 / (2 threads) of what is left, at least 2 segments, so the pool hands big ranges out first and
+        the thread done first waits at most a short one for the last; the pool gives them to threads as
+        they come free, so a thread that starts late (a busy core) takes fewer. A piece of fewer than
+        16 segments per thread is cut into 4 equal ranges per thread."""
+        S, T = self.segment, self.threads
+        end = n0 + m
         cuts = []
-        for i in range(1, k):
-            c = n0 + m * i // k
-            if m >= 4 * S * k:
-                c = (c + S // 2) // S * S
-            if n0 < c < n0 + m and (not cuts or c > cuts[-1]):
+        if m >= 16 * S * T:
+            pos = n0
+            while True:
+                c = -(-(pos + max((end - pos) // (2 * T), 2 * S)) // S) * S
+                if c > end - 2 * S:
+                    break
                 cuts.append(c)
+                pos = c
+        else:
+            k = 4 * T
+            for i in range(1, k):
+                c = n0 + m * i // k
+                if n0 < c < end and (not cuts or c > cuts[-1]):
+                    cuts.append(c)
         return [c - n0 for c in cuts]
 
     def _prefetch(self, n0: int, m: int) -> None:
