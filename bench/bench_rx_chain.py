@@ -43,7 +43,8 @@ Cortex-A75 level; the NX runs it at 1.4-1.9 GHz, with 128-bit NEON against this 
 and a ~3.5 GHz Zen 4 core. 4-8x is the plausible range; rerun with --slow-factor to taste.
 
 ``--threads N`` also times the detection stage of the whole frame set through ``detect_many`` on 1 and N
-threads (speed-up of the detection stage; results compared), and measures the share ``p`` of the
+threads (speed-up of the detection stage: the frame set repeated to ~0.25 s of one-thread work, 1 and N
+threads interleaved, median and spread of 5 runs; results compared), and measures the share ``p`` of the
 detection time spent inside the kernels, which run without the GIL, and Amdahl's prediction for N idle
 cores, ``1 / ((1 - p) + p / N)`` (the GIL-held part serial) - a load-independent figure; the wall-clock
 ratio on a loaded shared machine is not. ``p`` counts the kernels' argument checks (GIL held) as free.
@@ -215,16 +216,23 @@ def thread_scaling(chain, frames, threads: int):
         grids.append(Y)
         paths.append(estimate_paths(Y, chain.layout, nv, chain.modem, threshold=chain.threshold, **chain.prune))
         nvs.append(nv)
-    res = {}
-    outs = {}
-    for th in (1, threads):
-        best = float("inf")
-        for _ in range(2):
-            t0 = time.perf_counter()
-            outs[th] = chain.det.detect_many(grids, paths, nvs, threads=th, bits=True)
-            best = min(best, time.perf_counter() - t0)
-        res[th] = best
+    outs = {th: chain.det.detect_many(grids, paths, nvs, threads=th, bits=True) for th in (1, threads)}
     same = all(np.array_equal(x, y) for x, y in zip(outs[1], outs[threads]))
+    # the frame set repeated to >= ~0.25 s of one-thread work per run, 1 and N threads interleaved, median of
+    # 5 (a run of a few frames is too short to time: thread start-up and the machine's noise dominate)
+    t0 = time.perf_counter()
+    chain.det.detect_many(grids, paths, nvs, threads=1, bits=True)
+    reps = max(1, int(np.ceil(0.25 / max(time.perf_counter() - t0, 1e-6))))
+    G, Pp, V = grids * reps, paths * reps, nvs * reps
+    runs = {1: [], threads: []}
+    for _ in range(5):
+        for th in (1, threads):
+            t0 = time.perf_counter()
+            chain.det.detect_many(G, Pp, V, threads=th, bits=True)
+            runs[th].append(time.perf_counter() - t0)
+    res = {th: float(np.median(v)) for th, v in runs.items()}
+    thread_scaling.spread = (min(a / b for a, b in zip(runs[1], runs[threads])),
+                             max(a / b for a, b in zip(runs[1], runs[threads])), len(G))
     # share of the detection time spent in the kernels (GIL released) and the bound it sets for `threads`,
     # a load-independent view of what the threads can give (the wall-clock ratio needs idle cores)
     det = chain.det
@@ -413,7 +421,9 @@ def main(argv=None):
             if layout is not None and a.threads > 1:
                 chain = Chain(modem, layout, pre, det, "dd", a)
                 sp, same, pfrac, bound = thread_scaling(chain, frames, a.threads)
-                print(f"{'':20s} detection stage on {a.threads} threads: {sp:.2f}x one thread (identical: {same}); "
+                lo, hi, nfr = thread_scaling.spread
+                print(f"{'':20s} detection stage on {a.threads} threads: {sp:.2f}x one thread (median of 5 runs of "
+                      f"{nfr} frames, {lo:.2f}-{hi:.2f}x; identical: {same}); "
                       f"GIL-free share {pfrac:.2f} -> Amdahl {bound:.2f}x on {a.threads} idle cores")
                 results.append({"waveform": kind, "detector": det, "threads": a.threads, "speedup": sp, "same": same,
                                 "gil_free_share": pfrac, "bound": bound})
