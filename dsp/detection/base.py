@@ -94,14 +94,16 @@ class Detector:
         nv = float(noise_var)
         if not (math.isfinite(nv) and nv > 0):
             raise ConfigError.bad_value("noise_var", noise_var, "a finite number > 0 (per-cell noise variance)")
-        mask = np.asarray(m.data_mask, bool).ravel()
         if known is None:
             # the modem's fill on the non-data cells, cached while the mask and the fill stay the same
-            # (set_data_mask stores a new fill array, so its identity is a version stamp)
+            # (set_data_mask stores a new mask and a new fill array together, so the fill's identity is a
+            # version stamp of both)
             mc = self._mask_cache
             token = getattr(m, "_fill", None)
-            if mc is not None and token is not None and mc[0] is token and np.array_equal(mc[1], mask):
+            if mc is not None and token is not None and mc[0] is token:
                 return np.ascontiguousarray(y, np.complex128).ravel(), nv, mc[1], mc[2]
+        mask = np.asarray(m.data_mask, bool).ravel()
+        if known is None:
             kn = np.asarray(m.grid_from_symbols(np.zeros(int(mask.sum()), np.complex128)), np.complex128).ravel() \
                 if hasattr(m, "grid_from_symbols") else np.zeros(mask.size, np.complex128)
             kn[mask] = 0.0
