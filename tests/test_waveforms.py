@@ -272,10 +272,11 @@ def test_chirp_compiled_matches_twin(seed, B, N, cp, single):
     a, b = np.empty((B, cp + N), dt), np.empty((B, cp + N), dt)
     assert compiled.chirp_prefix(body, chirp, pre, a) == twin.chirp_prefix(body, chirp, pre, b) == 0
     np.testing.assert_allclose(a, b, atol=1e-5 if single else 1e-13)
-    y = _cx(rng, B, cp + N)
-    ra, rb = np.empty((B, N), complex), np.empty((B, N), complex)
+    y = _cx(rng, B, cp + N).astype(dt)
+    ra, rb = np.empty((B, N), dt), np.empty((B, N), dt)
     assert compiled.dechirp(y, cp, chirp, ra) == twin.dechirp(y, cp, chirp, rb) == 0
-    np.testing.assert_allclose(ra, rb, atol=1e-13)
+    np.testing.assert_allclose(ra, rb, atol=1e-6 if single else 1e-13)
+    np.testing.assert_allclose(ra, y[:, cp:] * chirp, atol=1e-6 if single else 1e-13)
     bad = np.empty((B, cp + N + 1), dt)
     assert compiled.chirp_prefix(body, chirp, pre, bad) == twin.chirp_prefix(body, chirp, pre, bad) == 1
 
@@ -345,3 +346,17 @@ def test_ofdm_pilot_estimate_tracks_a_smooth_channel(rng):
     pilots = ~m.data_mask
     np.testing.assert_allclose(Hhat[pilots], Y[pilots], atol=0.02)  # pilots carry 1: LS estimate is y
     np.testing.assert_array_equal(m.qam.demap_hard(m.data_symbols(m.equalize_one_tap(Y, Hhat))), bits)
+
+
+@pytest.mark.parametrize("kind", ["afdm", "otfs", "otfs-symbol"])
+def test_demodulate_complex64_frames_match_double(kind):
+    # complex64 frames are demodulated in single precision: the grid (still complex128) agrees with the
+    # double-precision demodulation of the same frames to float32 rounding
+    m = AfdmModem(1024, 4, alpha_max=2, l_max=8, c2=np.sqrt(2) / (4 * 1024**2)) if kind == "afdm" \
+        else OtfsModem(64, 16, 4, cp="symbol" if kind == "otfs-symbol" else "frame", cp_len=8)
+    rng = np.random.default_rng(5)
+    y = _cx(rng, 3, m.frame_length).astype(np.complex64)
+    g32, g64 = m.demodulate_grid(y), m.demodulate_grid(y.astype(np.complex128))
+    assert g32.dtype == g64.dtype == np.complex128 and g32.shape == (3, *m.shape)
+    err = np.abs(g32 - g64).max() / np.abs(g64).max()
+    assert 0 < err < 1e-5

@@ -41,19 +41,20 @@ def chirp_prefix(const cin[:, ::1] body, const double complex[::1] chirp, const 
 @cython.boundscheck(False)
 @cython.wraparound(False)
 cdef int _dechirp(const cin[:, ::1] y, Py_ssize_t cp, const double complex[::1] chirp,
-                  double complex[:, ::1] out) noexcept nogil:
+                  cout[:, ::1] out) noexcept nogil:
     cdef Py_ssize_t b, n, N = out.shape[1]
     if y.shape[0] != out.shape[0] or y.shape[1] < cp + N or chirp.shape[0] != N or cp < 0:
         return 1
     for b in range(out.shape[0]):
         for n in range(N):
-            out[b, n] = <double complex>y[b, cp + n] * chirp[n]
+            out[b, n] = <cout>(<double complex>y[b, cp + n] * chirp[n])
     return 0
 
 
 def dechirp(const cin[:, ::1] y, Py_ssize_t cp, const double complex[::1] chirp,
-            double complex[:, ::1] out):
-    """out[b, n] = y[b, cp + n] chirp[n]. Returns a status (1: shape mismatch)."""
+            cout[:, ::1] out):
+    """out[b, n] = y[b, cp + n] chirp[n] (product in double, rounded to out's precision). Returns a status
+    (1: shape mismatch)."""
     cdef int st
     with nogil:
         st = _dechirp(y, cp, chirp, out)

@@ -22,9 +22,11 @@ def chirp_prefix(body, chirp, pre, out):
 
 
 def dechirp(y, cp, chirp, out):
-    """out[b, n] = y[b, cp + n] * chirp[n] for n < N = len(chirp); y (B, >= cp + N), out (B, N)."""
+    """out[b, n] = y[b, cp + n] * chirp[n] for n < N = len(chirp); y (B, >= cp + N), out (B, N).
+
+    The product is formed in double precision and rounded to out's dtype (complex64 or complex128)."""
     B, N = out.shape
     if y.shape[0] != B or y.shape[1] < cp + N or chirp.shape[0] != N or cp < 0:
         return 1
-    out[:] = y[:, cp: cp + N] * chirp
+    out[:] = y[:, cp: cp + N] * chirp  # y promoted to complex128 by chirp, cast on assignment
     return 0

@@ -103,6 +103,11 @@ class AfdmModem(Modem):
         # prefix phase exp(-j 2 pi c1 (N^2 + 2 N n)) for n = -cp..-1, reduced mod 1 cycle
         self.prefix_phase = np.exp(-2j * np.pi * np.mod(self.c1 * (self.N**2 + 2.0 * self.N * i), 1.0))
         self._kernel = load("_chirp")
+        # the complex64 receive path's four-step FFT: N = N1 N2 with N1 the largest divisor <= sqrt(N), used when
+        # both factors are >= 16 (else one scipy FFT)
+        n1 = max(d for d in range(1, int(np.sqrt(self.N)) + 1) if self.N % d == 0)
+        self._split = (n1, self.N // n1) if n1 >= 16 else None
+        self._twiddle = None
 
     @property
     def cpp_is_cp(self) -> bool:
@@ -120,13 +125,41 @@ class AfdmModem(Modem):
         return out
 
     def _rx(self, y):
-        r = np.empty((y.shape[0], self.N), np.complex128)
+        # complex64 frames (the receive chain's) are de-chirped and transformed in single precision (scipy's
+        # float32 FFT, about half the cost of the float64 one), then widened to the complex128 grid that
+        # demodulate_grid returns: the rounding added (~1e-7 relative) is that of the complex64 input itself.
+        # complex128 frames stay in double precision throughout.
+        dt = np.complex64 if y.dtype == np.complex64 else np.complex128
+        r = np.empty((y.shape[0], self.N), dt)
         if self._kernel.dechirp(y, self.cp_len, self._rx_c1, r):
             raise HILError(f"AFDM de-chirp kernel refused shapes y={y.shape} out={r.shape}")
-        Y = sfft.fft(r, axis=-1, norm="ortho", overwrite_x=True)
+        if dt is np.complex64 and self._split is not None:
+            Y = self._fft_four_step(r)
+        else:
+            Y = sfft.fft(r, axis=-1, norm="ortho", overwrite_x=True)
+            if dt is np.complex64:
+                Y = Y.astype(np.complex128)
         if self.c2 != 0.0:
             Y *= self._rx_c2
         return Y
+
+    def _fft_four_step(self, r):
+        # unitary N-point DFT of the complex64 rows of r as N1 x N2 (n = N2 n1 + n2, k = k1 + N1 k2): length-N1
+        # FFTs down the columns, the twiddles exp(-j 2 pi n2 k1 / N) / sqrt(N), length-N2 FFTs along the rows,
+        # then the transposing read-out widened to complex128. scipy runs many short transforms side by side
+        # in SIMD lanes; one long transform runs one lane, so this is ~1.5-2x faster than one 16 Ki-point FFT
+        N1, N2 = self._split
+        if self._twiddle is None:
+            k1, n2 = np.arange(N1)[:, None], np.arange(N2)[None, :]
+            self._twiddle = (np.exp(-2j * np.pi * np.mod(k1 * n2, self.N) / self.N) / np.sqrt(self.N)).astype(
+                np.complex64)
+        B = r.shape[0]
+        C = sfft.fft(r.reshape(B, N1, N2), axis=1, overwrite_x=True)
+        C *= self._twiddle
+        C = sfft.fft(C, axis=2, overwrite_x=True)
+        out = np.empty((B, self.N), np.complex128)
+        out.reshape(B, N2, N1)[:] = C.transpose(0, 2, 1)
+        return out
 
     def daft_columns(self, delay: int, doppler_bin: int) -> np.ndarray:
         """Column index q(p) of the one nonzero in each row p for an integer path (our Doppler sign)."""
