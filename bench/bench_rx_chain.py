@@ -43,8 +43,9 @@ Cortex-A75 level; the NX runs it at 1.4-1.9 GHz, with 128-bit NEON against this 
 and a ~3.5 GHz Zen 4 core. 4-8x is the plausible range; rerun with --slow-factor to taste.
 
 ``--threads N`` also times the detection stage of the whole frame set through ``detect_many`` on 1 and N
-threads (speed-up of the detection stage: the frame set repeated to ~0.25 s of one-thread work, 1 and N
-threads interleaved, median and spread of 5 runs; results compared), and measures the share ``p`` of the
+threads (speed-up of the detection stage: the frame set repeated to ~0.5 s of one-thread work, 1 and N
+threads interleaved, median and spread of 5 runs; results compared; with the CPU split of the N-thread runs:
+process CPU over wall time, and the share of it not on the calling thread), and measures the share ``p`` of the
 detection time spent inside the kernels, which run without the GIL, and Amdahl's prediction for N idle
 cores, ``1 / ((1 - p) + p / N)`` (the GIL-held part serial) - a load-independent figure; the wall-clock
 ratio on a loaded shared machine is not. ``p`` counts the kernels' argument checks (GIL held) as free.
@@ -218,21 +219,25 @@ def thread_scaling(chain, frames, threads: int):
         nvs.append(nv)
     outs = {th: chain.det.detect_many(grids, paths, nvs, threads=th, bits=True) for th in (1, threads)}
     same = all(np.array_equal(x, y) for x, y in zip(outs[1], outs[threads]))
-    # the frame set repeated to >= ~0.25 s of one-thread work per run, 1 and N threads interleaved, median of
+    # the frame set repeated to >= ~0.5 s of one-thread work per run, 1 and N threads interleaved, median of
     # 5 (a run of a few frames is too short to time: thread start-up and the machine's noise dominate)
     t0 = time.perf_counter()
     chain.det.detect_many(grids, paths, nvs, threads=1, bits=True)
-    reps = max(1, int(np.ceil(0.25 / max(time.perf_counter() - t0, 1e-6))))
+    reps = max(1, int(np.ceil(0.5 / max(time.perf_counter() - t0, 1e-6))))
     G, Pp, V = grids * reps, paths * reps, nvs * reps
     runs = {1: [], threads: []}
+    cpu = {1: [], threads: []}  # (process CPU, calling thread's CPU) per run: how the work split over threads
     for _ in range(5):
         for th in (1, threads):
-            t0 = time.perf_counter()
+            c0, m0, t0 = time.process_time(), _clock(), time.perf_counter()
             chain.det.detect_many(G, Pp, V, threads=th, bits=True)
             runs[th].append(time.perf_counter() - t0)
+            cpu[th].append((time.process_time() - c0, _clock() - m0))
     res = {th: float(np.median(v)) for th, v in runs.items()}
-    thread_scaling.spread = (min(a / b for a, b in zip(runs[1], runs[threads])),
-                             max(a / b for a, b in zip(runs[1], runs[threads])), len(G))
+    ratios = [a / b for a, b in zip(runs[1], runs[threads])]
+    pc, mc = (float(np.median([c[i] for c in cpu[threads]])) for i in (0, 1))
+    thread_scaling.spread = (min(ratios), max(ratios), len(G), res[1], res[threads],
+                             pc / res[threads], (pc - mc) / pc if pc > 0 else 0.0)
     # share of the detection time spent in the kernels (GIL released) and the bound it sets for `threads`,
     # a load-independent view of what the threads can give (the wall-clock ratio needs idle cores)
     det = chain.det
@@ -421,10 +426,12 @@ def main(argv=None):
             if layout is not None and a.threads > 1:
                 chain = Chain(modem, layout, pre, det, "dd", a)
                 sp, same, pfrac, bound = thread_scaling(chain, frames, a.threads)
-                lo, hi, nfr = thread_scaling.spread
+                lo, hi, nfr, w1, wn, busy, off = thread_scaling.spread
                 print(f"{'':20s} detection stage on {a.threads} threads: {sp:.2f}x one thread (median of 5 runs of "
-                      f"{nfr} frames, {lo:.2f}-{hi:.2f}x; identical: {same}); "
+                      f"{nfr} frames, {w1:.2f} s vs {wn:.2f} s, {lo:.2f}-{hi:.2f}x; identical: {same}); "
                       f"GIL-free share {pfrac:.2f} -> Amdahl {bound:.2f}x on {a.threads} idle cores")
+                print(f"{'':20s}   {a.threads}-thread runs: {busy:.2f} cores busy (process CPU / wall), "
+                      f"{off:.0%} of the CPU off the calling thread (process CPU, other processes' threads excluded)")
                 results.append({"waveform": kind, "detector": det, "threads": a.threads, "speedup": sp, "same": same,
                                 "gil_free_share": pfrac, "bound": bound})
     print("targets (issue 16, per core): OTFS/AFDM with MRC incl. DD estimation >= 30.72 MS/s; with MP >= 7.68 MS/s;"
