@@ -249,18 +249,32 @@ def estimate_afdm(y_grid, layout: PilotLayout, noise_var: float, modem, threshol
     m_p = layout.pilot_cell[0]
     kv = int(getattr(modem, "k_v", 0)) if layout.full_doppler_guard else 0
     amax = layout.k_max + kv
-    ll, aa = np.meshgrid(np.arange(layout.l_max + 1), np.arange(-amax, amax + 1), indexing="ij")
-    ll, aa = ll.ravel(), aa.ravel()
-    p = (m_p + aa - step * ll) % N
-    v = y[p]
-    hit = np.abs(v) >= thr * math.sqrt(nv)
-    ll, aa, p, v = ll[hit], aa[hit], p[hit], v[hit]
     c1, c2, cp = float(modem.c1), float(modem.c2), int(modem.cp_len)
-    q = float(m_p)
-    ph = np.exp(2j * np.pi * (aa * cp / N + c1 * ll**2 - q * ll / N + c2 * (q**2 - p.astype(float) ** 2)))
-    gain = v / (layout.pilot * ph)
-    return _prune(np.stack([gain, ll.astype(complex), aa.astype(complex)], axis=1).reshape(-1, 3),
-                  max_paths, min_rel_db)
+    # the candidate cells, their (delay, Doppler) and pilot phases depend on the layout and modem only: built
+    # once per configuration (a receiver sees the same one every frame), then each frame is a gather and a test
+    key = (N, m_p, int(layout.l_max), amax, step, c1, c2, cp, complex(layout.pilot))
+    cand = _AFDM_CANDIDATES.get(key)
+    if cand is None:
+        ll, aa = np.meshgrid(np.arange(layout.l_max + 1), np.arange(-amax, amax + 1), indexing="ij")
+        ll, aa = ll.ravel(), aa.ravel()
+        p = (m_p + aa - step * ll) % N
+        q = float(m_p)
+        ph = np.exp(2j * np.pi * (aa * cp / N + c1 * ll**2 - q * ll / N + c2 * (q**2 - p.astype(float) ** 2)))
+        cand = (p, 1.0 / (layout.pilot * ph), ll.astype(complex), aa.astype(complex))
+        if len(_AFDM_CANDIDATES) >= 16:
+            _AFDM_CANDIDATES.clear()
+        _AFDM_CANDIDATES[key] = cand
+    p, inv, lc, ac = cand
+    v = y[p]
+    hit = np.flatnonzero(np.abs(v) >= thr * math.sqrt(nv))
+    out = np.empty((hit.size, 3), complex)
+    out[:, 0] = v[hit] * inv[hit]
+    out[:, 1] = lc[hit]
+    out[:, 2] = ac[hit]
+    return _prune(out, max_paths, min_rel_db)
+
+
+_AFDM_CANDIDATES: dict = {}
 
 
 def estimate_paths(y_grid, layout: PilotLayout, noise_var: float, modem, threshold: float = 3.0, *,
