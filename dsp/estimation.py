@@ -213,23 +213,44 @@ def estimate_otfs(y_grid, layout: PilotLayout, noise_var: float, modem, threshol
     y, nv, thr = _check_common(y_grid, layout, noise_var, threshold)
     M, N = layout.shape
     l_p, k_p = layout.pilot_cell
-    ls = np.arange(l_p, l_p + layout.l_max + 1)
-    if layout.full_doppler_guard:
-        ks = np.arange(N)
-    else:
-        ks = np.arange(k_p - layout.k_max, k_p + layout.k_max + 1) % N
-    block = y[np.ix_(ls, ks)]
-    hit = np.abs(block) >= thr * math.sqrt(nv)
-    li, ki = np.nonzero(hit)
-    l_out = ls[li]
-    k_out = ks[ki]
-    delay = l_out - l_p
-    dopp = ((k_out - k_p + N // 2) % N) - N // 2           # Doppler bins in [-N/2, N/2)
     cp = int(getattr(modem, "cp_len", 0))
-    nu = dopp * float(modem.doppler_bin)
-    gain = block[li, ki] / (layout.pilot * np.exp(2j * np.pi * nu * (l_out + cp)))
-    return _prune(np.stack([gain, delay.astype(complex), dopp.astype(complex)], axis=1).reshape(-1, 3),
-                  max_paths, min_rel_db)
+    # the pilot region's cells (row-major, as np.nonzero orders them), their (delay, Doppler) and inverse pilot
+    # phases depend on the layout and modem only: built once per configuration, each frame a gather and a test
+    key = ("otfs", M, N, l_p, k_p, int(layout.l_max), int(layout.k_max), bool(layout.full_doppler_guard), cp,
+           float(modem.doppler_bin), complex(layout.pilot))
+    cand = _CANDIDATES.get(key)
+    if cand is None:
+        ls = np.arange(l_p, l_p + layout.l_max + 1)
+        if layout.full_doppler_guard:
+            ks = np.arange(N)
+        else:
+            ks = np.arange(k_p - layout.k_max, k_p + layout.k_max + 1) % N
+        l_out, k_out = (a.ravel() for a in np.meshgrid(ls, ks, indexing="ij"))
+        delay = l_out - l_p
+        dopp = ((k_out - k_p + N // 2) % N) - N // 2           # Doppler bins in [-N/2, N/2)
+        nu = dopp * float(modem.doppler_bin)
+        inv = 1.0 / (layout.pilot * np.exp(2j * np.pi * nu * (l_out + cp)))
+        cand = _cache(key, (l_out * N + k_out, inv, delay.astype(complex), dopp.astype(complex)))
+    return _gather_hits(y.reshape(-1), cand, thr * math.sqrt(nv), max_paths, min_rel_db)
+
+
+def _cache(key, value):
+    if len(_CANDIDATES) >= 32:
+        _CANDIDATES.clear()
+    _CANDIDATES[key] = value
+    return value
+
+
+def _gather_hits(y, cand, level, max_paths, min_rel_db):
+    """Paths (gain, delay, Doppler) at the candidate cells of y whose magnitude reaches ``level``."""
+    idx, inv, dc, kc = cand
+    v = y[idx]
+    hit = np.flatnonzero(np.abs(v) >= level)
+    out = np.empty((hit.size, 3), complex)
+    out[:, 0] = v[hit] * inv[hit]
+    out[:, 1] = dc[hit]
+    out[:, 2] = kc[hit]
+    return _prune(out, max_paths, min_rel_db)
 
 
 def estimate_afdm(y_grid, layout: PilotLayout, noise_var: float, modem, threshold: float = 3.0, *,
@@ -252,29 +273,20 @@ def estimate_afdm(y_grid, layout: PilotLayout, noise_var: float, modem, threshol
     c1, c2, cp = float(modem.c1), float(modem.c2), int(modem.cp_len)
     # the candidate cells, their (delay, Doppler) and pilot phases depend on the layout and modem only: built
     # once per configuration (a receiver sees the same one every frame), then each frame is a gather and a test
-    key = (N, m_p, int(layout.l_max), amax, step, c1, c2, cp, complex(layout.pilot))
-    cand = _AFDM_CANDIDATES.get(key)
+    key = ("afdm", N, m_p, int(layout.l_max), amax, step, c1, c2, cp, complex(layout.pilot))
+    cand = _CANDIDATES.get(key)
     if cand is None:
         ll, aa = np.meshgrid(np.arange(layout.l_max + 1), np.arange(-amax, amax + 1), indexing="ij")
         ll, aa = ll.ravel(), aa.ravel()
         p = (m_p + aa - step * ll) % N
         q = float(m_p)
         ph = np.exp(2j * np.pi * (aa * cp / N + c1 * ll**2 - q * ll / N + c2 * (q**2 - p.astype(float) ** 2)))
-        cand = (p, 1.0 / (layout.pilot * ph), ll.astype(complex), aa.astype(complex))
-        if len(_AFDM_CANDIDATES) >= 16:
-            _AFDM_CANDIDATES.clear()
-        _AFDM_CANDIDATES[key] = cand
-    p, inv, lc, ac = cand
-    v = y[p]
-    hit = np.flatnonzero(np.abs(v) >= thr * math.sqrt(nv))
-    out = np.empty((hit.size, 3), complex)
-    out[:, 0] = v[hit] * inv[hit]
-    out[:, 1] = lc[hit]
-    out[:, 2] = ac[hit]
-    return _prune(out, max_paths, min_rel_db)
+        cand = _cache(key, (p, 1.0 / (layout.pilot * ph), ll.astype(complex), aa.astype(complex)))
+    return _gather_hits(y, cand, thr * math.sqrt(nv), max_paths, min_rel_db)
 
 
-_AFDM_CANDIDATES: dict = {}
+# per-configuration candidate cells of the estimators: key -> (flat cell index, 1 / (pilot phase), delay, Doppler)
+_CANDIDATES: dict = {}
 
 
 def estimate_paths(y_grid, layout: PilotLayout, noise_var: float, modem, threshold: float = 3.0, *,
