@@ -1,6 +1,9 @@
+# distutils: define_macros=CYTHON_CCOMPLEX=0
 # AFDM chirp multiplications: the transmit chirp exp(j 2 pi c1 n^2) fused with the chirp-periodic prefix
 # and the cast to the output precision, and the receive de-chirp fused with prefix removal. One pass
 # over memory instead of NumPy's three temporaries. NumPy twin: _chirp_py.py.
+# CYTHON_CCOMPLEX=0: Cython's own complex arithmetic (plain a.r b.r - a.i b.i ...) instead of C99 _Complex,
+# whose multiply goes through __muldc3's NaN/inf recovery: de-chirp 1.9 -> 1.2 ns/sample (inputs are finite)
 cimport cython
 
 ctypedef fused cin:
