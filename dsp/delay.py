@@ -514,8 +514,8 @@ class ChannelStream:
         """Fill the coefficient cache (and its delay bounds) for samples ``n0 .. n0 + m - 1`` ahead of
         their call. A profile that cannot be evaluated there is left for that call to report."""
         try:
-            seg0, dcoef, _ = self._coefficients(n0, m)
-            self._own_write(seg0, dcoef.shape[0], m)
+            self._coefficients(n0, m)
+            self._delay_bounds()
         except Exception:  # noqa: BLE001 - the call for these samples raises the real error, if any
             return
 

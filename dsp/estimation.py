@@ -33,6 +33,7 @@ frame: the pilot takes the energy the guards leave unused).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -216,29 +217,22 @@ def estimate_otfs(y_grid, layout: PilotLayout, noise_var: float, modem, threshol
     cp = int(getattr(modem, "cp_len", 0))
     # the pilot region's cells (row-major, as np.nonzero orders them), their (delay, Doppler) and inverse pilot
     # phases depend on the layout and modem only: built once per configuration, each frame a gather and a test
-    key = ("otfs", M, N, l_p, k_p, int(layout.l_max), int(layout.k_max), bool(layout.full_doppler_guard), cp,
-           float(modem.doppler_bin), complex(layout.pilot))
-    cand = _CANDIDATES.get(key)
-    if cand is None:
-        ls = np.arange(l_p, l_p + layout.l_max + 1)
-        if layout.full_doppler_guard:
-            ks = np.arange(N)
-        else:
-            ks = np.arange(k_p - layout.k_max, k_p + layout.k_max + 1) % N
-        l_out, k_out = (a.ravel() for a in np.meshgrid(ls, ks, indexing="ij"))
-        delay = l_out - l_p
-        dopp = ((k_out - k_p + N // 2) % N) - N // 2           # Doppler bins in [-N/2, N/2)
-        nu = dopp * float(modem.doppler_bin)
-        inv = 1.0 / (layout.pilot * np.exp(2j * np.pi * nu * (l_out + cp)))
-        cand = _cache(key, (l_out * N + k_out, inv, delay.astype(complex), dopp.astype(complex)))
+    cand = _otfs_candidates(M, N, l_p, k_p, int(layout.l_max), int(layout.k_max), bool(layout.full_doppler_guard),
+                            cp, float(modem.doppler_bin), complex(layout.pilot))
     return _gather_hits(y.reshape(-1), cand, thr * math.sqrt(nv), max_paths, min_rel_db)
 
 
-def _cache(key, value):
-    if len(_CANDIDATES) >= 32:
-        _CANDIDATES.clear()
-    _CANDIDATES[key] = value
-    return value
+@functools.lru_cache(maxsize=32)
+def _otfs_candidates(M, N, l_p, k_p, l_max, k_max, full_doppler_guard, cp, doppler_bin, pilot):
+    """(flat cell index, 1 / pilot phase, delay, Doppler) of estimate_otfs's candidate cells."""
+    ls = np.arange(l_p, l_p + l_max + 1)
+    ks = np.arange(N) if full_doppler_guard else np.arange(k_p - k_max, k_p + k_max + 1) % N
+    l_out, k_out = (a.ravel() for a in np.meshgrid(ls, ks, indexing="ij"))
+    delay = l_out - l_p
+    dopp = ((k_out - k_p + N // 2) % N) - N // 2           # Doppler bins in [-N/2, N/2)
+    nu = dopp * doppler_bin
+    inv = 1.0 / (pilot * np.exp(2j * np.pi * nu * (l_out + cp)))
+    return _frozen(l_out * N + k_out, inv, delay.astype(complex), dopp.astype(complex))
 
 
 def _gather_hits(y, cand, level, max_paths, min_rel_db):
@@ -273,20 +267,26 @@ def estimate_afdm(y_grid, layout: PilotLayout, noise_var: float, modem, threshol
     c1, c2, cp = float(modem.c1), float(modem.c2), int(modem.cp_len)
     # the candidate cells, their (delay, Doppler) and pilot phases depend on the layout and modem only: built
     # once per configuration (a receiver sees the same one every frame), then each frame is a gather and a test
-    key = ("afdm", N, m_p, int(layout.l_max), amax, step, c1, c2, cp, complex(layout.pilot))
-    cand = _CANDIDATES.get(key)
-    if cand is None:
-        ll, aa = np.meshgrid(np.arange(layout.l_max + 1), np.arange(-amax, amax + 1), indexing="ij")
-        ll, aa = ll.ravel(), aa.ravel()
-        p = (m_p + aa - step * ll) % N
-        q = float(m_p)
-        ph = np.exp(2j * np.pi * (aa * cp / N + c1 * ll**2 - q * ll / N + c2 * (q**2 - p.astype(float) ** 2)))
-        cand = _cache(key, (p, 1.0 / (layout.pilot * ph), ll.astype(complex), aa.astype(complex)))
+    cand = _afdm_candidates(N, m_p, int(layout.l_max), amax, step, c1, c2, cp, complex(layout.pilot))
     return _gather_hits(y, cand, thr * math.sqrt(nv), max_paths, min_rel_db)
 
 
-# per-configuration candidate cells of the estimators: key -> (flat cell index, 1 / (pilot phase), delay, Doppler)
-_CANDIDATES: dict = {}
+@functools.lru_cache(maxsize=32)
+def _afdm_candidates(N, m_p, l_max, amax, step, c1, c2, cp, pilot):
+    """(DAFT index, 1 / pilot phase, delay, Doppler) of estimate_afdm's candidate cells."""
+    ll, aa = np.meshgrid(np.arange(l_max + 1), np.arange(-amax, amax + 1), indexing="ij")
+    ll, aa = ll.ravel(), aa.ravel()
+    p = (m_p + aa - step * ll) % N
+    q = float(m_p)
+    ph = np.exp(2j * np.pi * (aa * cp / N + c1 * ll**2 - q * ll / N + c2 * (q**2 - p.astype(float) ** 2)))
+    return _frozen(p, 1.0 / (pilot * ph), ll.astype(complex), aa.astype(complex))
+
+
+def _frozen(*arrays):
+    """The arrays, read-only (they are shared by every call with the same configuration)."""
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
 
 
 def estimate_paths(y_grid, layout: PilotLayout, noise_var: float, modem, threshold: float = 3.0, *,
