@@ -428,8 +428,8 @@ def test_dd_mp_compiled_is_bit_identical_to_twin(seed, R, C, G, damping, max_ite
 
 @pytest.mark.kernel
 @given(seed=st.integers(0, 2**31), R=st.integers(1, 6), C=st.integers(1, 12), G=st.integers(1, 6),
-       max_iter=st.integers(1, 25), q=st.sampled_from([4, 16]), glen=st.integers(1, 12))
-def test_dd_mrc_compiled_is_bit_identical_to_twin(seed, R, C, G, max_iter, q, glen):
+       max_iter=st.integers(1, 25), q=st.sampled_from([4, 16]), glen=st.integers(1, 12), carry=st.booleans())
+def test_dd_mrc_compiled_is_bit_identical_to_twin(seed, R, C, G, max_iter, q, glen, carry):
     compiled, twin = kernel_pair("_ddet")
     gsr, gsc, cre, cim, yr, yi, act = _dd_problem(seed, R, C, G)
     cons = QPSK if q == 4 else _qam16()
@@ -439,13 +439,105 @@ def test_dd_mrc_compiled_is_bit_identical_to_twin(seed, R, C, G, max_iter, q, gl
     for k in (compiled, twin):
         idx = np.zeros(R * C, np.int64)
         soft = np.zeros((R * C, 2), np.float32)
-        res = k.mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, glen, cr, ci, max_iter, idx, soft)
+        res = k.mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, glen, cr, ci, max_iter, idx, soft, carry)
         out.append((res, idx, soft))
     (ra, ia, sa), (rb, ib, sb) = out
     assert ra == rb and ra[0] == 0
     np.testing.assert_array_equal(ia, ib)
     np.testing.assert_array_equal(sa, sb)
     assert np.all(ia[act == 0] == -1)
+
+
+def _sequential_gs(N, shifts, cre, cim, yr, yi, act, cons, order, max_iter):
+    """Reference for the strided sweep: plain Gauss-Seidel MRC on the 1-D index layout, one index at a time
+    in ``order``, float32 scalar operations in the kernels' order (combine over t, D from sum_t |c|^2)."""
+    f32 = np.float32
+    dyr, dyi = yr.astype(f32).copy(), yi.astype(f32).copy()
+    G = len(shifts)
+    obs = [(np.arange(N) + s) % N for s in shifts]
+    hs = np.zeros(N, f32)
+    for t in range(G):
+        x, z = cre[t][obs[t]], cim[t][obs[t]]
+        hs = hs + (x * x + z * z)
+    dinv = np.where(hs > 0, f32(1) / np.where(hs > 0, hs, f32(1)), f32(0)).astype(f32)
+    idx = np.full(N, -1, np.int64)
+    xr, xi = np.zeros(N, f32), np.zeros(N, f32)
+    soft = np.zeros((N, 2), f32)
+    cr, ci = cons.real.astype(f32), cons.imag.astype(f32)
+    sweeps = 0
+    while sweeps < max_iter:
+        sweeps += 1
+        changed = 0
+        for c in order:
+            if not act[c] or dinv[c] == 0:
+                continue
+            nr = ni = f32(0)
+            for t in range(G):
+                d = obs[t][c]
+                nr = nr + (cre[t][d] * dyr[d] + cim[t][d] * dyi[d])
+                ni = ni + (cre[t][d] * dyi[d] - cim[t][d] * dyr[d])
+            gr, gi = nr * dinv[c] + xr[c], ni * dinv[c] + xi[c]
+            best = int(np.argmin((gr - cr) * (gr - cr) + (gi - ci) * (gi - ci)))
+            soft[c] = gr, gi
+            if best == idx[c]:
+                continue
+            changed += 1
+            er, ei = cr[best] - xr[c], ci[best] - xi[c]
+            for t in range(G):
+                d = obs[t][c]
+                dyr[d] = dyr[d] - (cre[t][d] * er - cim[t][d] * ei)
+                dyi[d] = dyi[d] - (cre[t][d] * ei + cim[t][d] * er)
+            idx[c], xr[c], xi[c] = best, cr[best], ci[best]
+        if changed == 0:
+            break
+    return idx, soft, sweeps
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_strided_sweep_is_gauss_seidel_in_strided_order(seed):
+    """AFDM's strided layout (B x N/B, a 1-D shift as a row shift with a column carry, whole rows combined at
+    once) equals one-index-at-a-time Gauss-Seidel in the order a, a + B, a + 2B, ... (a = 0 .. B-1) when the
+    shifts span less than B - bit for bit, compiled and twin; and that order is not index order."""
+    from dsp.detection.mrc import strided_order
+    compiled, twin = kernel_pair("_ddet")
+    rng = np.random.default_rng(seed)
+    N, B = 128, 16
+    shifts = np.sort(rng.choice(np.r_[0:6, N - 9:N], size=4, replace=False)).astype(np.int64)   # span < B
+    G = shifts.size
+    cre = (rng.standard_normal((G, N)) / np.sqrt(2 * G)).astype(np.float32)
+    cim = (rng.standard_normal((G, N)) / np.sqrt(2 * G)).astype(np.float32)
+    act = (rng.random(N) > 0.1).astype(np.uint8)
+    x = QPSK[rng.integers(0, 4, N)] * act
+    y = sum((cre[t] + 1j * cim[t]) * np.roll(x, shifts[t]) for t in range(G))   # obs d = index + shift
+    y = y + 0.35 * (rng.standard_normal(N) + 1j * rng.standard_normal(N))
+    yr, yi = y.real.astype(np.float32), y.imag.astype(np.float32)
+    order = np.arange(N).reshape(N // B, B).T.ravel()                            # a + i B, a outer
+    ref_idx, ref_soft, ref_sweeps = _sequential_gs(N, shifts, cre, cim, yr, yi, act, QPSK, order, 10)
+    nat_idx, *_ = _sequential_gs(N, shifts, cre, cim, yr, yi, act, QPSK, np.arange(N), 10)
+    pos = strided_order(N, B)
+    inv = np.empty(N, np.int64)
+    inv[pos] = np.arange(N)
+    for k in (compiled, twin):
+        idx, soft = np.zeros(N, np.int64), np.zeros((N, 2), np.float32)
+        cl, ml = np.ascontiguousarray(cre[:, inv]), np.ascontiguousarray(cim[:, inv])
+        st_, sweeps = k.mrc(B, N // B, shifts % B, shifts // B, cl, ml, yr[inv], yi[inv], act[inv],
+                            N // B, QPSK.real.astype(np.float32), QPSK.imag.astype(np.float32), 10, idx, soft, True)
+        assert st_ == 0 and sweeps == ref_sweeps
+        np.testing.assert_array_equal(idx[pos], ref_idx)
+        np.testing.assert_array_equal(soft[pos], ref_soft)
+    assert np.any(ref_idx != nat_idx) or seed != 0                               # a different order indeed
+
+
+def test_sweep_stride_rule():
+    """N / 16 when that is at least the span of the AFDM shifts (2 N c1 l_max + 2 (alpha_max + k_v) + 1),
+    else 0 (index order); 0 for other waveforms."""
+    from dsp.detection.mrc import sweep_stride
+    assert sweep_stride(AfdmModem(16384, 4, alpha_max=1, l_max=48, k_v=1)) == 1024      # span 5 * 48 + 5 = 245
+    assert sweep_stride(AfdmModem(1024, 4, alpha_max=2, l_max=3, k_v=1)) == 64          # span 28
+    assert sweep_stride(AfdmModem(512, 4, alpha_max=3, l_max=3, k_v=1)) == 0            # 32 < span 36
+    assert sweep_stride(AfdmModem(16384 - 2, 4, alpha_max=1, l_max=48, k_v=1)) == 0     # 16 does not divide N
+    assert sweep_stride(OtfsModem(16, 8, 4)) == 0
 
 
 @pytest.mark.kernel
@@ -714,12 +806,12 @@ def test_detect_bits_leaves_the_same_last_state_as_detect(name):
 
 
 @pytest.mark.kernel
-@pytest.mark.parametrize("kind", ["otfs", "afdm"])
+@pytest.mark.parametrize("kind", ["otfs", "afdm", "afdm-strided"])
 @pytest.mark.parametrize("name", ["mrc", "mp"])
 def test_frame_detection_in_one_call_equals_the_step_by_step_detection(kind, name):
     """detect_bits through _ddet.frame_mrc / frame_mp (one call per frame, embedded pilot, AFDM tables filled
-    on first use; MP on OTFS in the transposed layout) gives what detect's step-by-step path gives, with the
-    compiled kernel and with the twin."""
+    on first use; MP on OTFS in the transposed layout; MRC on AFDM N = 1024 in the strided layout) gives what
+    detect's step-by-step path gives, with the compiled kernel and with the twin."""
     from dsp.estimation import afdm_pilot_layout, otfs_pilot_layout
     compiled, twin = kernel_pair("_ddet")
     rng = np.random.default_rng(21)
@@ -727,7 +819,7 @@ def test_frame_detection_in_one_call_equals_the_step_by_step_detection(kind, nam
         m = OtfsModem(32, 16, 4, cp_len=6)
         otfs_pilot_layout(m, 3, 2).apply(m)
     else:
-        m = AfdmModem(256, 4, alpha_max=2, l_max=3, k_v=1)
+        m = AfdmModem(1024 if kind == "afdm-strided" else 256, 4, alpha_max=2, l_max=3, k_v=1)
         afdm_pilot_layout(m).apply(m)
     paths = np.array([(0.9, 0, 1), (0.4j, 2, -1), (0.3, 3, 0), (0.1, 2, -1)], complex)
     X = m.grid_from_symbols(m.qam.map(rng.integers(0, 2, m.bits_per_frame, dtype=np.uint8)))
@@ -736,6 +828,8 @@ def test_frame_detection_in_one_call_equals_the_step_by_step_detection(kind, nam
     ref = make_detector(name, m, engine="dd", **kw)
     grid = ref.detect(y, paths, 0.05)
     want = m.qam.demap_hard(grid[m.data_mask])
+    if kind == "afdm-strided" and name == "mrc":
+        assert ref._stride == 64
     for k in (compiled, twin):
         det = make_detector(name, m, engine="dd", **kw)
         det._dd_kernel = k

@@ -63,10 +63,51 @@ cdef extern from *:
         }
     }
 
+    /* the kernels' layouts: flat index f of the n-vector seen as (n / tc) x tc and transposed, at
+       (f mod tc) (n / tc) + f / tc; tc = 0: f itself. The grid (r, k) transposed (C x R): tc = C; AFDM's
+       strided layout (index i B + a at a (N / B) + i): tc = B. */
+    static inline int64_t hil_dd_pos(int64_t f, int64_t n, int64_t tc) { return tc ? (f % tc) * (n / tc) + f / tc : f; }
+
+    /* m consecutive flat indices from f0 into the layout: (float) acc[2 k], acc[2 k + 1], or the constant
+       (vr, vi) when acc is NULL */
+    static void hil_dd_store(float *restrict cr, float *restrict ci, const double *restrict acc, float vr, float vi,
+                             int64_t f0, int64_t m, int64_t n, int64_t tc) {
+        if (!tc || (!acc && m == n)) {
+            /* in place, or a constant over the whole layout (any order) */
+            int64_t o = tc ? 0 : f0;
+            if (acc) for (int64_t k = 0; k < m; k++) { cr[o + k] = (float) acc[2 * k]; ci[o + k] = (float) acc[2 * k + 1]; }
+            else for (int64_t k = 0; k < m; k++) { cr[o + k] = vr; ci[o + k] = vi; }
+            return;
+        }
+        int64_t R2 = n / tc;
+        if (acc && f0 == 0 && m == n) {
+            /* the whole vector: the R2 x tc transposition in 16 x 16 tiles */
+            for (int64_t u0 = 0; u0 < R2; u0 += 16) {
+                int64_t u1 = u0 + 16 < R2 ? u0 + 16 : R2;
+                for (int64_t v0 = 0; v0 < tc; v0 += 16) {
+                    int64_t v1 = v0 + 16 < tc ? v0 + 16 : tc;
+                    for (int64_t u = u0; u < u1; u++)
+                        for (int64_t v = v0; v < v1; v++) {
+                            cr[v * R2 + u] = (float) acc[2 * (u * tc + v)];
+                            ci[v * R2 + u] = (float) acc[2 * (u * tc + v) + 1];
+                        }
+                }
+            }
+            return;
+        }
+        int64_t u = f0 / tc, v = f0 - u * tc;
+        for (int64_t k = 0; k < m; k++) {
+            int64_t o = v * R2 + u;
+            cr[o] = acc ? (float) acc[2 * k] : vr;
+            ci[o] = acc ? (float) acc[2 * k + 1] : vi;
+            if (++v == tc) { v = 0; u++; }
+        }
+    }
+
     /* observations for the kernels: y minus the known cells' contribution (group by group, known cell by
-       known cell, in double), rounded to float32, in the kernels' layout (transposed: (r, k) at k R + r) */
+       known cell, in double), rounded to float32, in the kernels' layout (tc, hil_dd_pos) */
     HIL_DD_CLONES
-    static int hil_dd_prep(const double *y, int64_t R, int64_t C, int transpose, const int64_t *kc,
+    static int hil_dd_prep(const double *y, int64_t R, int64_t C, int64_t tc, const int64_t *kc,
                            const double *kv, int64_t K, int64_t G, const int64_t *gsr, const int64_t *gsc,
                            const float *cre, const float *cim, float *yr, float *yi) {
         int64_t n = R * C;
@@ -80,7 +121,7 @@ cdef extern from *:
                     int64_t c = kc[j], r = c / C, k = c - r * C;
                     int64_t dr = r + gsr[g]; if (dr >= R) dr -= R;
                     int64_t dk = k + gsc[g]; if (dk >= C) dk -= C;
-                    int64_t d = dr * C + dk, dl = transpose ? dk * R + dr : d, u = 0;
+                    int64_t d = dr * C + dk, dl = hil_dd_pos(d, n, tc), u = 0;
                     while (u < nt && td[u] != d) u++;
                     if (u == nt) { td[nt] = d; tw[2 * nt] = y[2 * d]; tw[2 * nt + 1] = y[2 * d + 1]; nt++; }
                     double cr = (double) cre[g * n + dl], ci = (double) cim[g * n + dl];
@@ -88,17 +129,9 @@ cdef extern from *:
                     tw[2 * u] = tw[2 * u] - (cr * xr - ci * xi);
                     tw[2 * u + 1] = tw[2 * u + 1] - (cr * xi + ci * xr);
                 }
-            if (transpose) {
-                for (int64_t r = 0; r < R; r++)
-                    for (int64_t k = 0; k < C; k++) {
-                        yr[k * R + r] = (float) y[2 * (r * C + k)];
-                        yi[k * R + r] = (float) y[2 * (r * C + k) + 1];
-                    }
-            } else {
-                for (int64_t d = 0; d < n; d++) { yr[d] = (float) y[2 * d]; yi[d] = (float) y[2 * d + 1]; }
-            }
+            hil_dd_store(yr, yi, y, 0.0f, 0.0f, 0, n, n, tc);
             for (int64_t u = 0; u < nt; u++) {
-                int64_t d = td[u], o = transpose ? (d % C) * R + d / C : d;
+                int64_t d = td[u], o = hil_dd_pos(d, n, tc);
                 yr[o] = (float) tw[2 * u];
                 yi[o] = (float) tw[2 * u + 1];
             }
@@ -112,18 +145,13 @@ cdef extern from *:
                 int64_t c = kc[j], r = c / C, k = c - r * C;
                 int64_t dr = r + gsr[g]; if (dr >= R) dr -= R;
                 int64_t dk = k + gsc[g]; if (dk >= C) dk -= C;
-                int64_t d = dr * C + dk, dl = transpose ? dk * R + dr : d;
+                int64_t d = dr * C + dk, dl = hil_dd_pos(d, n, tc);
                 double cr = (double) cre[g * n + dl], ci = (double) cim[g * n + dl];
                 double xr = kv[2 * j], xi = kv[2 * j + 1];
                 w[2 * d] = w[2 * d] - (cr * xr - ci * xi);
                 w[2 * d + 1] = w[2 * d + 1] - (cr * xi + ci * xr);
             }
-        for (int64_t r = 0; r < R; r++)
-            for (int64_t k = 0; k < C; k++) {
-                int64_t d = r * C + k, o = transpose ? k * R + r : d;
-                yr[o] = (float) w[2 * d];
-                yi[o] = (float) w[2 * d + 1];
-            }
+        hil_dd_store(yr, yi, w, 0.0f, 0.0f, 0, n, n, tc);
         free(w);
         return 0;
     }
@@ -293,7 +321,7 @@ cdef extern from *:
     HIL_DD_CLONES
     static int hil_dd_expand(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
                              const double *A, const double *tab, const int64_t *tw0, const int64_t *tw1,
-                             const int64_t *w, const double *post, int has_post, int transpose,
+                             const int64_t *w, const double *post, int has_post, int64_t tc,
                              const uint8_t *ones, float *cre, float *cim) {
         int64_t n = R * C;
         /* one row of one merged diagonal at a time: sum its members (t order) in double, then round */
@@ -306,11 +334,7 @@ cdef extern from *:
                 if (nm == 1 && post == NULL && ones[r < w[t1] ? tw1[t1] : tw0[t1]]) {
                     /* the group's one diagonal with a table row of ones: the row factor (0 + a, as the sum) */
                     float vr = (float) (0.0 + A[2 * (t1 * R + r)]), vi = (float) (0.0 + A[2 * (t1 * R + r) + 1]);
-                    if (transpose) {
-                        for (int64_t k = 0; k < C; k++) { cre[g * n + k * R + r] = vr; cim[g * n + k * R + r] = vi; }
-                    } else {
-                        for (int64_t k = 0; k < C; k++) { cre[g * n + r * C + k] = vr; cim[g * n + r * C + k] = vi; }
-                    }
+                    hil_dd_store(cre + g * n, cim + g * n, NULL, vr, vi, r * C, C, n, tc);
                     continue;
                 }
                 for (int64_t k = 0; k < 2 * C; k++) acc[k] = 0.0;
@@ -332,18 +356,7 @@ cdef extern from *:
                     hil_dd_expand_seg(a_re, a_im, tb, post ? post + 2 * s : NULL, acc + 2 * s, C - s);
                     hil_dd_expand_seg(a_re, a_im, tb + 2 * (C - s), post, acc, s);
                 }
-                if (transpose) {
-                    /* transposed layout: cell (r, k) at k * R + r */
-                    for (int64_t k = 0; k < C; k++) {
-                        cre[g * n + k * R + r] = (float) acc[2 * k];
-                        cim[g * n + k * R + r] = (float) acc[2 * k + 1];
-                    }
-                } else {
-                    for (int64_t k = 0; k < C; k++) {
-                        cre[g * n + r * C + k] = (float) acc[2 * k];
-                        cim[g * n + r * C + k] = (float) acc[2 * k + 1];
-                    }
-                }
+                hil_dd_store(cre + g * n, cim + g * n, acc, 0.0f, 0.0f, r * C, C, n, tc);
             }
         free(acc);
         return 0;
@@ -553,10 +566,13 @@ cdef extern from *:
             float cr = csr[a], ci = csi[a];
             for (int64_t j = 0; j < m; j++) {
                 float dr = gr[j] - cr, di = gi[j] - ci;
-                float dist = dr * dr + di * di;
-                int lt = dist < bd[j];
-                bd[j] = lt ? dist : bd[j];
-                bi[j] = lt ? (int32_t) a : bi[j];
+                float dist = dr * dr + di * di, b = bd[j];
+                int32_t i = bi[j];
+                int lt = dist < b;
+                /* unconditional stores of selects (a conditional store becomes a masked store, which the
+                   next pass's load cannot forward from) */
+                bd[j] = lt ? dist : b;
+                bi[j] = i + (((int32_t) a - i) & -lt);
             }
         }
     }
@@ -578,8 +594,17 @@ cdef extern from *:
         }
     }
 
+    /* observation of variable (r, k) through shift (sr, sc): ((r + sr) mod R, (k + sc) mod C), one more
+       column when the row wraps and carry is set (AFDM's strided layout: a 1-D shift of the index) */
+    static inline int64_t hil_dd_obs(int64_t r, int64_t k, int64_t sr, int64_t sc, int64_t R, int64_t C, int carry) {
+        int64_t dr = r + sr, dk = k + sc;
+        if (dr >= R) { dr -= R; dk += carry; }
+        if (dk >= C) dk -= C;
+        return dr * C + dk;
+    }
+
     HIL_DD_CLONES
-    static int hil_dd_mrc(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc,
+    static int hil_dd_mrc(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc, int carry,
                           const float *cre, const float *cim, const float *yr, const float *yi,
                           const uint8_t *act, int64_t glen, const float *csr, const float *csi, int64_t Q,
                           int max_iter, int64_t *out_idx, float *soft, int *sweeps_out) {
@@ -600,8 +625,9 @@ cdef extern from *:
         for (int64_t c = 0; c < n; c++) hs[c] = 0.0f;
         for (int64_t t = 0; t < G; t++)
             for (int64_t r = 0; r < R; r++) {
-                int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
-                int64_t s = gsc[t];
+                int64_t dr = r + gsr[t], s = gsc[t];
+                if (dr >= R) { dr -= R; s += carry; }
+                if (s >= C) s -= C;
                 /* variable column k reads observation column k + s (mod C) */
                 hil_dd_hs_seg(cre + t * n + dr * C + s, cim + t * n + dr * C + s, hs + r * C, C - s);
                 hil_dd_hs_seg(cre + t * n + dr * C, cim + t * n + dr * C, hs + r * C + C - s, s);
@@ -629,9 +655,7 @@ cdef extern from *:
                         float sr_ = 0.0f, si_ = 0.0f;
                         int64_t od[64];
                         for (int64_t t = 0; t < G; t++) {
-                            int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
-                            int64_t dk = k0 + gsc[t]; if (dk >= C) dk -= C;
-                            int64_t d = dr * C + dk;
+                            int64_t d = hil_dd_obs(r, k0, gsr[t], gsc[t], R, C, carry);
                             if (t < 64) od[t] = d;
                             float x = cre[t * n + d], z = cim[t * n + d], br = dyr[d], bi_ = dyi[d];
                             sr_ = sr_ + (x * br + z * bi_);
@@ -655,9 +679,7 @@ cdef extern from *:
                             int64_t d;
                             if (t < 64) d = od[t];
                             else {
-                                int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
-                                int64_t dk = k0 + gsc[t]; if (dk >= C) dk -= C;
-                                d = dr * C + dk;
+                                d = hil_dd_obs(r, k0, gsr[t], gsc[t], R, C, carry);
                             }
                             float x = cre[t * n + d], z = cim[t * n + d];
                             dyr[d] = dyr[d] - (x * e_r - z * e_i);
@@ -665,8 +687,9 @@ cdef extern from *:
                             if (mark) {
                                 int64_t dr = d / C, dk = d - dr * C;
                                 for (int64_t v = 0; v < G; v++) {
-                                    int64_t vr = dr - gsr[v]; if (vr < 0) vr += R;
-                                    int64_t vk = dk - gsc[v]; if (vk < 0) vk += C;
+                                    int64_t vr = dr - gsr[v], vk = dk - gsc[v];
+                                    if (vr < 0) { vr += R; vk -= carry; }
+                                    if (vk < 0) vk += C;
                                     gd[vr * ng_row + vk / glen] = 1;
                                 }
                             }
@@ -678,10 +701,10 @@ cdef extern from *:
                     }
                     for (int64_t j = 0; j < m; j++) { nr[j] = 0.0f; ni[j] = 0.0f; }
                     for (int64_t t = 0; t < G; t++) {
-                        int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
+                        int64_t dr = r + gsr[t], s0 = k0 + gsc[t];
+                        if (dr >= R) { dr -= R; s0 += carry; }
                         int64_t o = dr * C;
                         /* observation column k0 + j + sc (mod C): j < split without wrap, then wrapped */
-                        int64_t s0 = k0 + gsc[t];
                         int64_t split = s0 >= C ? 0 : (C - s0 < m ? C - s0 : m);
                         int64_t b0 = s0 >= C ? s0 - C : s0;
                         if (s0 >= C) {
@@ -714,9 +737,9 @@ cdef extern from *:
                             ei[c - r * C - k0] = csi[b_] - xi[c];
                         }
                         for (int64_t t = 0; t < G; t++) {
-                            int64_t dr = r + gsr[t]; if (dr >= R) dr -= R;
+                            int64_t dr = r + gsr[t], s0 = k0 + gsc[t];
+                            if (dr >= R) { dr -= R; s0 += carry; }
                             int64_t o = dr * C;
-                            int64_t s0 = k0 + gsc[t];
                             int64_t split = s0 >= C ? 0 : (C - s0 < m ? C - s0 : m);
                             int64_t b0 = s0 >= C ? s0 - C : s0;
                             if (s0 >= C) {
@@ -735,11 +758,12 @@ cdef extern from *:
                                 /* groups of the variables that read an observation of c */
                                 int64_t rr = r, kk = c - r * C;
                                 for (int64_t t = 0; t < G; t++) {
-                                    int64_t dr = rr + gsr[t]; if (dr >= R) dr -= R;
-                                    int64_t dk = kk + gsc[t]; if (dk >= C) dk -= C;
+                                    int64_t d = hil_dd_obs(rr, kk, gsr[t], gsc[t], R, C, carry);
+                                    int64_t dr = d / C, dk = d - dr * C;
                                     for (int64_t v = 0; v < G; v++) {
-                                        int64_t vr = dr - gsr[v]; if (vr < 0) vr += R;
-                                        int64_t vk = dk - gsc[v]; if (vk < 0) vk += C;
+                                        int64_t vr = dr - gsr[v], vk = dk - gsc[v];
+                                        if (vr < 0) { vr += R; vk -= carry; }
+                                        if (vk < 0) vk += C;
                                         gd[vr * ng_row + vk / glen] = 1;
                                     }
                                 }
@@ -759,7 +783,7 @@ cdef extern from *:
     }
 
     /* one frame's channel from integer paths: diagonals, expansion and pilot cancellation in the kernels'
-       layout (transpose: C x R). On success the caller owns fr->ints, fr->A, fr->f (free all three). Status 4:
+       layout (tc: hil_dd_pos). On success the caller owns fr->ints, fr->A, fr->f (free all three). Status 4:
        a bin is not an integer (the caller's general path); 5: an AFDM delay whose column table is not filled. */
     typedef struct {
         int64_t *ints; double *A; float *f;
@@ -770,7 +794,7 @@ cdef extern from *:
     static int hil_dd_frame_setup(int kind, int64_t R, int64_t C, int64_t cp, int frame, double c1, int64_t P,
                                   const double *paths, const double *rot, int64_t period, const double *tab,
                                   const uint8_t *ones, const uint8_t *filled, int64_t n_tab, const double *post,
-                                  const double *y, const int64_t *kc, const double *kv, int64_t K, int transpose,
+                                  const double *y, const int64_t *kc, const double *kv, int64_t K, int64_t tc,
                                   hil_dd_frame_t *fr) {
         int64_t n = R * C, G = 0;
         fr->ints = (int64_t *) malloc((size_t) (8 * P + 8) * sizeof(int64_t));
@@ -790,29 +814,36 @@ cdef extern from *:
         fr->G = G; fr->gsr = gsr; fr->gsc = gsc;
         fr->cre = fr->f; fr->cim = fr->f + G * n; fr->yr = fr->cim + G * n; fr->yi = fr->yr + n;
         if (G) {
-            st = hil_dd_expand(R, C, P, G, grp, sc, fr->A, tab, tw0, tw1, w, post, post != NULL, transpose, ones,
+            st = hil_dd_expand(R, C, P, G, grp, sc, fr->A, tab, tw0, tw1, w, post, post != NULL, tc, ones,
                                fr->cre, fr->cim);
             if (st) return st;
         }
-        return hil_dd_prep(y, R, C, transpose, kc, kv, G ? K : 0, G, gsr, gsc, fr->cre, fr->cim, fr->yr, fr->yi);
+        return hil_dd_prep(y, R, C, tc, kc, kv, G ? K : 0, G, gsr, gsc, fr->cre, fr->cim, fr->yr, fr->yi);
     }
 
     static void hil_dd_frame_free(hil_dd_frame_t *fr) { free(fr->ints); free(fr->A); free(fr->f); }
 
-    /* one frame from integer paths to bits: setup, MRC sweeps, bits (untransposed layout) */
+    /* one frame from integer paths to bits: setup, MRC sweeps, bits. stride B > 1 (AFDM, B divides C): the
+       strided layout (index i B + a at cell (a, i) of B x C/B; shift s = (s mod B, s / B) with a carry), act,
+       sel, idx and soft in that layout; else the grid's. */
     static int hil_dd_frame_mrc(int kind, int64_t R, int64_t C, int64_t cp, int frame, double c1, int64_t P,
                                 const double *paths, const double *rot, int64_t period, const double *tab,
                                 const uint8_t *ones, const uint8_t *filled, int64_t n_tab, const double *post,
                                 const double *y, const int64_t *kc, const double *kv, int64_t K, const uint8_t *act,
                                 int64_t glen, const float *csr, const float *csi, int64_t Q, int max_iter,
-                                const int64_t *sel, int64_t n_sel, const uint8_t *btab, int64_t bps,
+                                const int64_t *sel, int64_t n_sel, const uint8_t *btab, int64_t bps, int64_t stride,
                                 int64_t *idx, float *soft, uint8_t *bits, int *sweeps) {
         hil_dd_frame_t fr;
+        int strided = stride > 1;
         int st = hil_dd_frame_setup(kind, R, C, cp, frame, c1, P, paths, rot, period, tab, ones, filled, n_tab, post,
-                                    y, kc, kv, K, 0, &fr);
-        if (!st)
-            st = hil_dd_mrc(R, C, fr.G, fr.gsr, fr.gsc, fr.cre, fr.cim, fr.yr, fr.yi, act, glen, csr, csi, Q, max_iter,
-                            idx, soft, sweeps);
+                                    y, kc, kv, K, strided ? stride : 0, &fr);
+        if (!st && strided) {
+            for (int64_t t = 0; t < fr.G; t++) { fr.gsr[t] = fr.gsc[t] % stride; fr.gsc[t] = fr.gsc[t] / stride; }
+            st = hil_dd_mrc(stride, C / stride, fr.G, fr.gsr, fr.gsc, 1, fr.cre, fr.cim, fr.yr, fr.yi, act, glen, csr,
+                            csi, Q, max_iter, idx, soft, sweeps);
+        } else if (!st)
+            st = hil_dd_mrc(R, C, fr.G, fr.gsr, fr.gsc, 0, fr.cre, fr.cim, fr.yr, fr.yi, act, glen, csr, csi, Q,
+                            max_iter, idx, soft, sweeps);
         if (!st) hil_dd_bits(idx, sel, n_sel, btab, Q, bps, bits);
         hil_dd_frame_free(&fr);
         return st;
@@ -830,7 +861,7 @@ cdef extern from *:
                                float *llr, uint8_t *bits, int *iters, double *eta) {
         hil_dd_frame_t fr;
         int st = hil_dd_frame_setup(kind, R, C, cp, frame, c1, P, paths, rot, period, tab, ones, filled, n_tab, post,
-                                    y, kc, kv, K, transpose, &fr);
+                                    y, kc, kv, K, transpose ? C : 0, &fr);
         if (!st) {
             if (transpose)
                 st = hil_dd_mp_binary(C, R, fr.G, fr.gsc, fr.gsr, fr.cre, fr.cim, fr.yr, fr.yi, act, x0i, x1i, x0q,
@@ -859,7 +890,8 @@ cdef extern from *:
                                       const double *y, const int64_t *kc, const double *kv, int64_t K,
                                       const uint8_t *act, int64_t glen, const float *csr, const float *csi, int64_t Q,
                                       int max_iter, const int64_t *sel, int64_t n_sel, const uint8_t *btab,
-                                      int64_t bps, int64_t *idx, float *soft, uint8_t *bits, int *sweeps) noexcept nogil
+                                      int64_t bps, int64_t stride, int64_t *idx, float *soft, uint8_t *bits,
+                                      int *sweeps) noexcept nogil
     int _frame_mp "hil_dd_frame_mp"(int kind, int64_t R, int64_t C, int64_t cp, int frame, double c1, int64_t P,
                                     const double *paths, const double *rot, int64_t period, const double *tab,
                                     const uint8_t *ones, const uint8_t *filled, int64_t n_tab, const double *post,
@@ -871,7 +903,7 @@ cdef extern from *:
                                     double *eta) noexcept nogil
     int _expand "hil_dd_expand"(int64_t R, int64_t C, int64_t D, int64_t G, const int64_t *grp, const int64_t *sc,
                                 const double *A, const double *tab, const int64_t *tw0, const int64_t *tw1,
-                                const int64_t *w, const double *post, int has_post, int transpose,
+                                const int64_t *w, const double *post, int has_post, int64_t tc,
                                 const uint8_t *ones, float *cre, float *cim) noexcept nogil
     int _mp_binary "hil_dd_mp_binary"(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc,
                                       const float *cre, const float *cim, const float *yr, const float *yi,
@@ -879,12 +911,12 @@ cdef extern from *:
                                       float m0r, float m0i, float m20, float nv, float dmp, float omd,
                                       int max_iter, float thr, int stall_iter, int8_t *out_dec, float *out_llr,
                                       int *iters, double *eta_out) noexcept nogil
-    int _mrc "hil_dd_mrc"(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc,
+    int _mrc "hil_dd_mrc"(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc, int carry,
                           const float *cre, const float *cim, const float *yr, const float *yi,
                           const uint8_t *act, int64_t glen, const float *csr, const float *csi, int64_t Q,
                           int max_iter, int64_t *out_idx, float *soft, int *sweeps_out) noexcept nogil
     void _exp_neg_abs "hil_dd_exp_neg_abs"(const float *d, float *w, int64_t n) noexcept nogil
-    int _prep "hil_dd_prep"(const double *y, int64_t R, int64_t C, int transpose, const int64_t *kc, const double *kv,
+    int _prep "hil_dd_prep"(const double *y, int64_t R, int64_t C, int64_t tc, const int64_t *kc, const double *kv,
                             int64_t K, int64_t G, const int64_t *gsr, const int64_t *gsc, const float *cre,
                             const float *cim, float *yr, float *yi) noexcept nogil
     void _bits "hil_dd_bits"(const int64_t *idx, const int64_t *sel, int64_t n_sel, const uint8_t *table, int64_t Q,
@@ -924,7 +956,7 @@ def prep_obs(const double complex[::1] y, Py_ssize_t R, Py_ssize_t C, bint trans
         if known_cells[j] < 0 or known_cells[j] >= n:
             return ERR_SHAPE
     with nogil:
-        status = _prep(<const double *> &y[0], R, C, transpose, &known_cells[0] if K else NULL,
+        status = _prep(<const double *> &y[0], R, C, C if transpose else 0, &known_cells[0] if K else NULL,
                        <const double *> &known_values[0] if K else NULL, K if G else 0, G,
                        &gsr[0] if G else NULL, &gsc[0] if G else NULL, &cre[0, 0] if G else NULL,
                        &cim[0, 0] if G else NULL, &yr[0], &yi[0])
@@ -1038,7 +1070,7 @@ def dd_expand(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] grp, const int64_t[
         status = _expand(R, C, D, G, &grp[0] if D else NULL, &sc[0] if D else NULL,
                          <const double *> &A[0, 0] if D else NULL, <const double *> &tab[0, 0],
                          &tw0[0] if D else NULL, &tw1[0] if D else NULL, &w[0] if D else NULL,
-                         <const double *> &post[0] if has_post else NULL, has_post, transpose, &ones[0],
+                         <const double *> &post[0] if has_post else NULL, has_post, C if transpose else 0, &ones[0],
                          &cre[0, 0], &cim[0, 0])
     return status
 
@@ -1080,7 +1112,7 @@ def mp_binary(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] gsr, const int64_t[
 def mrc(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] gsr, const int64_t[::1] gsc, const float[:, ::1] cre,
         const float[:, ::1] cim, const float[::1] yr, const float[::1] yi, const uint8_t[::1] act,
         Py_ssize_t group_len, const float[::1] cons_re, const float[::1] cons_im, int max_iter,
-        int64_t[::1] out_idx, float[:, ::1] out_soft):
+        int64_t[::1] out_idx, float[:, ::1] out_soft, bint carry=False):
     """Iterative MRC with decision feedback; see the twin ``_ddet_py.mrc``. Returns (status, sweeps)."""
     cdef Py_ssize_t G = gsr.shape[0], n = R * C
     cdef int status = OK, sweeps = 0
@@ -1094,7 +1126,7 @@ def mrc(Py_ssize_t R, Py_ssize_t C, const int64_t[::1] gsr, const int64_t[::1] g
     cdef const float *pre = &cre[0, 0] if G else NULL
     cdef const float *pim = &cim[0, 0] if G else NULL
     with nogil:
-        status = _mrc(R, C, G, &gsr[0] if G else NULL, &gsc[0] if G else NULL, pre, pim, &yr[0], &yi[0], &act[0],
+        status = _mrc(R, C, G, &gsr[0] if G else NULL, &gsc[0] if G else NULL, carry, pre, pim, &yr[0], &yi[0], &act[0],
                       group_len, &cons_re[0], &cons_im[0], cons_re.shape[0], max_iter, &out_idx[0],
                       &out_soft[0, 0], &sweeps)
     return status, sweeps
@@ -1108,7 +1140,7 @@ def frame_mrc(int kind, Py_ssize_t R, Py_ssize_t C, Py_ssize_t cp, bint frame, d
               const double complex[::1] y, const int64_t[::1] known_cells, const double complex[::1] known_values,
               const uint8_t[::1] act, Py_ssize_t group_len, const float[::1] cons_re, const float[::1] cons_im,
               int max_iter, const int64_t[::1] sel, const uint8_t[:, ::1] table, int64_t[::1] out_idx,
-              float[:, ::1] out_soft, uint8_t[::1] out_bits):
+              float[:, ::1] out_soft, uint8_t[::1] out_bits, Py_ssize_t stride=0):
     """One frame from integer paths to bits (dd_build, dd_expand, prep_obs, mrc, gather_bits in one call
     without the GIL); see the twin ``_ddet_py.frame_mrc``. Returns (status, sweeps); status 4: not integer
     bins, 5: an AFDM column table not filled."""
@@ -1125,6 +1157,8 @@ def frame_mrc(int kind, Py_ssize_t R, Py_ssize_t C, Py_ssize_t cp, bint frame, d
         return ERR_SHAPE, 0
     if not (max_iter >= 1 and cons_re.shape[0] >= 1 and 1 <= group_len <= C):
         return ERR_PARAM, 0
+    if stride > 1 and (kind != 1 or C % stride or group_len > C // stride):
+        return ERR_PARAM, 0
     for j in range(K):
         if known_cells[j] < 0 or known_cells[j] >= n:
             return ERR_SHAPE, 0
@@ -1138,7 +1172,7 @@ def frame_mrc(int kind, Py_ssize_t R, Py_ssize_t C, Py_ssize_t cp, bint frame, d
                             <const double *> &post[0] if post.shape[0] else NULL, <const double *> &y[0],
                             &known_cells[0] if K else NULL, <const double *> &known_values[0] if K else NULL, K,
                             &act[0], group_len, &cons_re[0], &cons_im[0], cons_re.shape[0], max_iter,
-                            &sel[0] if sel.shape[0] else NULL, sel.shape[0], &table[0, 0], bps, &out_idx[0],
+                            &sel[0] if sel.shape[0] else NULL, sel.shape[0], &table[0, 0], bps, stride, &out_idx[0],
                             &out_soft[0, 0], &out_bits[0] if out_bits.shape[0] else NULL, &sweeps)
     return status, sweeps
 

@@ -399,14 +399,15 @@ def mp_binary(R, C, gsr, gsc, cre, cim, yr, yi, act, levels, noise_var, damping,
     return OK, it, eta_best
 
 
-def mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, group_len, cons_re, cons_im, max_iter, out_idx, out_soft):
+def mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, group_len, cons_re, cons_im, max_iter, out_idx, out_soft, carry=False):
     """Iterative maximal-ratio combining with decision feedback (Thaj and Viterbo 2020; the algorithm
     of :mod:`dsp._kernels._mrc_py`) on G merged diagonals, in float32.
 
     Residual ``dy = y - H x_hat``; groups are runs of ``group_len`` consecutive cells of one grid row
     (OTFS: a whole delay row, as the paper sweeps; ``group_len = 1``: plain Gauss-Seidel). For every
     data cell ``c`` of a group ``g_c = sum_t conj(c_t[d_t]) dy[d_t] / D_c + x_hat_c`` over its
-    observations ``d_t = ((r + sr_t) mod R, (k + sc_t) mod C)``, ``D_c = sum_t |c_t[d_t]|^2``; the decision
+    observations ``d_t = ((r + sr_t) mod R, (k + sc_t) mod C)`` (``carry``: one column more where
+    ``r + sr_t`` wraps - AFDM's strided layout, :func:`frame_mrc`), ``D_c = sum_t |c_t[d_t]|^2``; the decision
     is the nearest constellation point (first on ties); the group's decision changes then update ``dy``.
     Stop when a sweep changes nothing or after ``max_iter`` sweeps. (The kernel skips groups none of
     whose observations changed since their last combination: same results.)
@@ -435,7 +436,8 @@ def mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, group_len, cons_re, cons_im, max_
     # observation (flat index) of every variable on every diagonal
     obs = np.empty((G, n), np.int64)
     for t in range(G):
-        obs[t] = ((rows + gsr[t]) % R) * C + (cols + gsc[t]) % C
+        wrap = (rows + gsr[t] >= R) if carry else 0
+        obs[t] = ((rows + gsr[t]) % R) * C + (cols + gsc[t] + wrap) % C
     hs = np.zeros(n, _F)
     for t in range(G):
         x, z = cre[t][obs[t]], cim[t][obs[t]]
@@ -517,20 +519,41 @@ def _frame_shapes_ok(kind, R, C, cp, paths, tab, ones, filled, y):
                 or y.shape[0] != R * C)
 
 
+def strided_order(N, B):
+    """AFDM's strided layout: position ``a (N / B) + i`` of index ``i B + a`` (``B`` divides ``N``), as an
+    array ``pos`` (index -> position); ``B <= 1``: the identity."""
+    d = np.arange(N, dtype=np.int64)
+    return d if B <= 1 else (d % B) * (N // B) + d // B
+
+
 def frame_mrc(kind, R, C, cp, frame, c1, paths, rot, tab, ones, filled, post, y, known_cells, known_values, act,
-              group_len, cons_re, cons_im, max_iter, sel, table, out_idx, out_soft, out_bits):
-    """One frame from integer ``paths`` to bits in the untransposed layout: :func:`dd_build`,
-    :func:`dd_expand` (``ones``: the table rows that are exactly 1; ``filled``: the rows that hold a
-    table), :func:`prep_obs`, :func:`mrc`, :func:`gather_bits` (of cells ``sel``). Returns
-    ``(status, sweeps)``; status 4 when a bin is not an integer, 5 when an AFDM delay's table is not filled."""
+              group_len, cons_re, cons_im, max_iter, sel, table, out_idx, out_soft, out_bits, stride=0):
+    """One frame from integer ``paths`` to bits: :func:`dd_build`, :func:`dd_expand` (``ones``: the table
+    rows that are exactly 1; ``filled``: the rows that hold a table), :func:`prep_obs`, :func:`mrc`,
+    :func:`gather_bits` (of cells ``sel``), in the grid's layout, or with ``stride`` ``B > 1`` (AFDM, ``B``
+    divides ``C``) in the strided layout of :func:`strided_order`: the B x C/B grid whose cell ``(a, i)`` is
+    DAFT index ``i B + a``, a shift ``s`` as ``(s mod B, s // B)`` with a carry (``act``, ``sel``, ``out_idx``
+    and ``out_soft`` in that layout). Returns ``(status, sweeps)``; status 4 when a bin is not an integer,
+    5 when an AFDM delay's table is not filled."""
     if (not _frame_shapes_ok(kind, R, C, cp, paths, tab, ones, filled, y)
             or out_bits.shape[0] != sel.shape[0] * table.shape[1] or table.shape[0] - 1 != cons_re.shape[0]):
         return ERR_SHAPE, 0
+    if not (max_iter >= 1 and cons_re.shape[0] >= 1 and 1 <= group_len <= C):
+        return ERR_PARAM, 0
+    if stride > 1 and (kind != 1 or C % stride or group_len > C // stride):
+        return ERR_PARAM, 0
     st, G, gsr, gsc, cre, cim, yr, yi = _frame_setup(kind, R, C, cp, frame, c1, paths, rot, tab, filled, post, y,
                                                      known_cells, known_values, False)
     if st:
         return st, 0
-    st, sweeps = mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, group_len, cons_re, cons_im, max_iter, out_idx, out_soft)
+    if stride > 1:
+        inv = np.empty(C, np.int64)
+        inv[strided_order(C, stride)] = np.arange(C)          # position -> index
+        st, sweeps = mrc(stride, C // stride, gsc % stride, gsc // stride, cre[:, inv], cim[:, inv], yr[inv], yi[inv],
+                         act, group_len, cons_re, cons_im, max_iter, out_idx, out_soft, carry=True)
+    else:
+        st, sweeps = mrc(R, C, gsr, gsc, cre, cim, yr, yi, act, group_len, cons_re, cons_im, max_iter, out_idx,
+                         out_soft)
     if st:
         return st, 0
     return gather_bits(out_idx, sel, table, out_bits), sweeps
