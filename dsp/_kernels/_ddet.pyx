@@ -550,30 +550,79 @@ cdef extern from *:
         for (int64_t j = 0; j < m; j++) hs[j] = hs[j] + (a[j] * a[j] + b[j] * b[j]);
     }
 
-    /* combiner outputs g = n / D + x_hat and the nearest constellation point (first on ties) */
+    /* mk ? b : a (mk 0 or -1) through the bits: a select GCC vectorises without turning the store of
+       "x = c ? new : x" into a masked store (which a later load cannot forward from: 2-3x slower loops) */
+    static inline float hil_dd_pickf(float a, float b, int32_t mk) {
+        uint32_t p, q;
+        memcpy(&p, &a, sizeof p);
+        memcpy(&q, &b, sizeof q);
+        uint32_t r = p ^ ((p ^ q) & (uint32_t) mk);
+        float o;
+        memcpy(&o, &r, sizeof o);
+        return o;
+    }
+
+    /* combiner outputs g = n / D + x_hat and the nearest constellation point (first on ties): its index bi
+       and value (vr, vi) */
     static inline void hil_dd_slice(const float *restrict nr, const float *restrict ni, const float *restrict dv,
                              const float *restrict xr, const float *restrict xi, const float *restrict csr,
                              const float *restrict csi, int64_t Q, float *restrict gr, float *restrict gi,
-                             float *restrict bd, int32_t *restrict bi, int64_t m) {
+                             float *restrict bd, int32_t *restrict bi, float *restrict vr, float *restrict vi,
+                             int64_t m) {
         for (int64_t j = 0; j < m; j++) {
             gr[j] = nr[j] * dv[j] + xr[j];
             gi[j] = ni[j] * dv[j] + xi[j];
             float dr = gr[j] - csr[0], di = gi[j] - csi[0];
             bd[j] = dr * dr + di * di;
             bi[j] = 0;
+            vr[j] = csr[0];
+            vi[j] = csi[0];
         }
         for (int64_t a = 1; a < Q; a++) {
             float cr = csr[a], ci = csi[a];
             for (int64_t j = 0; j < m; j++) {
                 float dr = gr[j] - cr, di = gi[j] - ci;
-                float dist = dr * dr + di * di, b = bd[j];
-                int32_t i = bi[j];
-                int lt = dist < b;
-                /* unconditional stores of selects (a conditional store becomes a masked store, which the
-                   next pass's load cannot forward from) */
-                bd[j] = lt ? dist : b;
-                bi[j] = i + (((int32_t) a - i) & -lt);
+                float dist = dr * dr + di * di;
+                int32_t mk = -(int32_t) (dist < bd[j]), i = bi[j];
+                bd[j] = hil_dd_pickf(bd[j], dist, mk);
+                bi[j] = i ^ ((i ^ (int32_t) a) & mk);
+                vr[j] = hil_dd_pickf(vr[j], cr, mk);
+                vi[j] = hil_dd_pickf(vi[j], ci, mk);
             }
+        }
+    }
+
+    /* after slicing m cells: soft outputs of the live ones (0 for the others, as initialised), their
+       decision deltas (0 where unchanged: exact no-ops in the residual update) and change flags; returns
+       the number of changes */
+    static inline int64_t hil_dd_deltas(const uint8_t *restrict live, const int32_t *restrict cur,
+                                        const int32_t *restrict bi, const float *restrict gr, const float *restrict gi,
+                                        const float *restrict vr, const float *restrict vi, const float *restrict xr,
+                                        const float *restrict xi, float *restrict soft, float *restrict er,
+                                        float *restrict ei, uint8_t *restrict flag, int64_t m) {
+        int64_t n_chg = 0;
+        for (int64_t j = 0; j < m; j++) {
+            int32_t lm = -(int32_t) (live[j] != 0), cm = lm & -(int32_t) (bi[j] != cur[j]);
+            float d0 = vr[j] - xr[j], d1 = vi[j] - xi[j];
+            soft[2 * j] = hil_dd_pickf(0.0f, gr[j], lm);
+            soft[2 * j + 1] = hil_dd_pickf(0.0f, gi[j], lm);
+            er[j] = hil_dd_pickf(0.0f, d0, cm);
+            ei[j] = hil_dd_pickf(0.0f, d1, cm);
+            flag[j] = (uint8_t) (cm & 1);
+            n_chg -= cm;
+        }
+        return n_chg;
+    }
+
+    /* the changed cells' new decisions into the state (selects: hil_dd_pickf) */
+    static inline void hil_dd_commit(const uint8_t *restrict flag, const int32_t *restrict bi,
+                                     const float *restrict vr, const float *restrict vi, int32_t *restrict cur,
+                                     float *restrict xr, float *restrict xi, int64_t m) {
+        for (int64_t j = 0; j < m; j++) {
+            int32_t mk = -(int32_t) (flag[j] != 0), c0 = cur[j];
+            cur[j] = c0 ^ ((c0 ^ bi[j]) & mk);
+            xr[j] = hil_dd_pickf(xr[j], vr[j], mk);
+            xi[j] = hil_dd_pickf(xi[j], vi[j], mk);
         }
     }
 
@@ -603,6 +652,33 @@ cdef extern from *:
         return dr * C + dk;
     }
 
+    /* the observations of cells (r, k0 .. k0+m-1) through shift (sr, sc): flat start o + s (m1 of them,
+       without wrap), then o + 0 (m - m1) */
+    static inline void hil_dd_run(int64_t r, int64_t k0, int64_t m, int64_t sr, int64_t sc, int64_t R, int64_t C,
+                                  int carry, int64_t *start, int64_t *o, int64_t *m1) {
+        int64_t dr = r + sr, s0 = k0 + sc;
+        if (dr >= R) { dr -= R; s0 += carry; }
+        if (s0 >= C) s0 -= C;
+        *o = dr * C;
+        *start = *o + s0;
+        *m1 = C - s0 < m ? C - s0 : m;
+    }
+
+    /* sweeps >= 2: flag the groups of the variables that read an observation of changed cell (r, k) */
+    static inline void hil_dd_mark(int64_t r, int64_t k, int64_t G, const int64_t *gsr, const int64_t *gsc,
+                                   int64_t R, int64_t C, int carry, int64_t glen, int64_t ng_row, uint8_t *gd) {
+        for (int64_t t = 0; t < G; t++) {
+            int64_t d = hil_dd_obs(r, k, gsr[t], gsc[t], R, C, carry);
+            int64_t dr = d / C, dk = d - dr * C;
+            for (int64_t v = 0; v < G; v++) {
+                int64_t vr = dr - gsr[v], vk = dk - gsc[v];
+                if (vr < 0) { vr += R; vk -= carry; }
+                if (vk < 0) vk += C;
+                gd[vr * ng_row + (glen == C ? 0 : vk / glen)] = 1;
+            }
+        }
+    }
+
     HIL_DD_CLONES
     static int hil_dd_mrc(int64_t R, int64_t C, int64_t G, const int64_t *gsr, const int64_t *gsc, int carry,
                           const float *cre, const float *cim, const float *yr, const float *yi,
@@ -610,32 +686,34 @@ cdef extern from *:
                           int max_iter, int64_t *out_idx, float *soft, int *sweeps_out) {
         int64_t n = R * C;
         int64_t ng_row = (C + glen - 1) / glen, n_grp = R * ng_row;
-        float *mem = (float *) malloc((size_t) (6 * n + 9 * glen + 8) * sizeof(float));
-        int32_t *bi = (int32_t *) malloc((size_t) (glen + 1) * sizeof(int32_t));
-        int64_t *chg = (int64_t *) malloc((size_t) (2 * glen + 2) * sizeof(int64_t));
-        uint8_t *gd = (uint8_t *) malloc((size_t) (n_grp + 1));
-        if (mem == NULL || chg == NULL || gd == NULL || bi == NULL) { free(mem); free(chg); free(gd); free(bi); return 3; }
-        float *dyr = mem, *dyi = dyr + n, *xr = dyi + n, *xi = xr + n, *dinv = xi + n, *hs = dinv + n;
-        float *nr = hs + n, *ni = nr + glen, *er = ni + glen, *ei = er + glen, *gr = ei + glen, *gi = gr + glen;
-        float *bd = gi + glen;
-        int64_t *chg_new = chg + glen + 1;
+        float *mem = (float *) malloc((size_t) (5 * n + 10 * glen + 8) * sizeof(float));
+        int32_t *ibuf = (int32_t *) malloc((size_t) (n + glen + 1) * sizeof(int32_t));
+        uint8_t *ubuf = (uint8_t *) malloc((size_t) (n + n_grp + glen + 1));
+        if (mem == NULL || ibuf == NULL || ubuf == NULL) { free(mem); free(ibuf); free(ubuf); return 3; }
+        float *dyr = mem, *dyi = dyr + n, *xr = dyi + n, *xi = xr + n, *dinv = xi + n;
+        float *nr = dinv + n, *ni = nr + glen, *er = ni + glen, *ei = er + glen, *gr = ei + glen, *gi = gr + glen;
+        float *bd = gi + glen, *vr = bd + glen, *vi = vr + glen;
+        int32_t *cur = ibuf, *bi = cur + n;
+        uint8_t *live = ubuf, *gd = live + n, *flag = gd + n_grp;
         memcpy(dyr, yr, (size_t) n * sizeof(float));
         memcpy(dyi, yi, (size_t) n * sizeof(float));
-        /* D_c = sum_t |c_t[obs of c]|^2 in t order */
+        /* D_c = sum_t |c_t[obs of c]|^2 in t order (accumulated in xr, then zeroed) */
+        float *hs = xr;
         for (int64_t c = 0; c < n; c++) hs[c] = 0.0f;
         for (int64_t t = 0; t < G; t++)
             for (int64_t r = 0; r < R; r++) {
-                int64_t dr = r + gsr[t], s = gsc[t];
-                if (dr >= R) { dr -= R; s += carry; }
-                if (s >= C) s -= C;
+                int64_t st, o, m1;
+                hil_dd_run(r, 0, C, gsr[t], gsc[t], R, C, carry, &st, &o, &m1);
                 /* variable column k reads observation column k + s (mod C) */
-                hil_dd_hs_seg(cre + t * n + dr * C + s, cim + t * n + dr * C + s, hs + r * C, C - s);
-                hil_dd_hs_seg(cre + t * n + dr * C, cim + t * n + dr * C, hs + r * C + C - s, s);
+                hil_dd_hs_seg(cre + t * n + st, cim + t * n + st, hs + r * C, m1);
+                hil_dd_hs_seg(cre + t * n + o, cim + t * n + o, hs + r * C + m1, C - m1);
             }
-        for (int64_t c = 0; c < n; c++) {
-            dinv[c] = hs[c] > 0.0f ? 1.0f / hs[c] : 0.0f;
-            xr[c] = 0.0f; xi[c] = 0.0f; out_idx[c] = -1; soft[2 * c] = 0.0f; soft[2 * c + 1] = 0.0f;
-        }
+        for (int64_t c = 0; c < n; c++) dinv[c] = hs[c] > 0.0f ? 1.0f / hs[c] : 0.0f;
+        for (int64_t c = 0; c < n; c++) live[c] = (uint8_t) ((act[c] != 0) & (dinv[c] != 0.0f));
+        for (int64_t c = 0; c < n; c++) cur[c] = -1;
+        memset(xr, 0, (size_t) n * sizeof(float));
+        memset(xi, 0, (size_t) n * sizeof(float));
+        memset(soft, 0, (size_t) (2 * n) * sizeof(float));
         memset(gd, 1, (size_t) n_grp);
         int sweeps = 0;
         while (sweeps < max_iter) {
@@ -647,11 +725,11 @@ cdef extern from *:
                     int64_t gix = r * ng_row + gk;
                     if (!gd[gix]) continue;
                     gd[gix] = 0;
-                    int64_t k0 = gk * glen, k1 = k0 + glen < C ? k0 + glen : C, m = k1 - k0;
+                    int64_t k0 = gk * glen, k1 = k0 + glen < C ? k0 + glen : C, m = k1 - k0, base = r * C + k0;
                     if (m == 1) {
                         /* one cell: plain Gauss-Seidel step, scalar (same operations as the vector path) */
-                        int64_t c = r * C + k0;
-                        if (!act[c] || dinv[c] == 0.0f) continue;
+                        int64_t c = base;
+                        if (!live[c]) continue;
                         float sr_ = 0.0f, si_ = 0.0f;
                         int64_t od[64];
                         for (int64_t t = 0; t < G; t++) {
@@ -664,120 +742,60 @@ cdef extern from *:
                         float g_r = sr_ * dinv[c] + xr[c], g_i = si_ * dinv[c] + xi[c];
                         float dr0 = g_r - csr[0], di0 = g_i - csi[0];
                         float bd_ = dr0 * dr0 + di0 * di0;
-                        int64_t best = 0;
-                        for (int64_t a = 1; a < Q; a++) {
+                        int32_t best = 0;
+                        for (int32_t a = 1; a < Q; a++) {
                             float dr1 = g_r - csr[a], di1 = g_i - csi[a];
                             float dist = dr1 * dr1 + di1 * di1;
                             if (dist < bd_) { bd_ = dist; best = a; }
                         }
                         soft[2 * c] = g_r;
                         soft[2 * c + 1] = g_i;
-                        if (best == out_idx[c]) continue;
+                        if (best == cur[c]) continue;
                         changed++;
                         float e_r = csr[best] - xr[c], e_i = csi[best] - xi[c];
                         for (int64_t t = 0; t < G; t++) {
-                            int64_t d;
-                            if (t < 64) d = od[t];
-                            else {
-                                d = hil_dd_obs(r, k0, gsr[t], gsc[t], R, C, carry);
-                            }
+                            int64_t d = t < 64 ? od[t] : hil_dd_obs(r, k0, gsr[t], gsc[t], R, C, carry);
                             float x = cre[t * n + d], z = cim[t * n + d];
                             dyr[d] = dyr[d] - (x * e_r - z * e_i);
                             dyi[d] = dyi[d] - (x * e_i + z * e_r);
-                            if (mark) {
-                                int64_t dr = d / C, dk = d - dr * C;
-                                for (int64_t v = 0; v < G; v++) {
-                                    int64_t vr = dr - gsr[v], vk = dk - gsc[v];
-                                    if (vr < 0) { vr += R; vk -= carry; }
-                                    if (vk < 0) vk += C;
-                                    gd[vr * ng_row + vk / glen] = 1;
-                                }
-                            }
                         }
-                        out_idx[c] = best;
+                        if (mark) hil_dd_mark(r, k0, G, gsr, gsc, R, C, carry, glen, ng_row, gd);
+                        cur[c] = best;
                         xr[c] = csr[best];
                         xi[c] = csi[best];
                         continue;
                     }
                     for (int64_t j = 0; j < m; j++) { nr[j] = 0.0f; ni[j] = 0.0f; }
                     for (int64_t t = 0; t < G; t++) {
-                        int64_t dr = r + gsr[t], s0 = k0 + gsc[t];
-                        if (dr >= R) { dr -= R; s0 += carry; }
-                        int64_t o = dr * C;
-                        /* observation column k0 + j + sc (mod C): j < split without wrap, then wrapped */
-                        int64_t split = s0 >= C ? 0 : (C - s0 < m ? C - s0 : m);
-                        int64_t b0 = s0 >= C ? s0 - C : s0;
-                        if (s0 >= C) {
-                            hil_dd_comb(cre + t * n + o + b0, cim + t * n + o + b0, dyr + o + b0, dyi + o + b0, nr, ni, m);
-                        } else {
-                            hil_dd_comb(cre + t * n + o + s0, cim + t * n + o + s0, dyr + o + s0, dyi + o + s0, nr, ni, split);
-                            if (split < m)
-                                hil_dd_comb(cre + t * n + o, cim + t * n + o, dyr + o, dyi + o, nr + split, ni + split,
-                                            m - split);
-                        }
+                        int64_t st, o, m1;
+                        hil_dd_run(r, k0, m, gsr[t], gsc[t], R, C, carry, &st, &o, &m1);
+                        const float *a = cre + t * n, *b = cim + t * n;
+                        hil_dd_comb(a + st, b + st, dyr + st, dyi + st, nr, ni, m1);
+                        if (m1 < m) hil_dd_comb(a + o, b + o, dyr + o, dyi + o, nr + m1, ni + m1, m - m1);
                     }
-                    int64_t n_chg = 0;
-                    const float *dv = dinv + r * C + k0, *pxr = xr + r * C + k0, *pxi = xi + r * C + k0;
-                    hil_dd_slice(nr, ni, dv, pxr, pxi, csr, csi, Q, gr, gi, bd, bi, m);
-                    for (int64_t j = 0; j < m; j++) {
-                        int64_t c = r * C + k0 + j;
-                        if (!act[c] || dinv[c] == 0.0f) continue;
-                        soft[2 * c] = gr[j];
-                        soft[2 * c + 1] = gi[j];
-                        if (bi[j] != out_idx[c]) { chg[n_chg] = c; chg_new[n_chg] = bi[j]; n_chg++; }
-                    }
+                    hil_dd_slice(nr, ni, dinv + base, xr + base, xi + base, csr, csi, Q, gr, gi, bd, bi, vr, vi, m);
+                    int64_t n_chg = hil_dd_deltas(live + base, cur + base, bi, gr, gi, vr, vi, xr + base, xi + base,
+                                                  soft + 2 * base, er, ei, flag, m);
+                    if (!n_chg) continue;
                     changed += n_chg;
-                    if (n_chg) {
-                        /* residual update, diagonal by diagonal over the group's observations (the
-                           deltas of unchanged cells are 0: exact no-ops) */
-                        for (int64_t j = 0; j < m; j++) { er[j] = 0.0f; ei[j] = 0.0f; }
-                        for (int64_t u = 0; u < n_chg; u++) {
-                            int64_t c = chg[u], b_ = chg_new[u];
-                            er[c - r * C - k0] = csr[b_] - xr[c];
-                            ei[c - r * C - k0] = csi[b_] - xi[c];
-                        }
-                        for (int64_t t = 0; t < G; t++) {
-                            int64_t dr = r + gsr[t], s0 = k0 + gsc[t];
-                            if (dr >= R) { dr -= R; s0 += carry; }
-                            int64_t o = dr * C;
-                            int64_t split = s0 >= C ? 0 : (C - s0 < m ? C - s0 : m);
-                            int64_t b0 = s0 >= C ? s0 - C : s0;
-                            if (s0 >= C) {
-                                hil_dd_feed(cre + t * n + o + b0, cim + t * n + o + b0, dyr + o + b0, dyi + o + b0, er, ei, m);
-                            } else {
-                                hil_dd_feed(cre + t * n + o + s0, cim + t * n + o + s0, dyr + o + s0, dyi + o + s0, er, ei,
-                                            split);
-                                if (split < m)
-                                    hil_dd_feed(cre + t * n + o, cim + t * n + o, dyr + o, dyi + o, er + split, ei + split,
-                                                m - split);
-                            }
-                        }
-                        for (int64_t u = 0; u < n_chg; u++) {
-                            int64_t c = chg[u], b_ = chg_new[u];
-                            if (mark) {
-                                /* groups of the variables that read an observation of c */
-                                int64_t rr = r, kk = c - r * C;
-                                for (int64_t t = 0; t < G; t++) {
-                                    int64_t d = hil_dd_obs(rr, kk, gsr[t], gsc[t], R, C, carry);
-                                    int64_t dr = d / C, dk = d - dr * C;
-                                    for (int64_t v = 0; v < G; v++) {
-                                        int64_t vr = dr - gsr[v], vk = dk - gsc[v];
-                                        if (vr < 0) { vr += R; vk -= carry; }
-                                        if (vk < 0) vk += C;
-                                        gd[vr * ng_row + vk / glen] = 1;
-                                    }
-                                }
-                            }
-                            out_idx[c] = b_;
-                            xr[c] = csr[b_];
-                            xi[c] = csi[b_];
-                        }
+                    /* residual update, diagonal by diagonal over the group's observations */
+                    for (int64_t t = 0; t < G; t++) {
+                        int64_t st, o, m1;
+                        hil_dd_run(r, k0, m, gsr[t], gsc[t], R, C, carry, &st, &o, &m1);
+                        const float *a = cre + t * n, *b = cim + t * n;
+                        hil_dd_feed(a + st, b + st, dyr + st, dyi + st, er, ei, m1);
+                        if (m1 < m) hil_dd_feed(a + o, b + o, dyr + o, dyi + o, er + m1, ei + m1, m - m1);
                     }
+                    if (mark)
+                        for (int64_t j = 0; j < m; j++)
+                            if (flag[j]) hil_dd_mark(r, k0 + j, G, gsr, gsc, R, C, carry, glen, ng_row, gd);
+                    hil_dd_commit(flag, bi, vr, vi, cur + base, xr + base, xi + base, m);
                 }
             if (changed == 0) break;
             if (!mark) memset(gd, 1, (size_t) n_grp);
         }
-        free(mem); free(chg); free(gd); free(bi);
+        for (int64_t c = 0; c < n; c++) out_idx[c] = cur[c];
+        free(mem); free(ibuf); free(ubuf);
         *sweeps_out = sweeps;
         return 0;
     }
