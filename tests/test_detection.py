@@ -530,13 +530,15 @@ def test_strided_sweep_is_gauss_seidel_in_strided_order(seed):
 
 
 def test_sweep_stride_rule():
-    """N / 16 when that is at least the span of the AFDM shifts (2 N c1 l_max + 2 (alpha_max + k_v) + 1),
+    """N / 32 when that is at least the span of the AFDM shifts (2 N c1 l_max + 2 (alpha_max + k_v) + 1),
     else 0 (index order); 0 for other waveforms."""
     from dsp.detection.mrc import sweep_stride
-    assert sweep_stride(AfdmModem(16384, 4, alpha_max=1, l_max=48, k_v=1)) == 1024      # span 5 * 48 + 5 = 245
-    assert sweep_stride(AfdmModem(1024, 4, alpha_max=2, l_max=3, k_v=1)) == 64          # span 28
-    assert sweep_stride(AfdmModem(512, 4, alpha_max=3, l_max=3, k_v=1)) == 0            # 32 < span 36
-    assert sweep_stride(AfdmModem(16384 - 2, 4, alpha_max=1, l_max=48, k_v=1)) == 0     # 16 does not divide N
+    assert sweep_stride(AfdmModem(16384, 4, alpha_max=1, l_max=48, k_v=1)) == 512       # span 5 * 48 + 5 = 245
+    assert sweep_stride(AfdmModem(1024, 4, alpha_max=2, l_max=3, k_v=1)) == 32          # span 28
+    assert sweep_stride(AfdmModem(512, 4, alpha_max=3, l_max=3, k_v=1)) == 0            # 16 < span 36
+    assert sweep_stride(AfdmModem(8192, 4, alpha_max=1, l_max=48, k_v=1)) == 256         # 256 >= 245
+    assert sweep_stride(AfdmModem(8192, 4, alpha_max=1, l_max=51, k_v=1)) == 0           # 256 < 5 * 51 + 5 = 260
+    assert sweep_stride(AfdmModem(16384 - 2, 4, alpha_max=1, l_max=48, k_v=1)) == 0     # 32 does not divide N
     assert sweep_stride(OtfsModem(16, 8, 4)) == 0
 
 
@@ -829,7 +831,7 @@ def test_frame_detection_in_one_call_equals_the_step_by_step_detection(kind, nam
     grid = ref.detect(y, paths, 0.05)
     want = m.qam.demap_hard(grid[m.data_mask])
     if kind == "afdm-strided" and name == "mrc":
-        assert ref._stride == 64
+        assert ref._stride == 32
     for k in (compiled, twin):
         det = make_detector(name, m, engine="dd", **kw)
         det._dd_kernel = k

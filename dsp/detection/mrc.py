@@ -30,7 +30,7 @@ __all__ = ["MrcDetector", "sweep_stride", "strided_order"]
 _STATUS = {1: "array shapes do not match the graph", 2: "bad parameter", 3: "out of memory"}
 
 
-SWEEP_LANES = 16    # indices per vector step of AFDM's strided sweep (one AVX-512 / two AVX2 / four NEON registers)
+SWEEP_LANES = 32    # indices per vector step of AFDM's strided sweep (two AVX-512 / four AVX2 / eight NEON registers)
 
 
 def sweep_stride(modem) -> int:
@@ -43,7 +43,7 @@ def sweep_stride(modem) -> int:
     combining them at once is Gauss-Seidel in that order. The order differs from index order only for the
     pairs of neighbouring indices across a multiple of B (a fraction ~ span / B): on NTN-TDL-C the BER is the
     same; where MRC's error floor comes from wrong fixed points of the decision feedback (the raviteja
-    channel), it is ~1 % higher at N = 16384 (docs/detectors.md). Small frames (N < 16 x span) keep index
+    channel), it is 2-3 % higher at N = 16384 (docs/detectors.md). Small frames (N < 32 x span) keep index
     order."""
     if len(getattr(modem, "shape", ())) != 1 or not hasattr(modem, "c1"):
         return 0
