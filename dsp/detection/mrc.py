@@ -13,8 +13,10 @@ it also serves AFDM.
 
 Two engines (``engine=``), as for :class:`~dsp.detection.mp.MpDetector`: ``"dd"`` (default where it
 applies: OTFS/AFDM with integer delay bins, any QAM) runs on the channel's shifted diagonals in float32
-(kernel ``_ddet``, bit-identical NumPy twin ``_ddet_py``) with the same groups (OTFS: delay rows; AFDM:
-one DAFT index at a time); ``"graph"`` is the float64 factor-graph kernel ``_mrc`` / ``_mrc_py``.
+(kernel ``_ddet``, bit-identical NumPy twin ``_ddet_py``) with the same groups on OTFS (delay rows) and on
+small AFDM frames (one DAFT index at a time, in index order); large AFDM frames sweep the indices in the
+strided order of :func:`sweep_stride`, 32 at a time; ``"graph"`` is the float64 factor-graph kernel
+``_mrc`` / ``_mrc_py``.
 """
 
 from __future__ import annotations
