@@ -664,6 +664,27 @@ cdef extern from *:
         *m1 = C - s0 < m ? C - s0 : m;
     }
 
+    /* the observations of cells (r, k0 .. k0+m-1), diagonal by diagonal (two runs where the row wraps):
+       combined into (p, q) = (nr, ni), or with feed the decision deltas (p, q) = (er, ei) taken out of the
+       residual through them */
+    static inline void hil_dd_taps(int feed, int64_t r, int64_t k0, int64_t m, int64_t G, const int64_t *gsr,
+                                   const int64_t *gsc, int64_t R, int64_t C, int carry, const float *cre,
+                                   const float *cim, float *dyr, float *dyi, float *p, float *q) {
+        int64_t n = R * C;
+        for (int64_t t = 0; t < G; t++) {
+            int64_t st, o, m1;
+            hil_dd_run(r, k0, m, gsr[t], gsc[t], R, C, carry, &st, &o, &m1);
+            const float *a = cre + t * n, *b = cim + t * n;
+            if (feed) {
+                hil_dd_feed(a + st, b + st, dyr + st, dyi + st, p, q, m1);
+                if (m1 < m) hil_dd_feed(a + o, b + o, dyr + o, dyi + o, p + m1, q + m1, m - m1);
+            } else {
+                hil_dd_comb(a + st, b + st, dyr + st, dyi + st, p, q, m1);
+                if (m1 < m) hil_dd_comb(a + o, b + o, dyr + o, dyi + o, p + m1, q + m1, m - m1);
+            }
+        }
+    }
+
     /* sweeps >= 2: flag the groups of the variables that read an observation of changed cell (r, k) */
     static inline void hil_dd_mark(int64_t r, int64_t k, int64_t G, const int64_t *gsr, const int64_t *gsc,
                                    int64_t R, int64_t C, int carry, int64_t glen, int64_t ng_row, uint8_t *gd) {
@@ -766,26 +787,14 @@ cdef extern from *:
                         continue;
                     }
                     for (int64_t j = 0; j < m; j++) { nr[j] = 0.0f; ni[j] = 0.0f; }
-                    for (int64_t t = 0; t < G; t++) {
-                        int64_t st, o, m1;
-                        hil_dd_run(r, k0, m, gsr[t], gsc[t], R, C, carry, &st, &o, &m1);
-                        const float *a = cre + t * n, *b = cim + t * n;
-                        hil_dd_comb(a + st, b + st, dyr + st, dyi + st, nr, ni, m1);
-                        if (m1 < m) hil_dd_comb(a + o, b + o, dyr + o, dyi + o, nr + m1, ni + m1, m - m1);
-                    }
+                    hil_dd_taps(0, r, k0, m, G, gsr, gsc, R, C, carry, cre, cim, dyr, dyi, nr, ni);
                     hil_dd_slice(nr, ni, dinv + base, xr + base, xi + base, csr, csi, Q, gr, gi, bd, bi, vr, vi, m);
                     int64_t n_chg = hil_dd_deltas(live + base, cur + base, bi, gr, gi, vr, vi, xr + base, xi + base,
                                                   soft + 2 * base, er, ei, flag, m);
                     if (!n_chg) continue;
                     changed += n_chg;
                     /* residual update, diagonal by diagonal over the group's observations */
-                    for (int64_t t = 0; t < G; t++) {
-                        int64_t st, o, m1;
-                        hil_dd_run(r, k0, m, gsr[t], gsc[t], R, C, carry, &st, &o, &m1);
-                        const float *a = cre + t * n, *b = cim + t * n;
-                        hil_dd_feed(a + st, b + st, dyr + st, dyi + st, er, ei, m1);
-                        if (m1 < m) hil_dd_feed(a + o, b + o, dyr + o, dyi + o, er + m1, ei + m1, m - m1);
-                    }
+                    hil_dd_taps(1, r, k0, m, G, gsr, gsc, R, C, carry, cre, cim, dyr, dyi, er, ei);
                     if (mark)
                         for (int64_t j = 0; j < m; j++)
                             if (flag[j]) hil_dd_mark(r, k0 + j, G, gsr, gsc, R, C, carry, glen, ng_row, gd);
