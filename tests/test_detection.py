@@ -901,3 +901,37 @@ def test_prep_obs_is_bit_identical_to_twin(K, transpose):
         out.append((yr, yi))
     np.testing.assert_array_equal(out[0][0].view(np.uint32), out[1][0].view(np.uint32))
     np.testing.assert_array_equal(out[0][1].view(np.uint32), out[1][1].view(np.uint32))
+
+
+@pytest.mark.kernel
+def test_frame_mrc_refuses_a_stride_it_cannot_use():
+    """frame_mrc's strided layout needs AFDM, a stride dividing N and groups no longer than N / stride:
+    status 2 (bad parameter) otherwise, compiled and twin alike; a valid stride detects."""
+    from dsp.estimation import afdm_pilot_layout
+    compiled, twin = kernel_pair("_ddet")
+    m = AfdmModem(1024, 4, alpha_max=2, l_max=3, k_v=1)
+    afdm_pilot_layout(m).apply(m)
+    rng = np.random.default_rng(5)
+    paths = np.array([(0.9, 0, 1), (0.4j, 2, -1)], complex)
+    X, Y = _noiseless(m, paths, rng)
+    det = make_detector("mrc", m, engine="dd")
+    y, _, mask, kn = det._inputs(Y, 1e-3, None)
+    p, (kind, R, C, cp, frame, c1, rot, tab, ones, filled, post), kc, kv = det._frame_inputs(paths, mask, kn)
+    det._tables.afdm_rows(C, float(m.c2), cp, np.array([0, 2]))
+    _, act, sel = det._layout(mask)
+    table = det._bit_table()
+    cons = det._cons32
+    for k in (compiled, twin):
+        def run(kind_, glen, stride, k=k):
+            idx, soft = np.empty(C, np.int64), np.empty((C, 2), np.float32)
+            bits = np.empty(sel.size * table.shape[1], np.uint8)
+            rot_ = np.ones(1, complex) if kind_ == 0 else rot         # OTFS's row phases: shapes pass
+            res = k.frame_mrc(kind_, R, C, cp, frame, c1, p, rot_, tab, ones, filled, post, y, kc, kv, act, glen,
+                              cons[0], cons[1], 20, sel, table, idx, soft, bits, stride)
+            return res[0], bits
+        assert run(1, 32, 48)[0] == 2                   # 48 does not divide 1024
+        assert run(1, 64, 32)[0] == 2                   # groups longer than N / stride
+        assert run(0, 32, 32)[0] == 2                   # not AFDM
+        st_, bits = run(1, 32, 32)
+        assert st_ == 0
+        np.testing.assert_array_equal(bits, m.qam.demap_hard(X[m.data_mask]))
