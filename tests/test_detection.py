@@ -918,7 +918,7 @@ def test_frame_mrc_refuses_a_stride_it_cannot_use():
     y, _, mask, kn = det._inputs(Y, 1e-3, None)
     p, (kind, R, C, cp, frame, c1, rot, tab, ones, filled, post), kc, kv = det._frame_inputs(paths, mask, kn)
     det._tables.afdm_rows(C, float(m.c2), cp, np.array([0, 2]))
-    _, act, sel = det._layout(mask)
+    *_, act, sel = det._layout(mask)
     table = det._bit_table()
     cons = det._cons32
     for k in (compiled, twin):

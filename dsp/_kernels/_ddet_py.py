@@ -521,9 +521,9 @@ def _frame_shapes_ok(kind, R, C, cp, paths, tab, ones, filled, y):
 
 def strided_order(N, B):
     """AFDM's strided layout: position ``a (N / B) + i`` of index ``i B + a`` (``B`` divides ``N``), as an
-    array ``pos`` (index -> position); ``B <= 1``: the identity."""
+    array ``pos`` (index -> position)."""
     d = np.arange(N, dtype=np.int64)
-    return d if B <= 1 else (d % B) * (N // B) + d // B
+    return (d % B) * (N // B) + d // B
 
 
 def frame_mrc(kind, R, C, cp, frame, c1, paths, rot, tab, ones, filled, post, y, known_cells, known_values, act,

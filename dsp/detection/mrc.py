@@ -142,14 +142,16 @@ class MrcDetector(Detector):
         return self._output(idx, mask, kn)
 
     def _layout(self, mask):
-        """AFDM's strided layout (``sweep_stride``) of this data mask: (position of each index, data mask as
-        uint8 in the layout, layout position of each data cell); cached with the mask."""
+        """AFDM's strided layout (``sweep_stride``) of this data mask: (position of each index, index at each
+        position, data mask as uint8 in the layout, layout position of each data cell); cached with the mask."""
         c = self._strided
         if c is None or c[0] is not mask:
             pos = strided_order(mask.size, self._stride)
+            inv = np.empty(mask.size, np.int64)
+            inv[pos] = np.arange(mask.size)
             act = np.empty(mask.size, np.uint8)
             act[pos] = mask
-            c = self._strided = (mask, pos, act, pos[np.flatnonzero(mask)])
+            c = self._strided = (mask, pos, inv, act, pos[np.flatnonzero(mask)])
         return c[1:]
 
     def _detect_dd(self, dd, mask, kn) -> np.ndarray:
@@ -161,9 +163,7 @@ class MrcDetector(Detector):
         # in the strided layout, or one index at a time
         B = self._stride
         if B:
-            pos, act, _ = self._layout(mask)
-            inv = np.empty(n, np.int64)
-            inv[pos] = np.arange(n)
+            pos, inv, act, _ = self._layout(mask)
             R, C, gsr, gsc = B, n // B, gsc % B, gsc // B
             cre, cim, yr, yi = (np.ascontiguousarray(a[..., inv]) for a in (cre, cim, yr, yi))
         glen = C if len(self.modem.shape) >= 2 or B else 1
@@ -193,7 +193,7 @@ class MrcDetector(Detector):
         soft = np.empty((n, 2), np.float32)
         sel, table, act, B = self._data_cells(mask), self._bit_table(), mask.view(np.uint8), self._stride
         if B:
-            _, act, sel = self._layout(mask)
+            *_, act, sel = self._layout(mask)
         bits = np.empty(sel.size * table.shape[1], np.uint8)
         glen = C if len(self.modem.shape) >= 2 else (C // B if B else 1)
         args = (kind, R, C, cp, frame, c1, p, rot, tab, ones, filled, post, y, kc, kv, act, glen,
